@@ -1,0 +1,265 @@
+"""The 3D autocorrelogram: ACG rows conditioned on the neuron's own smoothed firing rate.
+
+Numerically this is npyx 4.3.1's ``crosscorr_vs_firing_rate(t, t, 2000, 1, fs=fs)``, but the cost
+grows with spikes x neighbours in the window instead of with the recording's length: no array
+spanning the recording is ever built. The smoothed rate is computed only at spike bins, with the
+same floating-point summation as npyx (``_exactsum``: the reference machine's BLAS dot product over
+the 250-bin window, as ``np.convolve`` did there; numpy's pairwise sum at the edges, as ``np.mean``
+does), because the rate is piecewise constant and spikes often sit exactly on a decile edge: a
+1e-10 difference moves them between rows.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
+import numpy as np
+
+from phy_c4.config import AcgSpec
+from phy_c4.features._exactsum import blas_avx512_dot, numpy_pairwise_sum
+from phy_c4.features.validation import check_sample_rate, check_spike_times
+
+_DEFAULT = AcgSpec()
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_rate(
+    buffer: np.ndarray,
+    first_bin: int,
+    length: int,
+    cell_start: np.ndarray,
+    cell_stop: np.ndarray,
+    cell_rate: np.ndarray,
+    cell: int,
+) -> None:
+    """Write the piecewise-constant inverse-ISI rate of bins [first_bin, first_bin + length).
+
+    ``cell`` is the first cell whose stop lies after ``first_bin``; cells are contiguous.
+    """
+    n_cells = cell_start.size
+    position = first_bin
+    filled = 0
+    while filled < length:
+        if cell >= n_cells:
+            for j in range(filled, length):
+                buffer[j] = 0.0
+            return
+        if position < cell_start[cell]:
+            run = min(cell_start[cell] - position, length - filled)
+            for j in range(filled, filled + run):
+                buffer[j] = 0.0
+        else:
+            run = min(cell_stop[cell] - position, length - filled)
+            value = cell_rate[cell]
+            for j in range(filled, filled + run):
+                buffer[j] = value
+            cell += 1
+        filled += run
+        position += run
+
+
+@numba.njit(cache=True, nogil=True)
+def _smoothed_rate_at_spikes(bins: np.ndarray, bin_s: float, kernel_size: int) -> np.ndarray:
+    """npyx's box-car-smoothed inverse-ISI rate (Hz), evaluated at each spike's bin only."""
+    n_spikes = bins.size
+    n_bins = bins[-1] + 1
+    n_cells = max(n_spikes - 2, 0)
+    cell_start = np.empty(n_cells, dtype=np.int64)
+    cell_stop = np.empty(n_cells, dtype=np.int64)
+    cell_rate = np.empty(n_cells, dtype=np.float64)
+    for i in range(1, n_spikes - 1):
+        start = bins[i - 1] + (bins[i] - bins[i - 1]) // 2
+        stop = bins[i] + (bins[i + 1] - bins[i]) // 2
+        cell_start[i - 1] = start
+        cell_stop[i - 1] = stop
+        cell_rate[i - 1] = 1.0 / ((stop - start) * bin_s) if stop > start else 0.0
+
+    kernel = np.ones(kernel_size) / kernel_size
+    half = kernel_size // 2
+    buffer = np.empty(max(kernel_size, 2 * half), dtype=np.float64)
+    lanes = np.empty(48, dtype=np.float64)
+    rates = np.empty(n_spikes, dtype=np.float64)
+    cell = 0
+    previous_bin = -1
+    previous_rate = 0.0
+    for j in range(n_spikes):
+        b = bins[j]
+        if b == previous_bin:
+            rates[j] = previous_rate
+            continue
+        if b < kernel_size or b >= n_bins - kernel_size:
+            # npyx replaces the convolution at both ends by a plain mean over a clipped window
+            lo = max(0, b - half)
+            hi = min(n_bins, b + half)
+            while cell < n_cells and cell_stop[cell] <= lo:
+                cell += 1
+            _fill_rate(buffer, lo, hi - lo, cell_start, cell_stop, cell_rate, cell)
+            value = numpy_pairwise_sum(buffer, 0, hi - lo) / (hi - lo) if hi > lo else 0.0
+        else:
+            lo = b - half
+            while cell < n_cells and cell_stop[cell] <= lo:
+                cell += 1
+            _fill_rate(buffer, lo, kernel_size, cell_start, cell_stop, cell_rate, cell)
+            value = blas_avx512_dot(buffer, kernel, kernel_size, lanes)
+        rates[j] = value
+        previous_bin = b
+        previous_rate = value
+    return rates
+
+
+@numba.njit(cache=True, nogil=True)
+def _accumulate(
+    bins: np.ndarray,
+    unique_bins: np.ndarray,
+    rates: np.ndarray,
+    edges: np.ndarray,
+    offset: int,
+    n_lags: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Occupancy counts per rate row and lag, visiting only the neighbours inside the window."""
+    n_rows = edges.size
+    counts = np.zeros((n_rows, n_lags), dtype=np.float64)
+    triggers = np.zeros(n_rows, dtype=np.int64)
+    n_bins = bins[-1] + 1
+    first = bins[0]
+    last = bins[-1]
+    pointer = 0
+    for j in range(bins.size):
+        b = bins[j]
+        start = b + offset
+        stop = start + n_lags
+        if start < 0 or stop >= n_bins or b < first or b >= last:
+            continue
+        rate = rates[j]
+        row = -1
+        for r in range(n_rows):
+            if edges[r] >= rate:
+                row = r
+                break
+        if row < 0:
+            # npyx: argmax of an all-False mask is 0, then moved to the top row if above edge 0
+            row = n_rows - 1 if rate > edges[0] else 0
+        triggers[row] += 1
+        while unique_bins[pointer] < start:
+            pointer += 1
+        p = pointer
+        while p < unique_bins.size and unique_bins[p] < stop:
+            counts[row, unique_bins[p] - start] += 1.0
+            p += 1
+    return counts, triggers
+
+
+def _window(spec: AcgSpec, fs: float) -> tuple[float, int, int, int]:
+    """bin size (ms), lag offset, number of lags and samples per bin, as npyx derives them."""
+    bin_ms = float(np.clip(spec.bin_ms, 1000.0 / fs, 1e8))
+    win_ms = float(np.clip(spec.win_ms, 1e-2, 1e8))
+    n_lags = 2 * int(0.5 * win_ms / bin_ms) + 1
+    first_lag = np.linspace(-win_ms / 2, win_ms / 2, num=n_lags)[0]
+    offset = int(np.ceil(first_lag / bin_ms))
+    samples_per_bin = int(np.ceil(fs / (1000 / bin_ms)))
+    return bin_ms, offset, n_lags, samples_per_bin
+
+
+def _acg_3d_checked(times: np.ndarray, fs: float, spec: AcgSpec) -> tuple[np.ndarray, np.ndarray]:
+    bin_ms, offset, n_lags, samples_per_bin = _window(spec, fs)
+    bins = times // samples_per_bin
+    kernel_size = int(math.ceil(spec.smooth_ms / bin_ms))
+    rates = _smoothed_rate_at_spikes(bins, bin_ms / 1000, kernel_size)
+    levels = np.linspace(0, 1, spec.n_rate_bins + 2)[1:-1]
+    edges = np.quantile(rates, levels)
+    unique_bins = np.unique(bins)
+    counts, triggers = _accumulate(bins, unique_bins, rates, edges, offset, n_lags)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        acg = np.nan_to_num(counts / triggers[:, None].astype(np.float64))
+    acg[:, n_lags // 2] = 0.0
+    return edges, acg
+
+
+def acg_3d(
+    spike_times: np.ndarray,
+    fs: float,
+    *,
+    win_ms: float = _DEFAULT.win_ms,
+    bin_ms: float = _DEFAULT.bin_ms,
+    n_rate_bins: int = _DEFAULT.n_rate_bins,
+    smooth_ms: float = _DEFAULT.smooth_ms,
+    min_spikes: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
+    """3D-ACG of one unit: ``(rate_bin_edges (n_rate_bins,) in Hz, acg (n_rate_bins, n_lags))``.
+
+    ``spike_times`` are sorted, unique integer sample indices; ``fs`` is the recording's real
+    sample rate. ``acg[k, lag]`` is the probability of a spike in a ``bin_ms`` bin at that lag,
+    given a trigger spike whose smoothed firing rate falls in row ``k`` (lag 0 set to 0).
+    Raises ``ValueError`` on bad input and ``TooFewSpikesError`` under ``min_spikes``.
+    """
+    fs = check_sample_rate(fs)
+    times = check_spike_times(spike_times, min_spikes=min_spikes)
+    spec = AcgSpec(win_ms=win_ms, bin_ms=bin_ms, n_rate_bins=n_rate_bins, smooth_ms=smooth_ms)
+    _check_spec(spec)
+    return _acg_3d_checked(times, fs, spec)
+
+
+def _check_spec(spec: AcgSpec) -> None:
+    if not (spec.win_ms > 0 and spec.bin_ms > 0 and spec.smooth_ms > 0):
+        raise ValueError("win_ms, bin_ms and smooth_ms must be positive")
+    if spec.n_rate_bins < 1:
+        raise ValueError("n_rate_bins must be at least 1")
+
+
+def acg_3d_many(
+    spike_times: np.ndarray,
+    spike_clusters: np.ndarray,
+    cluster_ids: Sequence[int],
+    fs: float,
+    *,
+    spec: AcgSpec = _DEFAULT,
+    min_spikes: int = 100,
+    n_jobs: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """3D-ACGs of many clusters from Phy's flat arrays, on all cores.
+
+    Returns ``(edges (n, R), acgs (n, R, n_lags), status)``: one entry per requested cluster, in
+    order. Exact duplicate spike times are dropped per cluster (as npyx's ``trn`` does). A cluster
+    that cannot be computed gets NaN arrays and a status saying why; others get ``"ok"``.
+    """
+    fs = check_sample_rate(fs)
+    _check_spec(spec)
+    times = np.asarray(spike_times)
+    clusters = np.asarray(spike_clusters)
+    if times.ndim != 1 or clusters.shape != times.shape:
+        raise ValueError(
+            f"spike_times {times.shape} and spike_clusters {clusters.shape} must be 1-D and equal"
+        )
+    ids = np.asarray(list(cluster_ids), dtype=np.int64)
+    order = np.argsort(clusters, kind="stable")
+    sorted_clusters = clusters[order]
+    lefts = np.searchsorted(sorted_clusters, ids, side="left")
+    rights = np.searchsorted(sorted_clusters, ids, side="right")
+    _, _, n_lags, _ = _window(spec, fs)
+    edges = np.full((ids.size, spec.n_rate_bins), np.nan)
+    acgs = np.full((ids.size, spec.n_rate_bins, n_lags), np.nan)
+    status = ["ok"] * ids.size
+
+    def work(i: int) -> None:
+        unit = np.unique(times[order[lefts[i] : rights[i]]])
+        try:
+            checked = check_spike_times(unit, min_spikes=min_spikes)
+        except ValueError as error:
+            status[i] = str(error)
+            return
+        edges[i], acgs[i] = _acg_3d_checked(checked, fs, spec)
+
+    workers = n_jobs or os.cpu_count() or 1
+    # Largest units first so the pool ends together; kernels release the GIL.
+    schedule = sorted(range(ids.size), key=lambda i: lefts[i] - rights[i])
+    if workers == 1 or ids.size < 2:
+        for i in schedule:
+            work(i)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(work, schedule))
+    return edges, acgs, status
