@@ -48,11 +48,11 @@ class WaveformSpec:
 
     @property
     def n_samples(self) -> int:
-        return int(round((self.before_s + self.after_s) * self.fs))
+        return round((self.before_s + self.after_s) * self.fs)
 
     @property
     def peak_index(self) -> int:
-        return int(round(self.before_s * self.fs))
+        return round(self.before_s * self.fs)
 
 
 @dataclass(frozen=True)

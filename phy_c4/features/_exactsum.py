@@ -18,11 +18,11 @@ from numba.core.extending import intrinsic
 
 
 @intrinsic
-def fused_multiply_add(typingctx, a, b, c):  # noqa: ARG001 - numba intrinsic signature
+def fused_multiply_add(typingctx, a, b, c):
     """a * b + c with a single rounding (LLVM ``llvm.fma``; exact even without FMA hardware)."""
     signature = types.float64(types.float64, types.float64, types.float64)
 
-    def codegen(context, builder, sig, args):  # noqa: ARG001
+    def codegen(context, builder, sig, args):
         double = ir.DoubleType()
         function = builder.module.declare_intrinsic(
             "llvm.fma", [double], ir.FunctionType(double, [double, double, double])

@@ -153,6 +153,45 @@ def _accumulate(
     return counts, triggers
 
 
+@numba.njit(cache=True, nogil=True)
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """Unique values of an already sorted array (np.unique would sort it again)."""
+    out = np.empty(values.size, dtype=values.dtype)
+    n = 0
+    for i in range(values.size):
+        if i == 0 or values[i] != values[i - 1]:
+            out[n] = values[i]
+            n += 1
+    return out[:n]
+
+
+@numba.njit(cache=True, nogil=True)
+def _group_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spike indices grouped by requested cluster, in time order within each (a counting sort).
+
+    Returns ``(indices, offsets)``: cluster ``wanted[i]`` owns ``indices[offsets[i]:offsets[i+1]]``.
+    """
+    slot = {}
+    for i in range(wanted.size):
+        slot[wanted[i]] = i
+    counts = np.zeros(wanted.size + 1, dtype=np.int64)
+    which = np.full(clusters.size, -1, dtype=np.int64)
+    for j in range(clusters.size):
+        k = slot.get(clusters[j], -1)
+        which[j] = k
+        if k >= 0:
+            counts[k + 1] += 1
+    offsets = np.cumsum(counts)
+    cursor = offsets[:-1].copy()
+    indices = np.empty(offsets[-1], dtype=np.int64)
+    for j in range(clusters.size):
+        k = which[j]
+        if k >= 0:
+            indices[cursor[k]] = j
+            cursor[k] += 1
+    return indices, offsets
+
+
 def _window(spec: AcgSpec, fs: float) -> tuple[float, int, int, int]:
     """bin size (ms), lag offset, number of lags and samples per bin, as npyx derives them."""
     bin_ms = float(np.clip(spec.bin_ms, 1000.0 / fs, 1e8))
@@ -167,11 +206,11 @@ def _window(spec: AcgSpec, fs: float) -> tuple[float, int, int, int]:
 def _acg_3d_checked(times: np.ndarray, fs: float, spec: AcgSpec) -> tuple[np.ndarray, np.ndarray]:
     bin_ms, offset, n_lags, samples_per_bin = _window(spec, fs)
     bins = times // samples_per_bin
-    kernel_size = int(math.ceil(spec.smooth_ms / bin_ms))
+    kernel_size = math.ceil(spec.smooth_ms / bin_ms)
     rates = _smoothed_rate_at_spikes(bins, bin_ms / 1000, kernel_size)
     levels = np.linspace(0, 1, spec.n_rate_bins + 2)[1:-1]
     edges = np.quantile(rates, levels)
-    unique_bins = np.unique(bins)
+    unique_bins = _sorted_unique(bins)
     counts, triggers = _accumulate(bins, unique_bins, rates, edges, offset, n_lags)
     with np.errstate(invalid="ignore", divide="ignore"):
         acg = np.nan_to_num(counts / triggers[:, None].astype(np.float64))
@@ -235,17 +274,21 @@ def acg_3d_many(
             f"spike_times {times.shape} and spike_clusters {clusters.shape} must be 1-D and equal"
         )
     ids = np.asarray(list(cluster_ids), dtype=np.int64)
-    order = np.argsort(clusters, kind="stable")
-    sorted_clusters = clusters[order]
-    lefts = np.searchsorted(sorted_clusters, ids, side="left")
-    rights = np.searchsorted(sorted_clusters, ids, side="right")
+    order, offsets = _group_by_cluster(clusters.astype(np.int64, copy=False), ids)
+    lefts, rights = offsets[:-1], offsets[1:]
     _, _, n_lags, _ = _window(spec, fs)
     edges = np.full((ids.size, spec.n_rate_bins), np.nan)
     acgs = np.full((ids.size, spec.n_rate_bins, n_lags), np.nan)
     status = ["ok"] * ids.size
 
     def work(i: int) -> None:
-        unit = np.unique(times[order[lefts[i] : rights[i]]])
+        unit = times[order[lefts[i] : rights[i]]]
+        if unit.size > 1 and np.any(unit[1:] < unit[:-1]):
+            unit = np.sort(unit)
+        unit = _sorted_unique(unit)
+        if unit.size == 0:
+            status[i] = "no spikes"
+            return
         try:
             checked = check_spike_times(unit, min_spikes=min_spikes)
         except ValueError as error:

@@ -49,7 +49,8 @@ def acg_3d_log(
     all_lags = np.arange(-win_ms // 2, win_ms // 2 + bin_ms, bin_ms)
     if rows.shape[1] != all_lags.size:
         raise ValueError(
-            f"acg has {rows.shape[1]} lags but bin_ms={bin_ms}, win_ms={win_ms} imply {all_lags.size}"
+            f"acg has {rows.shape[1]} lags but bin_ms={bin_ms}, win_ms={win_ms} "
+            f"imply {all_lags.size}"
         )
     if not np.all(np.isfinite(rows)):
         raise ValueError("acg contains NaN or infinite values")
@@ -59,7 +60,9 @@ def acg_3d_log(
     resampled = np.stack([np.interp(lags, linear, row) for row in positive])
     resampled = resampled[:, lags >= start_log_ms]
     if smooth_sd:
-        resampled = gaussian_filter1d(resampled, sigma=smooth_sd, axis=1, mode="reflect", truncate=4.0)
+        resampled = gaussian_filter1d(
+            resampled, sigma=smooth_sd, axis=1, mode="reflect", truncate=4.0
+        )
     zeros = np.zeros((resampled.shape[0], 1))
     mirrored = np.concatenate([resampled[:, ::-1], zeros, resampled], axis=1)
     return mirrored[0] if one_d else mirrored

@@ -1,0 +1,32 @@
+# Two commands do everything on a fresh machine (Python 3.11, root):
+#   make run    set up, then classify the embedded example dataset with the default weights
+#   make test   set up, then run ruff and the whole test suite (what CI runs)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-done
+EXAMPLE_DIR ?= build/example
+
+.PHONY: setup run test lint bench clean
+
+$(STAMP): setup.cfg pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/phy-c4 demo --out $(EXAMPLE_DIR)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check phy_c4 tests benchmarks
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check phy_c4 tests benchmarks
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+bench: $(STAMP)
+	$(PY) -m pip install -q npyx==4.3.1 six
+	$(PY) benchmarks/bench_features.py
+
+clean:
+	rm -rf $(VENV) build .pytest_cache
