@@ -1,0 +1,71 @@
+"""Network sizes and class sets, from configuration rather than constants scattered in code."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from phy_c4.config import BASE_LABELS
+
+
+@dataclass(frozen=True)
+class C4NetConfig:
+    """npyx 4.3.1 ``CNNCerebellum``: 3D-ACG conv encoder + waveform MLP encoder + head."""
+
+    labels: tuple[str, ...] = BASE_LABELS
+    use_layer: bool = False
+    d_latent: int = 10
+    acg_rows: int = 10
+    acg_cols: int = 101
+    acg_channels: tuple[int, int] = (8, 16)
+    acg_kernel_cols: int = 10
+    acg_hidden: int = 200
+    acg_dropout: float = 0.2
+    acg_pool: str = "avg"
+    wvf_samples: int = 90
+    wvf_hidden: tuple[int, int] = (600, 300)
+    wvf_dropout: float = 0.1
+    head_hidden: int = 100
+    layer_dim: int = 4
+    acg_decoder_hidden: tuple[int, int] = (250, 500)
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def acg_flat(self) -> int:
+        return self.acg_rows * self.acg_cols
+
+    @property
+    def n_inputs(self) -> int:
+        """Width of one model input row: positive-lag ACG, waveform, optional layer one-hot."""
+        return self.acg_flat + self.wvf_samples + (self.layer_dim if self.use_layer else 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> C4NetConfig:
+        values = dict(data)
+        for key in ("labels", "acg_channels", "wvf_hidden", "acg_decoder_hidden"):
+            if key in values:
+                values[key] = tuple(values[key])
+        known = set(cls.__dataclass_fields__)
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown network settings: {sorted(unknown)}")
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainingDefaults:
+    """C4's supervised stage (npyx ``run_deep_classifier``), used by ``phy-c4 train``."""
+
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    n_folds: int = 5
+    n_runs: int = 10
+    extra: dict[str, Any] = field(default_factory=dict)

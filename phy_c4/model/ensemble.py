@@ -1,0 +1,202 @@
+"""Ensemble prediction: every member in one batched computation (stacked weights + vmap).
+
+``predict_raw`` is the low-level check against npyx (its row layout in, per-member softmax out);
+``predict`` is what the pipeline uses: averaged probabilities, type, confidence, confidence ratio,
+votes, with units under the confidence-ratio threshold reported as unclassified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.func import functional_call, vmap
+
+from phy_c4.config import LAYER_NAMES
+from phy_c4.model.bundle import Bundle
+from phy_c4.model.laplace import probit_probabilities
+from phy_c4.model.registry import build_network
+
+UNCLASSIFIED = "unclassified"
+"""Type reported when the confidence ratio is below the threshold (probabilities are kept)."""
+
+_ACTIVATION_BUDGET = 4_000_000  # floats per chunk of (units x members) activations, ~16 MB
+
+
+@dataclass
+class Prediction:
+    """Per-unit ensemble outputs, in the order of the input rows."""
+
+    labels: tuple[str, ...]
+    probabilities: np.ndarray  # (N, K) mean over members
+    raw: np.ndarray  # (N, K, M) per-member probabilities
+    predicted: np.ndarray  # (N,) best label, whatever its confidence
+    cell_type: np.ndarray  # (N,) best label, or "unclassified" under the threshold
+    confidence: np.ndarray  # (N,) mean top probability
+    ratio: np.ndarray  # (N,) top / second mean probability
+    votes: np.ndarray  # (N,) members whose own argmax is the predicted class
+    n_members: int
+    threshold: float
+
+    @property
+    def votes_text(self) -> list[str]:
+        """npyx's ``model_votes`` format, e.g. ``"41/50"``."""
+        return [f"{int(v)}/{self.n_members}" for v in self.votes]
+
+
+def _member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (M, N, K) and last-layer features (M, N, D) of all members at once."""
+    network = build_network(bundle.architecture, bundle.manifest["network"])
+    params = {key: value.float() for key, value in bundle.weights.items()}
+
+    def one_member(member_params: dict[str, torch.Tensor], x: torch.Tensor):
+        return functional_call(network, member_params, (x,), strict=False)
+
+    n_units = inputs.shape[0]
+    per_unit = max(1, _activations_per_unit(bundle) * bundle.n_members)
+    chunk = max(1, min(n_units, _ACTIVATION_BUDGET // per_unit))
+    logits, features = [], []
+    with torch.inference_mode():
+        for start in range(0, n_units, chunk):
+            out = vmap(one_member, in_dims=(0, None))(params, inputs[start : start + chunk])
+            logits.append(out[0])
+            features.append(out[1])
+    return torch.cat(logits, dim=1), torch.cat(features, dim=1)
+
+
+def _activations_per_unit(bundle: Bundle) -> int:
+    if bundle.architecture == "c4_cnn":
+        config = bundle.network_config
+        return config.acg_channels[0] * config.acg_rows * config.acg_cols + 2000
+    return 2000
+
+
+def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool) -> np.ndarray:
+    if inputs.shape[0] == 0:
+        return np.zeros((0, len(bundle.labels), bundle.n_members))
+    logits, features = _member_forward(bundle, inputs)
+    if calibrated:
+        factors = bundle.factors
+        if factors is None:
+            raise ValueError(f"bundle {bundle.name} has no calibration; use calibrated=False")
+        probs = probit_probabilities(logits, factors.logit_variance(features))
+    else:
+        probs = torch.softmax(logits.double(), dim=-1)
+    return probs.permute(1, 2, 0).numpy()
+
+
+def npyx_rows_to_inputs(bundle: Bundle, X: np.ndarray) -> torch.Tensor:
+    """npyx's row layout (2010 log-ACG x10 values, 90 waveform, [4 layer]) -> network input."""
+    config = bundle.network_config
+    X = np.asarray(X, dtype=np.float32)
+    n_full = config.acg_rows * (2 * (config.acg_cols - 1) + 1)
+    expected = n_full + config.wvf_samples + (config.layer_dim if config.use_layer else 0)
+    if X.ndim != 2 or X.shape[1] != expected:
+        raise ValueError(f"X must be (units, {expected}) for bundle {bundle.name}, got {X.shape}")
+    acg = X[:, :n_full].reshape(-1, config.acg_rows, 2 * (config.acg_cols - 1) + 1)
+    positive = acg[:, :, config.acg_cols - 1 :].reshape(X.shape[0], -1)
+    return torch.from_numpy(np.concatenate([positive, X[:, n_full:]], axis=1))
+
+
+def predict_raw(bundle: Bundle, X: np.ndarray, calibrated: bool = False) -> np.ndarray:
+    """Per-member probabilities (units, classes, members) from npyx's row layout ``X``."""
+    if bundle.architecture != "c4_cnn":
+        raise ValueError("predict_raw takes npyx's 3D-ACG row layout; this bundle is "
+                         f"{bundle.architecture!r}")
+    return _member_probabilities(bundle, npyx_rows_to_inputs(bundle, X), calibrated)
+
+
+def layer_one_hot(layer: np.ndarray | list | None, n_units: int) -> np.ndarray:
+    """Layer names or indices (unknown, GCL, PCL, ML; npyx's aliases too) -> (N, 4) one-hot."""
+    aliases = {"": 0, "0": 0, "unknown": 0, "nan": 0, "none": 0,
+               "gcl": 1, "grc_layer": 1, "pcl": 2, "pkc_layer": 2, "ml": 3, "ml_layer": 3}
+    if layer is None:
+        return np.eye(len(LAYER_NAMES), dtype=np.float32)[np.zeros(n_units, dtype=int)]
+    values = np.asarray(layer)
+    if values.ndim == 2:
+        if values.shape != (n_units, len(LAYER_NAMES)):
+            raise ValueError(f"layer one-hot must be ({n_units}, 4), got {values.shape}")
+        return values.astype(np.float32)
+    if values.shape != (n_units,):
+        raise ValueError(f"layer must have one entry per unit ({n_units}), got {values.shape}")
+    indices = []
+    for value in values:
+        key = str(value).strip().lower()
+        if key in aliases:
+            indices.append(aliases[key])
+        elif key.isdigit() and int(key) < len(LAYER_NAMES):
+            indices.append(int(key))
+        else:
+            raise ValueError(f"unknown layer {value!r}; use one of {LAYER_NAMES}")
+    return np.eye(len(LAYER_NAMES), dtype=np.float32)[np.asarray(indices, dtype=int)]
+
+
+def c4_inputs(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
+              layer: np.ndarray | list | None = None) -> torch.Tensor:
+    """Network input rows from log 3D-ACGs (N, rows, 2*cols-1), unscaled, and waveforms (N, 90)."""
+    config = bundle.network_config
+    spec = bundle.features
+    acg = np.asarray(acg_log, dtype=np.float64)
+    wvf = np.asarray(waveforms, dtype=np.float64)
+    if acg.ndim != 3 or acg.shape[1:] != (config.acg_rows, 2 * config.acg_cols - 1):
+        raise ValueError(f"acg_log must be (units, {config.acg_rows}, {2 * config.acg_cols - 1}),"
+                         f" got {acg.shape}")
+    if wvf.ndim != 2 or wvf.shape != (acg.shape[0], config.wvf_samples):
+        raise ValueError(f"waveforms must be ({acg.shape[0]}, {config.wvf_samples}), "
+                         f"got {wvf.shape}")
+    positive = acg[:, :, config.acg_cols - 1 :].reshape(acg.shape[0], -1) * spec.acg.scale
+    parts = [positive, wvf]
+    if config.use_layer:
+        parts.append(layer_one_hot(layer, acg.shape[0]))
+    elif layer is not None:
+        raise ValueError(f"bundle {bundle.name} does not use layer input")
+    rows = np.concatenate(parts, axis=1).astype(np.float32)
+    if not np.all(np.isfinite(rows)):
+        raise ValueError("features contain NaN or infinite values")
+    return torch.from_numpy(rows)
+
+
+def summarise(labels: tuple[str, ...], raw: np.ndarray, threshold: float) -> Prediction:
+    """Average members and derive type, confidence, ratio and votes (C4's definitions)."""
+    mean = raw.mean(axis=2)
+    n_units, n_classes, n_members = raw.shape
+    if n_units == 0:
+        empty = np.zeros(0)
+        return Prediction(labels, mean, raw, np.array([], dtype=object),
+                          np.array([], dtype=object), empty, empty, empty.astype(int),
+                          n_members, threshold)
+    order = np.argsort(-mean, axis=1, kind="stable")
+    best = order[:, 0]
+    top = mean[np.arange(n_units), best]
+    second = mean[np.arange(n_units), order[:, 1]] if n_classes > 1 else np.zeros(n_units)
+    with np.errstate(divide="ignore"):
+        ratio = np.where(second > 0, top / np.where(second > 0, second, 1), np.inf)
+    votes = (raw.argmax(axis=1) == best[:, None]).sum(axis=1)
+    predicted = np.asarray([labels[i] for i in best], dtype=object)
+    cell_type = np.where(ratio >= threshold, predicted, UNCLASSIFIED).astype(object)
+    return Prediction(labels, mean, raw, predicted, cell_type, top, ratio, votes, n_members,
+                      threshold)
+
+
+def predict(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
+            layer: np.ndarray | list | None = None, *, threshold: float = 2.0,
+            calibrated: bool | None = None) -> Prediction:
+    """Classify units from their log 3D-ACGs and preprocessed waveforms with a C4 bundle.
+
+    ``calibrated`` defaults to using the Laplace predictive when the bundle carries it.
+    """
+    if not threshold >= 1.0:
+        raise ValueError(f"confidence-ratio threshold must be >= 1, got {threshold}")
+    use_calibration = bundle.calibration is not None if calibrated is None else calibrated
+    inputs = c4_inputs(bundle, acg_log, waveforms, layer)
+    raw = _member_probabilities(bundle, inputs, use_calibration)
+    return summarise(bundle.labels, raw, threshold)
+
+
+def predict_inputs(bundle: Bundle, inputs: torch.Tensor, *, threshold: float = 2.0,
+                   calibrated: bool | None = None) -> Prediction:
+    """Classify ready-made network input rows (any architecture)."""
+    use_calibration = bundle.calibration is not None if calibrated is None else calibrated
+    raw = _member_probabilities(bundle, inputs, use_calibration)
+    return summarise(bundle.labels, raw, threshold)

@@ -1,0 +1,331 @@
+"""Where bundles live, which is the default, and how official C4 archives become bundles.
+
+- Shipped bundles: the repository's ``weights/`` folder (installed to ``<prefix>/share/phy_c4/
+  weights``); ``weights/DEFAULT`` names the default one.
+- User bundles: ``$PHY_C4_HOME/bundles`` (default ``~/.cache/phy_c4/bundles``), where imported and
+  downloaded official C4 models go.
+- ``import_c4_archive`` reads ``trained_models.tar.gz`` (+ ``hessians.pt``) without extracting
+  anything to disk and without executing code (``torch.load(weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import sys
+import tarfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from phy_c4 import __version__
+from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, FeatureSpec
+from phy_c4.model.bundle import Bundle, BundleError, load_bundle, save_bundle
+from phy_c4.model.laplace import KronHessian, PredictiveFactors, fit_prior_precision
+from phy_c4.model.networks import config_from_state_dict
+
+REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+INSTALLED_WEIGHTS = Path(sys.prefix) / "share" / "phy_c4" / "weights"
+_MEMBER = re.compile(r"(?:^|/)model_(\d+)\.pt$")
+_MAX_MEMBER_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class C4Variant:
+    """An official C4 model family and where npyx 4.3.1 downloads it from."""
+
+    name: str
+    use_layer: bool
+    mli_split: bool
+    models_url: str
+    hessians_url: str
+
+
+_FIGSHARE = "https://ndownloader.figshare.com/files/{}?private_link={}"
+VARIANTS: dict[str, C4Variant] = {
+    v.name: v
+    for v in (
+        C4Variant("base", False, False, _FIGSHARE.format(42117042, "2530fd0da03e18296d51"),
+                  _FIGSHARE.format(42117033, "2530fd0da03e18296d51")),
+        C4Variant("mli_clustering", False, True,
+                  _FIGSHARE.format(42129447, "d508ebc51d544ed8cd4c"),
+                  _FIGSHARE.format(42129435, "d508ebc51d544ed8cd4c")),
+        C4Variant("layer_information", True, False,
+                  _FIGSHARE.format(42853297, "6531855c261b7bad032d"),
+                  _FIGSHARE.format(42853141, "6531855c261b7bad032d")),
+        C4Variant("layer_information_mli_clustering", True, True,
+                  _FIGSHARE.format(42853708, "3a81e48aff77d844a402"),
+                  _FIGSHARE.format(42853567, "3a81e48aff77d844a402")),
+    )
+}
+ALIASES = {"layer": "layer_information", "mli": "mli_clustering",
+           "layer_mli": "layer_information_mli_clustering"}
+
+
+def variant_info(variant: str) -> C4Variant:
+    name = ALIASES.get(variant, variant)
+    if name not in VARIANTS:
+        choices = sorted(VARIANTS) + sorted(ALIASES)
+        raise ValueError(f"unknown C4 variant {variant!r}; choose one of {', '.join(choices)}")
+    return VARIANTS[name]
+
+
+def user_dir() -> Path:
+    """Per-user folder for downloads and imported bundles (``$PHY_C4_HOME``)."""
+    return Path(os.environ.get("PHY_C4_HOME", Path.home() / ".cache" / "phy_c4"))
+
+
+def bundle_dirs() -> list[Path]:
+    return [p for p in (REPO_WEIGHTS, INSTALLED_WEIGHTS, user_dir() / "bundles") if p.is_dir()]
+
+
+def default_bundle_name() -> str | None:
+    for folder in (REPO_WEIGHTS, INSTALLED_WEIGHTS):
+        marker = folder / "DEFAULT"
+        if marker.is_file():
+            return marker.read_text().strip()
+    return None
+
+
+def list_bundles() -> list[tuple[str, Path]]:
+    """(name, path) of every bundle found, shipped first."""
+    found: dict[str, Path] = {}
+    for folder in bundle_dirs():
+        for entry in sorted(folder.iterdir()):
+            is_bundle = (entry / "manifest.json").is_file() or entry.suffix == ".safetensors"
+            name = entry.name.removesuffix(".safetensors")
+            if is_bundle and name not in found:
+                found[name] = entry
+    return list(found.items())
+
+
+def resolve_bundle(name_or_path: str | os.PathLike = "default") -> Path:
+    """A bundle path from a path, a bundle name, or ``"default"``."""
+    candidate = Path(name_or_path)
+    if candidate.exists():
+        return candidate
+    name = str(name_or_path)
+    if name == "default":
+        default = default_bundle_name()
+        if default is None:
+            raise BundleError("no default bundle is installed (weights/DEFAULT is missing)")
+        name = default
+    for bundle_name, path in list_bundles():
+        if bundle_name == name:
+            return path
+    known = ", ".join(n for n, _ in list_bundles()) or "none"
+    raise BundleError(f"no bundle named {name!r} (installed: {known})")
+
+
+def get_bundle(name_or_path: str | os.PathLike = "default") -> Bundle:
+    return load_bundle(resolve_bundle(name_or_path))
+
+
+def _read_archive_members(path: Path) -> list[dict[str, torch.Tensor]]:
+    """State dicts of ``model_<i>.pt`` members in integer order, read from the tar stream."""
+    try:
+        archive = tarfile.open(path, "r:*")
+    except (tarfile.TarError, OSError) as error:
+        raise BundleError(f"{path}: not a readable tar archive ({error})") from None
+    found: dict[int, dict[str, torch.Tensor]] = {}
+    with archive:
+        for member in archive:
+            name = member.name
+            if name.startswith(("/", "\\")) or ".." in Path(name).parts:
+                raise BundleError(f"{path}: unsafe path {name!r} in archive")
+            match = _MEMBER.search(name)
+            if not match:
+                continue
+            if not member.isfile():
+                raise BundleError(f"{path}: {name} is not a regular file (link or device)")
+            if member.size > _MAX_MEMBER_BYTES:
+                raise BundleError(f"{path}: {name} is implausibly large ({member.size} bytes)")
+            index = int(match.group(1))
+            if index in found:
+                raise BundleError(f"{path}: model_{index}.pt appears twice")
+            handle = archive.extractfile(member)
+            if handle is None:
+                raise BundleError(f"{path}: cannot read {name}")
+            found[index] = _load_state_dict(handle.read(), f"{path}:{name}")
+    if not found:
+        raise BundleError(f"{path}: no model_<i>.pt files in the archive")
+    return [found[i] for i in sorted(found)]
+
+
+def _load_state_dict(data: bytes, where: str) -> dict[str, torch.Tensor]:
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for bad or unsafe pickles
+        raise BundleError(f"{where}: not a weights-only torch state dict ({error})") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise BundleError(f"{where}: expected a state dict of tensors")
+    return state
+
+
+def _load_hessians(path: Path, n_members: int) -> list[KronHessian]:
+    try:
+        entries = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise BundleError(f"{path}: not a weights-only torch file ({error})") from None
+    if not isinstance(entries, list | tuple) or len(entries) != n_members:
+        count = len(entries) if isinstance(entries, list | tuple) else type(entries).__name__
+        raise BundleError(f"{path}: expected a list of {n_members} Hessians, got {count}")
+    try:
+        return [KronHessian.from_npyx(entry) for entry in entries]
+    except ValueError as error:
+        raise BundleError(f"{path}: {error}") from None
+
+
+def _labels_for(n_classes: int, variant: C4Variant, where: Path) -> tuple[str, ...]:
+    if variant.mli_split and n_classes != len(MLI_SPLIT_LABELS):
+        raise BundleError(f"{where}: variant {variant.name} has {len(MLI_SPLIT_LABELS)} classes "
+                          f"but the weights have {n_classes}: wrong variant?")
+    by_count = {len(BASE_LABELS): BASE_LABELS, len(MLI_SPLIT_LABELS): MLI_SPLIT_LABELS}
+    if n_classes not in by_count:
+        raise BundleError(f"{where}: no C4 label set has {n_classes} classes")
+    return by_count[n_classes]
+
+
+def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.PathLike | None = None,
+                      hessians: str | os.PathLike | None = None) -> Bundle:
+    """Convert an official C4 ``trained_models.tar.gz`` (+ ``hessians.pt``) into a bundle.
+
+    Class count and layer use come from the weight shapes; ``variant`` must agree with them.
+    The Laplace prior precision of each member is fitted here, once, as npyx does at first use.
+    The bundle is written to ``dest`` (default: the user bundle folder) and returned.
+    """
+    path = Path(path)
+    info = variant_info(variant)
+    states = _read_archive_members(path)
+    first = states[0]
+    try:
+        n_classes = int(first["fc2.weight"].shape[0])
+    except KeyError:
+        raise BundleError(f"{path}: model_0.pt is not a C4 CNNCerebellum state dict") from None
+    labels = _labels_for(n_classes, info, path)
+    try:
+        config = config_from_state_dict(first, labels=labels)
+    except ValueError as error:
+        raise BundleError(f"{path}: {error}") from None
+    if config.use_layer != info.use_layer:
+        kind = "uses" if config.use_layer else "does not use"
+        raise BundleError(f"{path}: these weights {kind} layer input, but variant "
+                          f"{info.name} {'does' if info.use_layer else 'does not'}: wrong variant?")
+    keys = [k for k in first if not k.endswith("num_batches_tracked")]
+    for i, state in enumerate(states):
+        if [k for k in state if not k.endswith("num_batches_tracked")] != keys or any(
+            state[k].shape != first[k].shape for k in keys
+        ):
+            raise BundleError(f"{path}: model_{i}.pt has a different architecture from model_0")
+    weights = {k: torch.stack([s[k].float() for s in states]) for k in keys}
+    manifest = {
+        "name": f"c4-{info.name}",
+        "version": "official",
+        "labels": list(labels),
+        "architecture": "c4_cnn",
+        "network": config.to_dict(),
+        "features": FeatureSpec().to_dict(),
+        "inputs": ["acg3d_log", "waveform"] + (["layer"] if config.use_layer else []),
+        "n_members": len(states),
+        "files": {},
+        "provenance": {
+            "source": "official C4 archive (Beau et al. 2025, npyx 4.3.1 layout)",
+            "variant": info.name,
+            "archive": path.name,
+            "imported_by": f"phy_c4 {__version__}",
+            "labels_from": "class count of fc2 (5: base labels, 6: MLI_A/MLI_B split)",
+        },
+    }
+    calibration = None
+    hessian_path = Path(hessians) if hessians is not None else path.parent / "hessians.pt"
+    if hessian_path.is_file():
+        calibration = _calibrate(states, _load_hessians(hessian_path, len(states)), config)
+        manifest["calibration"] = {
+            "method": "last-layer KFAC Laplace, marglik prior precision (Adam lr 0.1, 100 "
+                      "steps from 1), GLM predictive with probit link (laplace-torch 0.1a2)",
+            "prior_precision": calibration["prior_precision"].tolist(),
+        }
+    bundle = Bundle(manifest, weights, calibration)
+    target = Path(dest) if dest is not None else user_dir() / "bundles" / manifest["name"]
+    bundle.path = save_bundle(bundle, target)
+    return load_bundle(bundle.path)
+
+
+def _calibrate(states: list[dict[str, torch.Tensor]], hessians: list[KronHessian],
+               config) -> dict[str, torch.Tensor]:
+    n_features = config.head_hidden + (config.layer_dim if config.use_layer else 0)
+    priors = []
+    for state, hessian in zip(states, hessians, strict=True):
+        try:
+            hessian.check(config.n_classes, n_features)
+        except ValueError as error:
+            raise BundleError(f"hessians.pt: {error}") from None
+        priors.append(fit_prior_precision(hessian, state["fc2.weight"], state["fc2.bias"]))
+    factors = PredictiveFactors.from_hessians(hessians, priors)
+    return {"out_vectors_sq": factors.out_vectors_sq, "in_vectors": factors.in_vectors,
+            "inv_weight_eigs": factors.inv_weight_eigs, "bias_var": factors.bias_var,
+            "prior_precision": torch.tensor(priors, dtype=torch.float64)}
+
+
+def download(url: str, target: Path, progress: Callable[[int, int | None], None] | None = None,
+             timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``target`` via ``target.part``, resuming a partial file, checking size."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".part")
+    done = partial.stat().st_size if partial.exists() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": f"phy_c4/{__version__}"})
+    if done:
+        request.add_header("Range", f"bytes={done}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as error:
+        if error.code == 416 and done:  # already complete
+            partial.replace(target)
+            return target
+        raise OSError(f"download of {url} failed: HTTP {error.code}") from None
+    except (urllib.error.URLError, TimeoutError) as error:
+        raise OSError(f"download of {url} failed: {error}") from None
+    with response:
+        resumed = response.status == 206
+        if not resumed:
+            done = 0
+        length = response.headers.get("Content-Length")
+        total = done + int(length) if length is not None else None
+        content_type = response.headers.get("Content-Type", "")
+        if "text/html" in content_type:
+            raise OSError(f"{url} returned an HTML page instead of a file (a login or "
+                          "challenge page?)")
+        with open(partial, "ab" if resumed else "wb") as out:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
+    if total is not None and partial.stat().st_size != total:
+        raise OSError(f"download of {url} is incomplete: {partial.stat().st_size} of {total} "
+                      "bytes; run the command again to resume")
+    partial.replace(target)
+    return target
+
+
+def fetch_official(variant: str, base_url: str | None = None,
+                   progress: Callable[[str, int, int | None], None] | None = None) -> Bundle:
+    """Download an official C4 archive and its Hessians into the user cache, then import them.
+
+    ``base_url`` replaces the figshare host (tests serve files from 127.0.0.1): the files are then
+    ``{base_url}/{variant}/trained_models.tar.gz`` and ``.../hessians.pt``.
+    """
+    info = variant_info(variant)
+    folder = user_dir() / "downloads" / info.name
+    urls = {"trained_models.tar.gz": info.models_url, "hessians.pt": info.hessians_url}
+    if base_url is not None:
+        urls = {name: f"{base_url.rstrip('/')}/{info.name}/{name}" for name in urls}
+    for name, url in urls.items():
+        report = (lambda done, total, n=name: progress(n, done, total)) if progress else None
+        download(url, folder / name, report)
+    return import_c4_archive(folder / "trained_models.tar.gz", info.name)
