@@ -129,7 +129,7 @@ def get_bundle(name_or_path: str | os.PathLike = "default") -> Bundle:
 def _read_archive_members(path: Path) -> list[dict[str, torch.Tensor]]:
     """State dicts of ``model_<i>.pt`` members in integer order, read from the tar stream."""
     try:
-        archive = tarfile.open(path, "r:*")
+        archive = tarfile.open(path, "r:*")  # noqa: SIM115 - closed by the with block below
     except (tarfile.TarError, OSError) as error:
         raise BundleError(f"{path}: not a readable tar archive ({error})") from None
     found: dict[int, dict[str, torch.Tensor]] = {}
@@ -274,7 +274,7 @@ def _calibrate(states: list[dict[str, torch.Tensor]], hessians: list[KronHessian
 
 def download(url: str, target: Path, progress: Callable[[int, int | None], None] | None = None,
              timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``target`` via ``target.part``, resuming a partial file, checking size."""
+    """Download ``url`` to ``target`` through ``target.part``: resumes, checks the size."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     done = partial.stat().st_size if partial.exists() else 0

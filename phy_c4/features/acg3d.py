@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from phy_c4.config import AcgSpec
-from phy_c4.features._exactsum import blas_avx512_dot, numpy_pairwise_sum
+from phy_c4.features._exactsum import constant_kernel_dot, numpy_pairwise_sum
 from phy_c4.features.validation import check_sample_rate, check_spike_times
 
 _DEFAULT = AcgSpec()
@@ -29,42 +29,50 @@ _DEFAULT = AcgSpec()
 @numba.njit(cache=True, nogil=True)
 def _fill_rate(
     buffer: np.ndarray,
+    offset: int,
     first_bin: int,
     length: int,
     cell_start: np.ndarray,
     cell_stop: np.ndarray,
     cell_rate: np.ndarray,
     cell: int,
-) -> None:
-    """Write the piecewise-constant inverse-ISI rate of bins [first_bin, first_bin + length).
+) -> int:
+    """Write the inverse-ISI rate of bins [first_bin, first_bin + length) to buffer[offset:].
 
-    ``cell`` is the first cell whose stop lies after ``first_bin``; cells are contiguous.
+    ``cell`` is the first cell whose stop lies after ``first_bin`` (cells are contiguous);
+    returns the first cell whose stop lies after the last bin written.
     """
     n_cells = cell_start.size
     position = first_bin
-    filled = 0
-    while filled < length:
+    end = offset + length
+    j = offset
+    while j < end:
         if cell >= n_cells:
-            for j in range(filled, length):
-                buffer[j] = 0.0
-            return
+            buffer[j:end] = 0.0
+            return cell
         if position < cell_start[cell]:
-            run = min(cell_start[cell] - position, length - filled)
-            for j in range(filled, filled + run):
-                buffer[j] = 0.0
+            run = min(cell_start[cell] - position, end - j)
+            buffer[j : j + run] = 0.0
         else:
-            run = min(cell_stop[cell] - position, length - filled)
-            value = cell_rate[cell]
-            for j in range(filled, filled + run):
-                buffer[j] = value
-            cell += 1
-        filled += run
+            run = min(cell_stop[cell] - position, end - j)
+            buffer[j : j + run] = cell_rate[cell]
+            if position + run >= cell_stop[cell]:
+                cell += 1
+        j += run
         position += run
+    return cell
+
+
+_CHUNK = 1 << 15
 
 
 @numba.njit(cache=True, nogil=True)
 def _smoothed_rate_at_spikes(bins: np.ndarray, bin_s: float, kernel_size: int) -> np.ndarray:
-    """npyx's box-car-smoothed inverse-ISI rate (Hz), evaluated at each spike's bin only."""
+    """npyx's box-car-smoothed inverse-ISI rate (Hz), evaluated at each spike's bin only.
+
+    Rates are materialised in a sliding chunk that covers only the union of the spikes' windows,
+    so the cost is bounded by spikes x window, never by the recording's length.
+    """
     n_spikes = bins.size
     n_bins = bins[-1] + 1
     n_cells = max(n_spikes - 2, 0)
@@ -78,12 +86,13 @@ def _smoothed_rate_at_spikes(bins: np.ndarray, bin_s: float, kernel_size: int) -
         cell_stop[i - 1] = stop
         cell_rate[i - 1] = 1.0 / ((stop - start) * bin_s) if stop > start else 0.0
 
-    kernel = np.ones(kernel_size) / kernel_size
+    weight = 1.0 / kernel_size
     half = kernel_size // 2
-    buffer = np.empty(max(kernel_size, 2 * half), dtype=np.float64)
-    lanes = np.empty(48, dtype=np.float64)
-    rates = np.empty(n_spikes, dtype=np.float64)
+    chunk = np.empty(max(_CHUNK, 4 * kernel_size), dtype=np.float64)
+    chunk_first = -1  # bin held at chunk[0]
+    chunk_filled = 0  # bins of the chunk already written
     cell = 0
+    rates = np.empty(n_spikes, dtype=np.float64)
     previous_bin = -1
     previous_rate = 0.0
     for j in range(n_spikes):
@@ -91,20 +100,33 @@ def _smoothed_rate_at_spikes(bins: np.ndarray, bin_s: float, kernel_size: int) -
         if b == previous_bin:
             rates[j] = previous_rate
             continue
-        if b < kernel_size or b >= n_bins - kernel_size:
-            # npyx replaces the convolution at both ends by a plain mean over a clipped window
-            lo = max(0, b - half)
-            hi = min(n_bins, b + half)
+        edge = b < kernel_size or b >= n_bins - kernel_size
+        # npyx replaces the convolution at both ends by a plain mean over a clipped window
+        lo = max(0, b - half) if edge else b - half
+        hi = min(n_bins, b + half) if edge else lo + kernel_size
+        if chunk_first < 0 or lo > chunk_first + chunk_filled:
+            # a gap since the last window: start afresh (bins in between are never needed)
+            chunk_first = lo
+            chunk_filled = 0
             while cell < n_cells and cell_stop[cell] <= lo:
                 cell += 1
-            _fill_rate(buffer, lo, hi - lo, cell_start, cell_stop, cell_rate, cell)
-            value = numpy_pairwise_sum(buffer, 0, hi - lo) / (hi - lo) if hi > lo else 0.0
+        elif hi - chunk_first > chunk.size:
+            # slide: keep the filled bins from lo on, drop the rest
+            shift = lo - chunk_first
+            for k in range(chunk_filled - shift):
+                chunk[k] = chunk[k + shift]
+            chunk_first = lo
+            chunk_filled -= shift
+        if hi - chunk_first > chunk_filled:
+            cell = _fill_rate(chunk, chunk_filled, chunk_first + chunk_filled,
+                              hi - chunk_first - chunk_filled, cell_start, cell_stop, cell_rate,
+                              cell)
+            chunk_filled = hi - chunk_first
+        if edge:
+            count = hi - lo
+            value = numpy_pairwise_sum(chunk, lo - chunk_first, count) / count if count else 0.0
         else:
-            lo = b - half
-            while cell < n_cells and cell_stop[cell] <= lo:
-                cell += 1
-            _fill_rate(buffer, lo, kernel_size, cell_start, cell_stop, cell_rate, cell)
-            value = blas_avx512_dot(buffer, kernel, kernel_size, lanes)
+            value = constant_kernel_dot(chunk, lo - chunk_first, weight, kernel_size)
         rates[j] = value
         previous_bin = b
         previous_rate = value
@@ -114,25 +136,36 @@ def _smoothed_rate_at_spikes(bins: np.ndarray, bin_s: float, kernel_size: int) -
 @numba.njit(cache=True, nogil=True)
 def _accumulate(
     bins: np.ndarray,
-    unique_bins: np.ndarray,
     rates: np.ndarray,
     edges: np.ndarray,
     offset: int,
     n_lags: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Occupancy counts per rate row and lag, visiting only the neighbours inside the window."""
+    """Occupancy counts per rate row and lag, visiting each pair of nearby spike bins once.
+
+    npyx adds the boolean occupancy of the window around every trigger spike. Spikes sharing a
+    1-ms bin share a smoothed rate and therefore a row, so triggers are grouped by unique bin
+    with a multiplicity; a pair of unique bins (u < w) within the window then adds
+    ``multiplicity(u)`` at lag +d in u's row and ``multiplicity(w)`` at lag -d in w's row.
+    """
     n_rows = edges.size
-    counts = np.zeros((n_rows, n_lags), dtype=np.float64)
-    triggers = np.zeros(n_rows, dtype=np.int64)
     n_bins = bins[-1] + 1
     first = bins[0]
     last = bins[-1]
-    pointer = 0
+    half = n_lags // 2
+    # unique bins, their trigger weight (0 when npyx skips them) and their row
+    unique = np.empty(bins.size, dtype=np.int64)
+    weight = np.zeros(bins.size, dtype=np.int64)
+    row_of = np.zeros(bins.size, dtype=np.int64)
+    triggers = np.zeros(n_rows, dtype=np.int64)
+    n_unique = 0
     for j in range(bins.size):
         b = bins[j]
+        if n_unique == 0 or unique[n_unique - 1] != b:
+            unique[n_unique] = b
+            n_unique += 1
         start = b + offset
-        stop = start + n_lags
-        if start < 0 or stop >= n_bins or b < first or b >= last:
+        if start < 0 or start + n_lags >= n_bins or b < first or b >= last:
             continue
         rate = rates[j]
         row = -1
@@ -143,13 +176,23 @@ def _accumulate(
         if row < 0:
             # npyx: argmax of an all-False mask is 0, then moved to the top row if above edge 0
             row = n_rows - 1 if rate > edges[0] else 0
+        weight[n_unique - 1] += 1
+        row_of[n_unique - 1] = row
         triggers[row] += 1
-        while unique_bins[pointer] < start:
-            pointer += 1
-        p = pointer
-        while p < unique_bins.size and unique_bins[p] < stop:
-            counts[row, unique_bins[p] - start] += 1.0
-            p += 1
+    # flat counts: row r, lag l at r * n_lags + half + l; a zero weight adds nothing (no branch)
+    flat = np.zeros(n_rows * n_lags, dtype=np.int64)
+    for u in range(n_unique):
+        wu = weight[u]
+        centre_u = row_of[u] * n_lags + half
+        bu = unique[u]
+        flat[centre_u] += wu  # the trigger's own bin (lag 0 is zeroed afterwards, as npyx)
+        w = u + 1
+        while w < n_unique and unique[w] - bu <= half:
+            lag = unique[w] - bu
+            flat[centre_u + lag] += wu
+            flat[row_of[w] * n_lags + half - lag] += weight[w]
+            w += 1
+    counts = flat.reshape(n_rows, n_lags).astype(np.float64)
     return counts, triggers
 
 
@@ -210,8 +253,7 @@ def _acg_3d_checked(times: np.ndarray, fs: float, spec: AcgSpec) -> tuple[np.nda
     rates = _smoothed_rate_at_spikes(bins, bin_ms / 1000, kernel_size)
     levels = np.linspace(0, 1, spec.n_rate_bins + 2)[1:-1]
     edges = np.quantile(rates, levels)
-    unique_bins = _sorted_unique(bins)
-    counts, triggers = _accumulate(bins, unique_bins, rates, edges, offset, n_lags)
+    counts, triggers = _accumulate(bins, rates, edges, offset, n_lags)
     with np.errstate(invalid="ignore", divide="ignore"):
         acg = np.nan_to_num(counts / triggers[:, None].astype(np.float64))
     acg[:, n_lags // 2] = 0.0

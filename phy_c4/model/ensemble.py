@@ -145,6 +145,8 @@ def c4_inputs(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
     if wvf.ndim != 2 or wvf.shape != (acg.shape[0], config.wvf_samples):
         raise ValueError(f"waveforms must be ({acg.shape[0]}, {config.wvf_samples}), "
                          f"got {wvf.shape}")
+    if not (np.all(np.isfinite(acg)) and np.all(np.isfinite(wvf))):
+        raise ValueError("features contain NaN or infinite values")
     positive = acg[:, :, config.acg_cols - 1 :].reshape(acg.shape[0], -1) * spec.acg.scale
     parts = [positive, wvf]
     if config.use_layer:
@@ -152,8 +154,6 @@ def c4_inputs(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
     elif layer is not None:
         raise ValueError(f"bundle {bundle.name} does not use layer input")
     rows = np.concatenate(parts, axis=1).astype(np.float32)
-    if not np.all(np.isfinite(rows)):
-        raise ValueError("features contain NaN or infinite values")
     return torch.from_numpy(rows)
 
 

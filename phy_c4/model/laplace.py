@@ -59,7 +59,8 @@ class KronHessian:
         )
         if not shapes_ok:
             raise ValueError("Kronecker Hessian factors have inconsistent shapes")
-        if (n_classes is not None and k != n_classes) or (n_features is not None and d != n_features):
+        wrong_k = n_classes is not None and k != n_classes
+        if wrong_k or (n_features is not None and d != n_features):
             raise ValueError(
                 f"Hessian is for a {k} x {d} last layer, model has {n_classes} x {n_features}"
             )
@@ -127,7 +128,8 @@ class PredictiveFactors:
         """Diagonal of J Sigma J' for features (M, N, D) -> (M, N, K)."""
         projected_sq = torch.einsum("mnd,mde->mne", features.double(), self.in_vectors) ** 2
         per_out_eig = torch.einsum("mne,mie->mni", projected_sq, self.inv_weight_eigs)
-        return torch.einsum("mni,mki->mnk", per_out_eig, self.out_vectors_sq) + self.bias_var[:, None]
+        weight_part = torch.einsum("mni,mki->mnk", per_out_eig, self.out_vectors_sq)
+        return weight_part + self.bias_var[:, None]
 
 
 def probit_probabilities(logits: torch.Tensor, variance: torch.Tensor) -> torch.Tensor:

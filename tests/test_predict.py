@@ -1,0 +1,82 @@
+"""Ensemble summaries follow C4's definitions; members are batched but equal a plain loop."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from phy_c4.model import UNCLASSIFIED, C4Network, predict, predict_raw
+from phy_c4.model.ensemble import layer_one_hot, npyx_rows_to_inputs, summarise
+from phy_c4.weights import import_c4_archive
+from tests.conftest import shared_path
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    out = {}
+    for name, variant in (("base", "base"), ("layer", "layer_information")):
+        folder = shared_path("reference", "c4_format", name)
+        out[name] = import_c4_archive(folder / "trained_models.tar.gz", variant,
+                                      dest=tmp_path_factory.mktemp(name) / "bundle")
+    return out
+
+
+def test_batched_members_equal_a_loop_of_plain_modules(bundles):
+    bundle = bundles["base"]
+    X = np.load(shared_path("reference", "c4_format", "base", "expected.npz"))["X"]
+    inputs = npyx_rows_to_inputs(bundle, X)
+    batched = predict_raw(bundle, X)
+    for member in range(bundle.n_members):
+        network = C4Network(bundle.network_config).eval()
+        state = {k: v[member] for k, v in bundle.weights.items()}
+        network.load_state_dict(state, strict=False)
+        with torch.no_grad():
+            logits, _ = network(inputs)
+        np.testing.assert_allclose(batched[:, :, member], torch.softmax(logits, 1).numpy(),
+                                   atol=1e-6)
+
+
+def test_summary_definitions():
+    raw = np.zeros((3, 3, 4))
+    raw[0, :, :] = np.array([0.7, 0.2, 0.1])[:, None]  # ratio 3.5
+    raw[1, :, :] = np.array([0.3, 0.5, 0.2])[:, None]  # ratio 1.67 -> unclassified
+    raw[2, :, :3] = np.array([0.1, 0.1, 0.8])[:, None]
+    raw[2, :, 3] = [0.9, 0.05, 0.05]  # one member disagrees
+    result = summarise(("A", "B", "C"), raw, threshold=2.0)
+    np.testing.assert_allclose(result.probabilities[0], [0.7, 0.2, 0.1])
+    assert list(result.predicted) == ["A", "B", "C"]
+    assert list(result.cell_type) == ["A", UNCLASSIFIED, "C"]
+    np.testing.assert_allclose(result.ratio[:2], [3.5, 0.5 / 0.3])
+    np.testing.assert_allclose(result.confidence[:2], [0.7, 0.5])
+    assert result.votes_text == ["4/4", "4/4", "3/4"]
+
+
+def test_predict_from_features_equals_npyx_layout(bundles):
+    bundle = bundles["layer"]
+    X = np.load(shared_path("reference", "c4_format", "layer", "expected.npz"))["X"]
+    acg_log = X[:, :2010].reshape(-1, 10, 201) / 10.0
+    waveforms = X[:, 2010:2100]
+    layer_names = np.array(["unknown", "GCL", "PCL", "ML"])[X[:, 2100:].argmax(1)]
+    result = predict(bundle, acg_log, waveforms, layer=layer_names, threshold=1.0)
+    np.testing.assert_allclose(result.raw, predict_raw(bundle, X, calibrated=True), atol=1e-6)
+    assert result.raw.shape == (24, 6, 4)
+    assert set(result.cell_type) <= set(bundle.labels)
+
+
+def test_layer_rules(bundles):
+    acg = np.zeros((2, 10, 201))
+    wvf = np.zeros((2, 90))
+    with pytest.raises(ValueError, match="does not use layer"):
+        predict(bundles["base"], acg, wvf, layer=["GCL", "ML"])
+    with pytest.raises(ValueError, match="unknown layer"):
+        layer_one_hot(["cortex"], 1)
+    np.testing.assert_array_equal(layer_one_hot(["PkC_layer", "", 3], 3).argmax(1), [2, 0, 3])
+    with pytest.raises(ValueError, match="threshold"):
+        predict(bundles["base"], acg, wvf, threshold=0.5)
+    with pytest.raises(ValueError, match="acg_log must be"):
+        predict(bundles["base"], np.zeros((2, 10, 101)), wvf)
+    bad = acg.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        predict(bundles["base"], bad, wvf)
