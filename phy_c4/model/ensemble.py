@@ -17,11 +17,12 @@ from phy_c4.config import LAYER_NAMES
 from phy_c4.model.bundle import Bundle
 from phy_c4.model.laplace import probit_probabilities
 from phy_c4.model.registry import build_network
+from phy_c4.model.stacked import stacked_forward, supports
 
 UNCLASSIFIED = "unclassified"
 """Type reported when the confidence ratio is below the threshold (probabilities are kept)."""
 
-_ACTIVATION_BUDGET = 4_000_000  # floats per chunk of (units x members) activations, ~16 MB
+_ACTIVATION_BUDGET = 16_000_000  # floats per chunk of (units x members) activations
 
 
 @dataclass
@@ -47,11 +48,21 @@ class Prediction:
 
 def _member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (M, N, K) and last-layer features (M, N, D) of all members at once."""
-    network = build_network(bundle.architecture, bundle.manifest["network"])
     params = {key: value.float() for key, value in bundle.weights.items()}
+    stacked = bundle.architecture == "c4_cnn" and supports(bundle.network_config)
+    if stacked:
+        config = bundle.network_config
 
-    def one_member(member_params: dict[str, torch.Tensor], x: torch.Tensor):
-        return functional_call(network, member_params, (x,), strict=False)
+        def run(x: torch.Tensor):
+            return stacked_forward(params, config, x)
+    else:
+        network = build_network(bundle.architecture, bundle.manifest["network"])
+
+        def one_member(member_params: dict[str, torch.Tensor], x: torch.Tensor):
+            return functional_call(network, member_params, (x,), strict=False)
+
+        def run(x: torch.Tensor):
+            return vmap(one_member, in_dims=(0, None))(params, x)
 
     n_units = inputs.shape[0]
     per_unit = max(1, _activations_per_unit(bundle) * bundle.n_members)
@@ -59,7 +70,7 @@ def _member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor,
     logits, features = [], []
     with torch.inference_mode():
         for start in range(0, n_units, chunk):
-            out = vmap(one_member, in_dims=(0, None))(params, inputs[start : start + chunk])
+            out = run(inputs[start : start + chunk])
             logits.append(out[0])
             features.append(out[1])
     return torch.cat(logits, dim=1), torch.cat(features, dim=1)
@@ -68,7 +79,7 @@ def _member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor,
 def _activations_per_unit(bundle: Bundle) -> int:
     if bundle.architecture == "c4_cnn":
         config = bundle.network_config
-        return config.acg_channels[0] * config.acg_rows * config.acg_cols + 2000
+        return config.acg_channels[0] * config.acg_rows * config.acg_cols // 4 + 2000
     return 2000
 
 
