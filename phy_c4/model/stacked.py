@@ -20,13 +20,6 @@ def supports(config: C4NetConfig) -> bool:
     return config.acg_pool == "avg" and config.acg_rows % 2 == 0
 
 
-def _batch_norm(x: torch.Tensor, w: dict[str, torch.Tensor], prefix: str, shape: tuple) -> torch.Tensor:
-    """Eval-mode batch norm with per-member statistics broadcast over ``shape``."""
-    scale = w[f"{prefix}.weight"] / torch.sqrt(w[f"{prefix}.running_var"] + _BN_EPS)
-    shift = w[f"{prefix}.bias"] - w[f"{prefix}.running_mean"] * scale
-    return x * scale.reshape(shape) + shift.reshape(shape)
-
-
 def _bn_affine(w: dict[str, torch.Tensor], prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
     """Eval-mode batch norm as y = scale * x + shift, per member and channel."""
     scale = w[f"{prefix}.weight"] / torch.sqrt(w[f"{prefix}.running_var"] + _BN_EPS)
@@ -98,7 +91,8 @@ def stacked_forward(w: dict[str, torch.Tensor], config: C4NetConfig,
     layer = x[:, config.acg_flat + config.wvf_samples :] if config.use_layer else None
     if layer is not None:
         latent.append(layer.expand(m, *layer.shape))
-    z = _batch_norm(torch.cat(latent, dim=2), w, "batch_norm", (m, 1, -1))
+    scale, shift = _bn_affine(w, "batch_norm")
+    z = torch.cat(latent, dim=2) * scale[:, None] + shift[:, None]
     hidden = F.relu(torch.baddbmm(w["fc1.bias"][:, None], z, w["fc1.weight"].transpose(1, 2)))
     features = hidden if layer is None else torch.cat((hidden, layer.expand(m, *layer.shape)), 2)
     logits = torch.baddbmm(w["fc2.bias"][:, None], features, w["fc2.weight"].transpose(1, 2))
