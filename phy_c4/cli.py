@@ -1,0 +1,345 @@
+"""``phy-c4``: headless C4 classification, weights management and the example dataset.
+
+Each subcommand is a thin wrapper: the work is in ``phy_c4.pipeline`` and friends. Exit codes:
+0 all good; 1 some recordings failed (one line each, the others still ran); 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from phy_c4 import __version__
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _parse_clusters(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part[1:]:
+            lo, hi = part.split("-", 1)
+            out.extend(range(int(lo), int(hi) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def _read_layers(path: str | None) -> dict[int, str] | None:
+    if not path:
+        return None
+    from phy_c4.io.tsv import read_cluster_column
+
+    return read_cluster_column(path, "layer") if "layer" in Path(path).read_text().split("\n")[0] \
+        else read_cluster_column(path)
+
+
+def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Classify one recording and write its files; returns a JSON-able summary."""
+    from phy_c4.features.quality import QualitySpec
+    from phy_c4.io.dataset import open_recording, params_path
+    from phy_c4.io.results import write_results
+    from phy_c4.pipeline import PipelineOptions, classify
+    from phy_c4.weights import get_bundle
+
+    start = time.perf_counter()
+    folder = params_path(path).parent
+    recording = open_recording(folder)
+    bundle = get_bundle(args.bundle)
+    clusters = _parse_clusters(args.clusters)
+    if clusters is None and args.group != "all":
+        clusters = [int(c) for c in recording.cluster_ids
+                    if recording.groups.get(int(c), "unsorted") == args.group]
+    layer = _read_layers(args.layer)
+    if layer is None and bundle.use_layer and (folder / "cluster_layer.tsv").is_file():
+        layer = _read_layers(str(folder / "cluster_layer.tsv"))
+    quality = None if args.all_spikes else QualitySpec(fp_threshold=args.fp_threshold,
+                                                       fn_threshold=args.fn_threshold,
+                                                       min_good_s=args.min_good_seconds)
+    options = PipelineOptions(quality=quality, waveform_source=args.waveform_source,
+                              n_jobs=args.jobs, cache=not args.no_cache)
+    progress = _progress_bar(args, folder.name)
+    try:
+        result = classify(recording, clusters, bundle=bundle, threshold=args.threshold,
+                          layer=layer, progress=progress, options=options)
+    finally:
+        if hasattr(progress, "close"):
+            progress.close()
+    features = _feature_arrays(result)
+    raw = result.prediction.raw if result.prediction is not None else None
+    written = write_results(folder, result.table, overwrite=args.overwrite,
+                            npyx_columns=args.npyx_columns, raw=raw, labels=bundle.labels,
+                            features=features, parameters=result.parameters)
+    figures = []
+    if args.report:
+        from phy_c4.report import write_report
+
+        depths = _unit_depths(recording, result.table["cluster_id"].tolist())
+        figures = write_report(folder / "cell_type_classification" / "figures", result,
+                               recording.channel_positions, depths)
+    table = result.table
+    counts = table.loc[table["c4_type"] != "", "c4_type"].value_counts().to_dict()
+    return {"path": str(folder), "units": len(table), "counts": counts,
+            "below_threshold": int((table["c4_type"] == "unclassified").sum()),
+            "not_classifiable": int((table["c4_type"] == "").sum()),
+            "bundle": bundle.label, "seconds": round(time.perf_counter() - start, 2),
+            "files": len(written), "figures": len(figures), "ok": True}
+
+
+def _unit_depths(recording, cluster_ids: list[int]) -> dict[int, float]:
+    depths = {}
+    for cluster_id in cluster_ids:
+        try:
+            channel = int(recording.model.get_cluster_channels(cluster_id)[0])
+            depths[cluster_id] = float(recording.channel_positions[channel, 1])
+        except Exception:  # depth is decoration; never fail a run for it
+            continue
+    return depths
+
+
+def _feature_arrays(result) -> dict[str, np.ndarray]:
+    ids = [c for c, f in result.features.items() if getattr(f, "waveform", None) is not None]
+    out = {"cluster_ids": np.asarray(ids, dtype=np.int64)}
+    if ids:
+        out["waveforms"] = np.stack([result.features[c].waveform for c in ids])
+        with_acg = [c for c in ids if getattr(result.features[c], "acg_log", None) is not None]
+        if with_acg:
+            out["acg_cluster_ids"] = np.asarray(with_acg, dtype=np.int64)
+            out["acg_3d_log"] = np.stack([result.features[c].acg_log for c in with_acg])
+    return out
+
+
+def _progress_bar(args: argparse.Namespace, name: str):
+    if args.json or args.quiet:
+        return None
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=name, unit="unit", leave=False, file=sys.stderr)
+
+    def update(done: int, total: int, message: str) -> None:
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(message, refresh=True)
+
+    update.close = bar.close  # type: ignore[attr-defined]
+    return update
+
+
+def _print_summary(summaries: list[dict[str, Any]]) -> None:
+    for s in summaries:
+        if not s["ok"]:
+            print(f"FAILED {s['path']}: {s['error']}")
+            continue
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(s["counts"].items())) or "none"
+        print(f"{s['path']}: {s['units']} units in {s['seconds']} s with {s['bundle']}\n"
+              f"  types: {counts}\n"
+              f"  below threshold: {s['below_threshold']}; not classifiable: "
+              f"{s['not_classifiable']} (see cluster_c4_status.tsv)")
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    if args.dask:
+        summaries = _run_with_dask(args)
+    else:
+        summaries = []
+        for path in args.paths:
+            summaries.append(_safe_classify(path, args))
+    if args.json:
+        print(json.dumps({"recordings": summaries}, indent=2, default=str))
+    else:
+        _print_summary(summaries)
+    return EXIT_OK if all(s["ok"] for s in summaries) else EXIT_FAILED
+
+
+def _safe_classify(path: str, args: argparse.Namespace) -> dict[str, Any]:
+    try:
+        return classify_one(path, args)
+    except Exception as error:  # one bad recording must not stop the others
+        logging.getLogger("phy_c4").debug("classification of %s failed", path, exc_info=True)
+        return {"path": path, "ok": False, "error": f"{type(error).__name__}: {error}"}
+
+
+def _run_with_dask(args: argparse.Namespace) -> list[dict[str, Any]]:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise SystemExit("--dask needs dask.distributed: pip install 'phy-c4[dask]'") from None
+    client = Client(args.dask)
+    try:
+        options = argparse.Namespace(**{**vars(args), "quiet": True, "func": None})
+        futures = client.map(_safe_classify, args.paths, [options] * len(args.paths), pure=False)
+        return client.gather(futures)
+    finally:
+        client.close()
+
+
+def cmd_weights(args: argparse.Namespace) -> int:
+    from phy_c4.weights import default_bundle_name, fetch_official, import_c4_archive, list_bundles
+
+    if args.weights_cmd == "list":
+        default = default_bundle_name()
+        rows = list_bundles()
+        if not rows:
+            print("no bundles installed; try: phy-c4 weights fetch base")
+        for name, path in rows:
+            print(f"{'*' if name == default else ' '} {name:32s} {path}")
+        return EXIT_OK
+    if args.weights_cmd == "fetch":
+        from tqdm import tqdm
+
+        bars: dict[str, Any] = {}
+
+        def progress(name: str, done: int, total: int | None) -> None:
+            bar = bars.setdefault(name, tqdm(total=total, desc=name, unit="B", unit_scale=True))
+            bar.n = done
+            bar.refresh()
+
+        bundle = fetch_official(args.variant, base_url=args.base_url, progress=progress)
+        for bar in bars.values():
+            bar.close()
+        print(f"installed {bundle.name} ({bundle.n_members} members) at {bundle.path}")
+        return EXIT_OK
+    bundle = import_c4_archive(args.archive, args.variant, dest=args.dest,
+                               hessians=args.hessians)
+    print(f"imported {bundle.name} ({bundle.n_members} members, calibrated: "
+          f"{bundle.calibration is not None}) at {bundle.path}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate the example dataset (if needed) and classify it with the default bundle."""
+    from phy_c4.testing import make_dataset
+
+    folder = Path(args.out)
+    if not (folder / "params.py").is_file():
+        print(f"writing the example dataset to {folder} ...")
+        make_dataset(folder, n_units_per_type=args.units_per_type, duration_s=args.duration,
+                     seed=args.seed)
+    classify_args = build_parser().parse_args(
+        ["classify", str(folder), "--overwrite", "--report", "--group", "all", "--bundle",
+         args.bundle] + (["--json"] if args.json else []))
+    status = cmd_classify(classify_args)
+    truth_path = folder / "cluster_true_type.tsv"
+    if status == EXIT_OK and truth_path.is_file() and not args.json:
+        _print_agreement(folder)
+    return status
+
+
+def _print_agreement(folder: Path) -> None:
+    from phy_c4.io.tsv import read_cluster_column
+
+    truth = read_cluster_column(folder / "cluster_true_type.tsv")
+    predicted = read_cluster_column(folder / "cluster_c4_type.tsv")
+    confident = {c: t for c, t in predicted.items() if t not in ("", "unclassified")}
+    agree = sum(truth.get(c) == t for c, t in confident.items())
+    print(f"  example dataset ground truth: {agree}/{len(confident)} confident predictions "
+          f"agree ({len(truth)} units; synthetic units, not a validation of the model)")
+    print(f"  figures: {folder / 'cell_type_classification' / 'figures'}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="phy-c4", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"phy-c4 {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("classify", help="classify the units of one or more Phy folders")
+    c.add_argument("paths", nargs="+", help="params.py files or their folders")
+    c.add_argument("--clusters", help="e.g. 3,5,10-20 (default: --group)")
+    c.add_argument("--group", default="good", choices=["good", "mua", "noise", "unsorted", "all"])
+    c.add_argument("--bundle", default="default", help="bundle name or path (phy-c4 weights list)")
+    c.add_argument("--threshold", type=float, default=2.0, help="confidence-ratio threshold")
+    c.add_argument("--layer", help="TSV of cluster_id -> layer (unknown, GCL, PCL, ML)")
+    c.add_argument("--overwrite", action="store_true", help="replace earlier c4_* results")
+    c.add_argument("--npyx-columns", action="store_true",
+                   help="also write npyx's cluster_predicted_cell_type.tsv & co")
+    c.add_argument("--jobs", type=int, default=None, help="threads for features")
+    c.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
+    c.add_argument("--report", action="store_true", help="write figures")
+    c.add_argument("--all-spikes", action="store_true", help="skip C4's spike-quality filter")
+    c.add_argument("--fp-threshold", type=float, default=0.05)
+    c.add_argument("--fn-threshold", type=float, default=0.05)
+    c.add_argument("--min-good-seconds", type=float, default=180.0)
+    c.add_argument("--waveform-source", default="auto", choices=["auto", "raw", "template"])
+    c.add_argument("--no-cache", action="store_true")
+    c.add_argument("--dask", metavar="SCHEDULER", help="run one recording per dask task")
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_classify)
+
+    w = sub.add_parser("weights", help="list, fetch or import weight bundles")
+    wsub = w.add_subparsers(dest="weights_cmd", required=True)
+    wsub.add_parser("list", help="installed bundles (* = default)")
+    f = wsub.add_parser("fetch", help="download an official C4 model and import it")
+    f.add_argument("variant", help="base, mli_clustering, layer_information, "
+                                   "layer_information_mli_clustering")
+    f.add_argument("--base-url", help=argparse.SUPPRESS)
+    i = wsub.add_parser("import", help="import a local trained_models.tar.gz")
+    i.add_argument("archive")
+    i.add_argument("variant")
+    i.add_argument("--hessians", help="hessians.pt (default: next to the archive)")
+    i.add_argument("--dest", help="bundle folder (default: the user bundle folder)")
+    w.set_defaults(func=cmd_weights)
+
+    d = sub.add_parser("demo", help="classify the embedded example dataset")
+    d.add_argument("--out", default="build/example")
+    d.add_argument("--bundle", default="default")
+    d.add_argument("--units-per-type", type=int, default=4)
+    d.add_argument("--duration", type=float, default=300.0)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_demo)
+
+    _register_optional(sub)
+    return parser
+
+
+def _register_optional(sub) -> None:
+    """Subcommands living in other modules (training, plugin installation)."""
+    try:
+        from phy_c4.training.cli import register as register_training
+
+        register_training(sub)
+    except ImportError:
+        pass
+    try:
+        from phy_c4.plugin.install import register as register_plugin
+
+        register_plugin(sub)
+    except ImportError:
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    import phylib  # noqa: F401 - phylib sets its logger's level on import; override it after
+
+    for noisy in ("phylib", "phy"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.ERROR)
+    from phy_c4.model.bundle import BundleError
+
+    try:
+        return int(args.func(args) or 0)
+    except BundleError as error:
+        print(f"phy-c4: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    except (ValueError, OSError) as error:
+        print(f"phy-c4: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,290 @@
+"""The one pipeline: a recording's clusters -> features -> ensemble -> result table.
+
+The CLI and the Phy plugin both call ``classify``; nothing about features or models lives in
+either face. Every requested cluster gets a row: those that cannot be classified keep an empty
+type and a ``c4_status`` saying why (npyx silently drops them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from phy_c4.features import acg_3d_log, acg_3d_many, preprocess_waveform
+from phy_c4.features.quality import QualitySpec, quality_filter
+from phy_c4.io.dataset import Recording, open_recording
+from phy_c4.io.waveforms import WaveformSpec, unit_waveform
+from phy_c4.model import Bundle, Prediction, predict
+from phy_c4.model.ensemble import UNCLASSIFIED
+from phy_c4.weights import get_bundle
+
+logger = logging.getLogger(__name__)
+
+OK = "ok"
+BELOW_THRESHOLD = "below confidence-ratio threshold"
+COLUMNS = ("c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_model", "c4_status")
+MIN_FILTERED_SPIKES = 10
+
+
+class Cancelled(RuntimeError):
+    """The caller asked the pipeline to stop (between units)."""
+
+
+@dataclass
+class UnitFeatures:
+    acg_log: np.ndarray | None = None  # (10, 201), unscaled
+    waveform: np.ndarray | None = None  # (90,)
+    waveform_source: str = ""
+    n_spikes_used: int = 0
+    status: str = OK
+
+
+@dataclass
+class ClassificationResult:
+    """The table the faces show and save, plus what is needed to audit it."""
+
+    table: pd.DataFrame
+    prediction: Prediction | None
+    features: dict[int, UnitFeatures] = field(default_factory=dict)
+    bundle_label: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    threshold: float = 2.0
+    quality: QualitySpec | None = QualitySpec()  # None: use all spikes
+    waveform_source: str = "auto"
+    waveform: WaveformSpec = WaveformSpec()
+    min_spikes: int = 100
+    n_jobs: int | None = None
+    cache: bool = True
+
+
+ProgressCallback = Callable[[int, int, str], None]
+
+
+def _unit_key(times: np.ndarray, recording: Recording, cluster_id: int,
+              options: PipelineOptions, bundle: Bundle) -> str:
+    digest = hashlib.sha256(np.ascontiguousarray(times).tobytes())
+    digest.update(json.dumps({
+        "fs": recording.fs, "cluster": int(cluster_id), "quality": repr(options.quality),
+        "source": options.waveform_source, "wvf": repr(options.waveform),
+        "min_spikes": options.min_spikes, "features": bundle.manifest["features"],
+        "raw": _raw_stamp(recording),
+    }, sort_keys=True, default=str).encode())
+    if recording.amplitudes is not None:
+        idx = recording.spikes_of(cluster_id)
+        digest.update(np.ascontiguousarray(recording.amplitudes[idx]).tobytes())
+    return digest.hexdigest()[:24]
+
+
+def _raw_stamp(recording: Recording) -> str:
+    paths = getattr(recording.model, "dat_path", None) or []
+    stamps = []
+    for path in paths if isinstance(paths, list | tuple) else [paths]:
+        try:
+            stat = os.stat(path)
+            stamps.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
+        except OSError:
+            stamps.append(str(path))
+    return "|".join(stamps)
+
+
+def _cache_dir(recording: Recording) -> Path:
+    return recording.folder / ".phy_c4" / "cache"
+
+
+def _load_cached(path: Path) -> tuple[UnitFeatures, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            features = UnitFeatures(
+                waveform=data["waveform"] if data["waveform"].size else None,
+                waveform_source=str(data["waveform_source"]),
+                n_spikes_used=int(data["n_spikes_used"]),
+                status=str(data["status"]))
+            return features, data["times"]
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def _store_cached(path: Path, features: UnitFeatures, times: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, waveform=features.waveform if features.waveform is not None else np.zeros(0),
+             waveform_source=features.waveform_source, n_spikes_used=features.n_spikes_used,
+             status=features.status, times=times)
+    os.replace(tmp, path)
+
+
+def _prepare_unit(recording: Recording, cluster_id: int, options: PipelineOptions,
+                  bundle: Bundle) -> tuple[UnitFeatures, np.ndarray]:
+    """Spikes C4 would use and the preprocessed waveform; status says why not when it fails."""
+    spike_ids = recording.spikes_of(cluster_id)
+    times, first = np.unique(recording.spike_times[spike_ids], return_index=True)
+    features = UnitFeatures(n_spikes_used=int(times.size))
+    if times.size == 0:
+        features.status = "no spikes"
+        return features, times
+    if times.size < options.min_spikes:
+        features.status = f"too few spikes ({times.size} < {options.min_spikes})"
+        return features, times
+    if options.quality is not None:
+        if recording.amplitudes is None:
+            features.status = "no amplitudes.npy for the quality filter"
+            return features, times
+        amplitudes = recording.amplitudes[spike_ids][first]
+        quality = quality_filter(times, amplitudes, recording.fs, options.quality)
+        if quality.reason != OK:
+            features.status = f"quality filter: {quality.reason}"
+            return features, times
+        times = times[quality.keep]
+        features.n_spikes_used = int(times.size)
+        if times.size < MIN_FILTERED_SPIKES:
+            features.status = f"quality filter left {times.size} spikes"
+            return features, times
+    try:
+        wave = unit_waveform(recording, cluster_id, options.waveform_source, options.waveform)
+        features.waveform = preprocess_waveform(
+            wave.peak_channel_waveform, peak_sign=bundle.features.waveform.peak_sign, fs=wave.fs)
+        features.waveform_source = wave.source
+    except ValueError as error:
+        features.status = f"no waveform: {error}"
+    return features, times
+
+
+def classify(
+    model: Any,
+    cluster_ids: Sequence[int] | None = None,
+    bundle: str | os.PathLike | Bundle = "default",
+    threshold: float = 2.0,
+    layer: dict[int, str] | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: Callable[[], bool] | None = None,
+    spike_clusters: np.ndarray | None = None,
+    options: PipelineOptions | None = None,
+) -> ClassificationResult:
+    """Classify clusters of a recording (a folder, ``params.py`` or a loaded ``TemplateModel``).
+
+    ``layer`` maps cluster ids to layer names for layer-informed bundles. ``progress`` is called
+    as ``progress(done, total, message)``; ``cancel()`` returning True stops between units with
+    ``Cancelled``. ``spike_clusters`` overrides the saved assignment (the GUI's unsaved merges).
+    Deterministic: the same inputs give the same table.
+    """
+    options = replace(options or PipelineOptions(), threshold=threshold)
+    bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
+    if bundle.architecture != "c4_cnn":
+        from phy_c4.training.pipeline_features import classify_tabular
+
+        return classify_tabular(model, cluster_ids, bundle, options, layer, progress, cancel,
+                                spike_clusters)
+    recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
+    ids = [int(c) for c in (recording.cluster_ids if cluster_ids is None else cluster_ids)]
+    total = len(ids)
+    features: dict[int, UnitFeatures] = {}
+    kept_times: dict[int, np.ndarray] = {}
+    for done, cluster_id in enumerate(ids):
+        if cancel is not None and cancel():
+            raise Cancelled(f"cancelled after {done} of {total} units")
+        if progress is not None:
+            progress(done, total, f"features of cluster {cluster_id}")
+        unit, times = _unit_with_cache(recording, cluster_id, options, bundle)
+        features[cluster_id] = unit
+        if unit.status == OK:
+            kept_times[cluster_id] = times
+    ready = [c for c in ids if features[c].status == OK]
+    if ready:
+        if progress is not None:
+            progress(total, total, f"3D autocorrelograms of {len(ready)} units")
+        _compute_acgs(recording, ready, kept_times, features, bundle, options)
+    if cancel is not None and cancel():
+        raise Cancelled(f"cancelled after {total} of {total} units")
+    ready = [c for c in ids if features[c].status == OK]
+    prediction = None
+    if ready:
+        if progress is not None:
+            progress(total, total, f"predicting {len(ready)} units")
+        unit_layers = None
+        if bundle.use_layer:
+            unit_layers = [(layer or {}).get(c, "unknown") for c in ready]
+        prediction = predict(bundle, np.stack([features[c].acg_log for c in ready]),
+                             np.stack([features[c].waveform for c in ready]), unit_layers,
+                             threshold=options.threshold)
+    table = build_table(ids, features, ready, prediction, bundle)
+    parameters = {"threshold": options.threshold, "quality": repr(options.quality),
+                  "waveform_source": options.waveform_source, "bundle": bundle.label,
+                  "fs": recording.fs, "dataset_key": recording.content_key()}
+    return ClassificationResult(table, prediction, features, bundle.label, parameters)
+
+
+def _unit_with_cache(recording: Recording, cluster_id: int, options: PipelineOptions,
+                     bundle: Bundle) -> tuple[UnitFeatures, np.ndarray]:
+    if not options.cache:
+        return _prepare_unit(recording, cluster_id, options, bundle)
+    raw_times = recording.spike_times[recording.spikes_of(cluster_id)]
+    key = _unit_key(raw_times, recording, cluster_id, options, bundle)
+    path = _cache_dir(recording) / f"unit_{key}.npz"
+    if path.is_file():
+        cached = _load_cached(path)
+        if cached is not None:
+            return cached
+    unit, times = _prepare_unit(recording, cluster_id, options, bundle)
+    try:
+        _store_cached(path, unit, times)
+    except OSError as error:  # a read-only dataset still classifies
+        logger.debug("feature cache not written: %s", error)
+    return unit, times
+
+
+def _compute_acgs(recording: Recording, ready: list[int], kept: dict[int, np.ndarray],
+                  features: dict[int, UnitFeatures], bundle: Bundle,
+                  options: PipelineOptions) -> None:
+    times = np.concatenate([kept[c] for c in ready])
+    labels = np.concatenate([np.full(kept[c].size, c) for c in ready])
+    order = np.argsort(times, kind="stable")
+    spec = bundle.features.acg
+    _, acgs, status = acg_3d_many(times[order], labels[order], ready, recording.fs, spec=spec,
+                                  min_spikes=MIN_FILTERED_SPIKES, n_jobs=options.n_jobs)
+    for cluster_id, acg, state in zip(ready, acgs, status, strict=True):
+        if state != OK:
+            features[cluster_id].status = f"no 3D-ACG: {state}"
+            continue
+        features[cluster_id].acg_log = acg_3d_log(acg, bin_ms=spec.bin_ms, win_ms=spec.win_ms,
+                                                  n_log_bins=spec.n_log_bins,
+                                                  start_log_ms=spec.start_log_ms,
+                                                  smooth_sd=spec.log_smooth_sd)
+
+
+def build_table(ids: list[int], features: dict[int, Any], ready: list[int],
+                prediction: Prediction | None, bundle: Bundle) -> pd.DataFrame:
+    """One row per requested cluster: type, confidence, ratio, votes, model, status, p_<label>."""
+    rows = []
+    position = {c: i for i, c in enumerate(ready)} if prediction is not None else {}
+    for cluster_id in ids:
+        row: dict[str, Any] = {"cluster_id": cluster_id, "c4_type": "", "c4_confidence": np.nan,
+                               "c4_ratio": np.nan, "c4_votes": "", "c4_model": bundle.label,
+                               "c4_status": features[cluster_id].status}
+        for label in bundle.labels:
+            row[f"c4_p_{label}"] = np.nan
+        i = position.get(cluster_id)
+        if i is not None and prediction is not None:
+            row["c4_type"] = str(prediction.cell_type[i])
+            row["c4_confidence"] = float(prediction.confidence[i])
+            row["c4_ratio"] = float(prediction.ratio[i])
+            row["c4_votes"] = prediction.votes_text[i]
+            if prediction.cell_type[i] == UNCLASSIFIED:
+                row["c4_status"] = f"{BELOW_THRESHOLD} ({prediction.threshold:g}); best guess " \
+                                   f"{prediction.predicted[i]}"
+            for k, label in enumerate(bundle.labels):
+                row[f"c4_p_{label}"] = float(prediction.probabilities[i, k])
+        rows.append(row)
+    return pd.DataFrame(rows)

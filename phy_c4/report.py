@@ -1,0 +1,112 @@
+"""Figures a person can look at: one per unit, one summary per recording (matplotlib, no Qt)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from phy_c4.features import log_lags  # noqa: E402
+
+
+def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.ndarray | None,
+              probabilities: dict[str, float], threshold: float, title_extra: str = "") -> None:
+    """3D-ACG heat map over log lags, the preprocessed waveform, and class probabilities."""
+    fig.clear()
+    axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
+    ax_acg, ax_wvf, ax_prob = axes
+    if acg_log is not None:
+        positive = acg_log[:, acg_log.shape[1] // 2 + 1 :] * 1000.0  # spikes/s
+        lags = log_lags(n_log_bins=positive.shape[1])
+        mesh = ax_acg.pcolormesh(lags, np.arange(positive.shape[0]), positive,
+                                 shading="nearest", cmap="viridis")
+        ax_acg.set_xscale("log")
+        ax_acg.set_xlabel("lag (ms, log)")
+        ax_acg.set_ylabel("firing-rate decile (low → high)")
+        fig.colorbar(mesh, ax=ax_acg, label="rate (sp/s)")
+    else:
+        ax_acg.text(0.5, 0.5, "no 3D-ACG", ha="center", va="center")
+    ax_acg.set_title("3D autocorrelogram")
+    if waveform is not None:
+        t = (np.arange(waveform.size) - 30) / 30.0
+        ax_wvf.plot(t, waveform, color="black")
+        ax_wvf.axhline(0, color="0.8", lw=0.5)
+        ax_wvf.set_xlabel("time (ms)")
+    ax_wvf.set_title("waveform (normalised)")
+    if probabilities:
+        labels = list(probabilities)
+        values = [probabilities[k] for k in labels]
+        colors = ["tab:blue" if v == max(values) else "0.6" for v in values]
+        ax_prob.barh(labels, values, color=colors)
+        ax_prob.set_xlim(0, 1)
+        top = max(values)
+        ax_prob.axvline(top / threshold, color="tab:red", ls="--", lw=1,
+                        label=f"top / {threshold:g}")
+        ax_prob.legend(loc="lower right", fontsize=7)
+        ax_prob.set_xlabel("probability")
+    ax_prob.set_title("class probabilities")
+    fig.suptitle(f"cluster {cluster_id} {title_extra}".strip())
+    fig.tight_layout()
+
+
+def unit_probabilities(row: pd.Series) -> dict[str, float]:
+    return {k[len("c4_p_"):]: float(row[k]) for k in row.index
+            if k.startswith("c4_p_") and np.isfinite(row[k])}
+
+
+def write_report(folder: str | os.PathLike, result, channel_positions: np.ndarray | None = None,
+                 unit_depths: dict[int, float] | None = None) -> list[Path]:
+    """PNGs per unit and a summary figure into ``folder``; returns their paths."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    threshold = float(result.parameters.get("threshold", 2.0))
+    fig = plt.figure(figsize=(11, 3.4))
+    for _, row in result.table.iterrows():
+        cluster_id = int(row["cluster_id"])
+        unit = result.features.get(cluster_id)
+        label = row["c4_type"] or "not classified"
+        draw_unit(fig, cluster_id, getattr(unit, "acg_log", None), getattr(unit, "waveform", None),
+                  unit_probabilities(row), threshold,
+                  f"— {label} (ratio {row['c4_ratio']:.2f})" if np.isfinite(row["c4_ratio"])
+                  else f"— {row['c4_status']}")
+        path = out / f"unit_{cluster_id}.png"
+        fig.savefig(path, dpi=90)
+        written.append(path)
+    plt.close(fig)
+    written.append(_summary(out / "summary.png", result.table, threshold, unit_depths or {}))
+    return written
+
+
+def _summary(path: Path, table: pd.DataFrame, threshold: float,
+             depths: dict[int, float]) -> Path:
+    fig, (ax_depth, ax_ratio) = plt.subplots(1, 2, figsize=(10, 4.5))
+    types = sorted(t for t in table["c4_type"].unique() if t)
+    for i, cell_type in enumerate(types):
+        rows = table[table["c4_type"] == cell_type]
+        y = [depths.get(int(c), np.nan) for c in rows["cluster_id"]]
+        jitter = np.random.default_rng(i).uniform(-0.2, 0.2, len(rows))
+        ax_depth.scatter(np.full(len(rows), i) + jitter, y, label=f"{cell_type} ({len(rows)})")
+    ax_depth.set_xticks(range(len(types)), types, rotation=30)
+    ax_depth.set_ylabel("depth on probe (µm)")
+    ax_depth.set_title("predicted types along the probe")
+    ratios = table["c4_ratio"].replace(np.inf, np.nan).dropna()
+    if len(ratios):
+        ax_ratio.hist(np.log10(ratios.clip(lower=1)), bins=20, color="0.5")
+    ax_ratio.axvline(np.log10(threshold), color="tab:red", ls="--",
+                     label=f"threshold {threshold:g}")
+    ax_ratio.set_xlabel("log10 confidence ratio (top / second)")
+    ax_ratio.set_ylabel("units")
+    kept = int((table["c4_ratio"] >= threshold).sum())
+    ax_ratio.set_title(f"{kept} of {len(table)} units at ratio ≥ {threshold:g}")
+    ax_ratio.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
