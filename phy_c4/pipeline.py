@@ -35,7 +35,7 @@ COLUMNS = ("c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_model", "c4_s
 MIN_FILTERED_SPIKES = 10
 
 
-class Cancelled(RuntimeError):
+class CancelledError(RuntimeError):
     """The caller asked the pipeline to stop (between units)."""
 
 
@@ -62,9 +62,9 @@ class ClassificationResult:
 @dataclass(frozen=True)
 class PipelineOptions:
     threshold: float = 2.0
-    quality: QualitySpec | None = QualitySpec()  # None: use all spikes
+    quality: QualitySpec | None = field(default_factory=QualitySpec)  # None: all spikes
     waveform_source: str = "auto"
-    waveform: WaveformSpec = WaveformSpec()
+    waveform: WaveformSpec = field(default_factory=WaveformSpec)
     min_spikes: int = 100
     n_jobs: int | None = None
     cache: bool = True
@@ -177,7 +177,8 @@ def classify(
 
     ``layer`` maps cluster ids to layer names for layer-informed bundles. ``progress`` is called
     as ``progress(done, total, message)``; ``cancel()`` returning True stops between units with
-    ``Cancelled``. ``spike_clusters`` overrides the saved assignment (the GUI's unsaved merges).
+    ``CancelledError``. ``spike_clusters`` overrides the saved assignment (the GUI's unsaved
+    merges and splits).
     Deterministic: the same inputs give the same table.
     """
     options = replace(options or PipelineOptions(), threshold=threshold)
@@ -194,7 +195,7 @@ def classify(
     kept_times: dict[int, np.ndarray] = {}
     for done, cluster_id in enumerate(ids):
         if cancel is not None and cancel():
-            raise Cancelled(f"cancelled after {done} of {total} units")
+            raise CancelledError(f"cancelled after {done} of {total} units")
         if progress is not None:
             progress(done, total, f"features of cluster {cluster_id}")
         unit, times = _unit_with_cache(recording, cluster_id, options, bundle)
@@ -207,7 +208,7 @@ def classify(
             progress(total, total, f"3D autocorrelograms of {len(ready)} units")
         _compute_acgs(recording, ready, kept_times, features, bundle, options)
     if cancel is not None and cancel():
-        raise Cancelled(f"cancelled after {total} of {total} units")
+        raise CancelledError(f"cancelled after {total} of {total} units")
     ready = [c for c in ids if features[c].status == OK]
     prediction = None
     if ready:

@@ -8,11 +8,11 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
-from phy_c4.features import log_lags  # noqa: E402
+from phy_c4.features import log_lags
 
 
 def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.ndarray | None,

@@ -9,15 +9,15 @@ The firing statistics follow the cerebellar literature the C4 paper summarises (
 2013 for mossy fibres; Prsa et al. 2009; Holtzman et al. 2006 for Golgi cells; Häusser & Clark
 1997 for interneurons). They are generative caricatures, not fitted models:
 
-| type   | rate (Hz) | ISI model                                   | waveform                        |
-|--------|-----------|---------------------------------------------|---------------------------------|
-| PkC_ss | 40-100    | gamma, shape 6 (regular); 10-25 ms pause    | narrow, negative, fast repolar. |
-|        |           | after each spike of the partner PkC_cs      |                                 |
-| PkC_cs | 0.5-2     | gamma, shape 2, 100 ms refractory           | broad, multi-phasic (spikelets) |
-| MLI    | 5-30      | gamma, shape 1.2 (irregular)                | narrow                          |
-| GoC    | 5-15      | gamma, shape 5 (regular)                    | broad, slow repolarisation      |
-| MFB    | 30-70     | bursts of 3-6 spikes, 1.5-3 ms apart, gamma | narrow, tri-phasic              |
-|        | (bursty)  | shape 1 between bursts                       |                                 |
+Types (rate in Hz; ISI model; waveform):
+
+- PkC_ss: 40-100; gamma shape 6 (regular), 10-25 ms pause after each spike of the partner
+  PkC_cs; narrow, negative, fast repolarisation.
+- PkC_cs: 0.5-2; gamma shape 2 with a 100-ms refractory period; broad, multi-phasic.
+- MLI: 5-30; gamma shape 1.2 (irregular); narrow.
+- GoC: 5-15; gamma shape 5 (regular); broad, slow repolarisation.
+- MFB: 30-70; bursts of 3-6 spikes 1.5-3 ms apart, gamma shape 1 between bursts; narrow,
+  tri-phasic.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def _write_folder(folder: Path, units: list[ExampleUnit], trains: list[np.ndarra
     order = np.argsort(times[valid], kind="stable")
     times = times[valid][order]
     clusters = clusters[valid][order].astype(np.int32)
-    templates, template_amplitudes = _templates(units, rng, n_channels, fs)
+    templates, _ = _templates(units, rng, n_channels, fs)
     # Kilosort's "amplitudes" are per-spike template scalings: jitter around 1, as sorted data
     scaling = rng.normal(1.0, 0.08, times.size).clip(0.6, 1.4)
     np.save(folder / "spike_times.npy", times.astype(np.uint64))

@@ -101,7 +101,7 @@ def quality_filter(spike_times: np.ndarray, amplitudes: np.ndarray, fs: float,
     if amplitudes is None or len(amplitudes) != n:
         raise ValueError("quality filter needs one amplitude per spike")
     amplitudes = np.asarray(amplitudes, dtype=np.float64)
-    n_chunks = int(math.ceil((times_s[-1] + 1e-9) / spec.chunk_s))
+    n_chunks = math.ceil((times_s[-1] + 1e-9) / spec.chunk_s)
     chunk_of = np.minimum((times_s // spec.chunk_s).astype(np.int64), n_chunks - 1)
     bounds = np.searchsorted(chunk_of, np.arange(n_chunks + 1))
     rate = _robust_mean_rate(times_s)
