@@ -37,3 +37,33 @@ def poisson_train(rate_hz: float, duration_s: float, fs: float = 30000.0, seed: 
     times = start_s + np.cumsum(isis)
     times = times[times < start_s + duration_s]
     return np.unique((times * fs).astype(np.int64))
+
+
+@pytest.fixture(scope="session")
+def c4_bundle(tmp_path_factory):
+    """The reference base archive (random weights, official layout) imported as a bundle."""
+    from phy_c4.weights import import_c4_archive
+
+    archive = shared_path("reference", "c4_format", "base", "trained_models.tar.gz")
+    return import_c4_archive(archive, "base", dest=tmp_path_factory.mktemp("bundle") / "c4-base")
+
+
+@pytest.fixture(scope="session")
+def example_dir(tmp_path_factory):
+    """A generated Phy folder (1 unit per type, 200 s, 4 channels, with raw binary)."""
+    from phy_c4.testing import make_dataset
+
+    folder = tmp_path_factory.mktemp("example") / "rec"
+    make_dataset(folder, n_units_per_type=1, duration_s=200.0, seed=1, n_channels=4)
+    return folder
+
+
+@pytest.fixture
+def example_copy(example_dir, tmp_path):
+    """A private copy of the example folder a test may write into (raw binary linked)."""
+    import shutil
+
+    target = tmp_path / "rec"
+    shutil.copytree(example_dir, target, ignore=shutil.ignore_patterns("raw.bin", ".phy_c4"))
+    (target / "raw.bin").symlink_to(example_dir / "raw.bin")
+    return target

@@ -70,9 +70,23 @@ class Recording:
         return digest.hexdigest()[:16]
 
     def template_waveform(self, cluster_id: int) -> np.ndarray:
-        """Unwhitened mean template of a cluster (channels, samples), across its templates."""
-        bunch = self.model.get_cluster_mean_waveforms(cluster_id)
-        return np.asarray(bunch.mean_waveforms, dtype=np.float64).T
+        """Unwhitened mean template (channels, samples) over the templates the cluster's spikes
+        come from, weighted by spike counts (as phylib does), using the *current* assignment."""
+        spike_ids = self.spikes_of(cluster_id)
+        if spike_ids.size == 0:
+            raise ValueError(f"cluster {cluster_id} has no spikes")
+        counts = np.bincount(np.asarray(self.model.spike_templates)[spike_ids])
+        total = None
+        for template_id in np.flatnonzero(counts):
+            bunch = self.model.get_template(int(template_id))
+            if bunch is None:
+                continue
+            if total is None:
+                total = np.zeros((self.model.n_channels, bunch.template.shape[0]))
+            total[np.asarray(bunch.channel_ids)] += counts[template_id] * bunch.template.T
+        if total is None:
+            raise ValueError(f"cluster {cluster_id} has no template")
+        return total / counts.sum()
 
 
 def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | None = None

@@ -135,11 +135,6 @@ def unit_waveform(recording: Recording, cluster_id: int, source: str = "auto",
             raise ValueError("waveform source 'raw' asked for, but the dataset has no raw binary")
         return template
     peak = int(np.argmax(np.max(np.abs(template.all_channels), axis=1)))
-    try:
-        channel_ids = recording.model.get_cluster_mean_waveforms(cluster_id).channel_ids
-        peak = int(channel_ids[peak])
-    except Exception:  # fall back to the local index when channel ids are unavailable
-        pass
     raw = raw_waveform(recording, cluster_id, peak, spec)
     if raw is None:
         if source == "raw":

@@ -1,0 +1,60 @@
+"""The example-dataset generator writes a Phy folder whose units have their types' statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from phylib.io.model import load_model
+
+from phy_c4.io.tsv import read_cluster_column
+from phy_c4.testing import MODELS, make_dataset
+
+
+def test_folder_is_complete_and_opens_in_phylib(example_dir):
+    for name in ("params.py", "spike_times.npy", "spike_clusters.npy", "spike_templates.npy",
+                 "templates.npy", "amplitudes.npy", "channel_map.npy", "channel_positions.npy",
+                 "cluster_group.tsv", "raw.bin"):
+        assert (example_dir / name).is_file(), name
+    model = load_model(example_dir / "params.py")
+    assert model.sample_rate == 30000.0
+    assert model.traces.shape == (200 * 30000, 4)
+    assert set(model.metadata["group"].values()) == {"good"}
+    assert np.all(np.diff(model.spike_samples) >= 0)
+
+
+def test_rates_regularity_and_pauses_follow_the_documented_models(example_dir):
+    times = np.load(example_dir / "spike_times.npy").astype(np.int64) / 30000.0
+    clusters = np.load(example_dir / "spike_clusters.npy")
+    truth = read_cluster_column(example_dir / "cluster_true_type.tsv")
+    by_type = {t: times[clusters == c] for c, t in truth.items()}
+    for cell_type, train in by_type.items():
+        rate = train.size / 200.0
+        lo, hi = MODELS[cell_type].rate_hz
+        assert lo * 0.7 <= rate <= hi * 1.3, (cell_type, rate)
+    cv = {t: np.std(np.diff(x)) / np.mean(np.diff(x)) for t, x in by_type.items()}
+    assert cv["PkC_ss"] < cv["MLI"] and cv["GoC"] < cv["MLI"]
+    mfb_isis = np.diff(by_type["MFB"])
+    assert np.mean(mfb_isis < 0.004) > 0.4  # bursts
+    # simple spikes pause after each complex spike of the same cell
+    cs, ss = by_type["PkC_cs"], by_type["PkC_ss"]
+    after = np.searchsorted(ss, cs)
+    delays = ss[np.minimum(after, ss.size - 1)] - cs
+    assert np.median(delays) > 0.009
+
+
+def test_template_shapes_differ_by_type(example_dir):
+    templates = np.load(example_dir / "templates.npy")
+    truth = read_cluster_column(example_dir / "cluster_true_type.tsv")
+
+    def width(cluster):  # samples between trough and following peak on the peak channel
+        wave = templates[cluster][:, np.abs(templates[cluster]).max(0).argmax()]
+        trough = wave.argmin()
+        return wave[trough:].argmax()
+
+    widths = {t: width(c) for c, t in truth.items()}
+    assert widths["GoC"] > widths["MLI"]
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="positive"):
+        make_dataset("/nonexistent/never", duration_s=0)
