@@ -20,10 +20,10 @@ def test_open_recording_and_its_errors(example_dir, tmp_path):
     assert recording.fs == 30000.0 and recording.has_raw
     assert recording.spike_times.dtype == np.int64
     assert set(recording.groups.values()) == {"good"}
-    with pytest.raises(DatasetError, match="no params.py"):
+    with pytest.raises(DatasetError, match=r"no params\.py"):
         open_recording(tmp_path)
     (tmp_path / "params.py").write_text("sample_rate = 30000.\nn_channels_dat = 4\n")
-    with pytest.raises(DatasetError, match="spike_times.npy is missing"):
+    with pytest.raises(DatasetError, match=r"spike_times\.npy is missing"):
         open_recording(tmp_path)
 
 
