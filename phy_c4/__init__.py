@@ -1,3 +1,20 @@
-"""phy_c4: the C4 cerebellar cell-type classifier, inside Phy and headless."""
+"""phy_c4: the C4 cerebellar cell-type classifier, inside Phy and headless.
+
+``phy_c4.classify`` is the one pipeline the CLI and the Phy plugin share. Heavy modules (torch,
+numba) load on first use, so ``import phy_c4`` stays cheap for Phy's plugin discovery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["__version__", "classify"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "classify":
+        from phy_c4.pipeline import classify
+
+        return classify
+    raise AttributeError(f"module 'phy_c4' has no attribute {name!r}")

@@ -10,20 +10,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from phy_c4.features import acg_3d_log, acg_3d_many, preprocess_waveform
 from phy_c4.features.quality import QualitySpec, quality_filter
+from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import WaveformSpec, unit_waveform
-from phy_c4.model import Bundle, Prediction, predict
+from phy_c4.model import Bundle, Prediction, predict, predict_inputs
 from phy_c4.model.ensemble import UNCLASSIFIED
 from phy_c4.weights import get_bundle
 
@@ -46,6 +50,10 @@ class UnitFeatures:
     waveform_source: str = ""
     n_spikes_used: int = 0
     status: str = OK
+    raw_waveform: np.ndarray | None = None  # peak channel, before C4 preprocessing
+    raw_fs: float = 0.0
+    acg_1d: np.ndarray | None = None  # tabular bundles: 201 counts
+    isi: np.ndarray | None = None  # tabular bundles: 100 counts
 
 
 @dataclass
@@ -111,7 +119,9 @@ def _load_cached(path: Path) -> tuple[UnitFeatures, np.ndarray] | None:
                 waveform=data["waveform"] if data["waveform"].size else None,
                 waveform_source=str(data["waveform_source"]),
                 n_spikes_used=int(data["n_spikes_used"]),
-                status=str(data["status"]))
+                status=str(data["status"]),
+                raw_waveform=data["raw_waveform"] if data["raw_waveform"].size else None,
+                raw_fs=float(data["raw_fs"]))
             return features, data["times"]
     except (OSError, KeyError, ValueError):
         return None
@@ -122,32 +132,84 @@ def _store_cached(path: Path, features: UnitFeatures, times: np.ndarray) -> None
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, waveform=features.waveform if features.waveform is not None else np.zeros(0),
              waveform_source=features.waveform_source, n_spikes_used=features.n_spikes_used,
-             status=features.status, times=times)
+             status=features.status, times=times,
+             raw_waveform=(features.raw_waveform if features.raw_waveform is not None
+                           else np.zeros(0)), raw_fs=features.raw_fs)
     os.replace(tmp, path)
 
 
-def _prepare_unit(recording: Recording, cluster_id: int, options: PipelineOptions,
-                  bundle: Bundle) -> tuple[UnitFeatures, np.ndarray]:
-    """Spikes C4 would use and the preprocessed waveform; status says why not when it fails."""
+def _unit_spikes(recording: Recording, cluster_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """A cluster's unique spike times and, for each, the index of its first spike."""
     spike_ids = recording.spikes_of(cluster_id)
     times, first = np.unique(recording.spike_times[spike_ids], return_index=True)
-    features = UnitFeatures(n_spikes_used=int(times.size))
+    return times, spike_ids[first]
+
+
+def _quality_job(times: np.ndarray, amplitudes: np.ndarray, fs: float,
+                 spec: QualitySpec) -> tuple[np.ndarray, str]:
+    """Runs in a worker process: the quality mask and its reason."""
+    result = quality_filter(times, amplitudes, fs, spec)
+    return result.keep, result.reason
+
+
+def _check_spikes(recording: Recording, times: np.ndarray, options: PipelineOptions) -> str:
     if times.size == 0:
-        features.status = "no spikes"
-        return features, times
+        return "no spikes"
     if times.size < options.min_spikes:
-        features.status = f"too few spikes ({times.size} < {options.min_spikes})"
+        return f"too few spikes ({times.size} < {options.min_spikes})"
+    if options.quality is not None and recording.amplitudes is None:
+        return "no amplitudes.npy for the quality filter"
+    return OK
+
+
+def _quality_masks(recording: Recording, clusters: list[int], options: PipelineOptions,
+                   progress: ProgressCallback | None, cancel: Callable[[], bool] | None,
+                   total: int) -> dict[int, tuple[np.ndarray, str]]:
+    """C4's quality filter for many units; worker processes when there are many (the curve
+    fits hold the GIL), in-process otherwise. Cancellable between units."""
+    jobs = {}
+    for cluster_id in clusters:
+        times, first = _unit_spikes(recording, cluster_id)
+        jobs[cluster_id] = (times, recording.amplitudes[first])
+    results: dict[int, tuple[np.ndarray, str]] = {}
+    workers = options.n_jobs or os.cpu_count() or 1
+    if workers < 2 or len(jobs) < 8:
+        for done, (cluster_id, (times, amplitudes)) in enumerate(jobs.items()):
+            if cancel is not None and cancel():
+                raise CancelledError(f"cancelled after {done} of {total} units")
+            if progress is not None:
+                progress(done, total, f"spike quality of cluster {cluster_id}")
+            results[cluster_id] = _quality_job(times, amplitudes, recording.fs, options.quality)
+        return results
+    context = multiprocessing.get_context("spawn")  # safe inside Qt and threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_quality_job, t, a, recording.fs, options.quality): c
+                   for c, (t, a) in jobs.items()}
+        for done, future in enumerate(as_completed(futures)):
+            if cancel is not None and cancel():
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise CancelledError(f"cancelled after {done} of {total} units")
+            results[futures[future]] = future.result()
+            if progress is not None:
+                progress(done + 1, total, "spike quality")
+    return results
+
+
+def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
+                 quality: tuple[np.ndarray, str] | None, options: PipelineOptions,
+                 bundle: Bundle) -> tuple[UnitFeatures, np.ndarray]:
+    """Apply the quality mask and compute the preprocessed waveform."""
+    features = UnitFeatures(n_spikes_used=int(times.size))
+    status = _check_spikes(recording, times, options)
+    if status != OK:
+        features.status = status
         return features, times
-    if options.quality is not None:
-        if recording.amplitudes is None:
-            features.status = "no amplitudes.npy for the quality filter"
+    if quality is not None:
+        keep, reason = quality
+        if reason != OK:
+            features.status = f"quality filter: {reason}"
             return features, times
-        amplitudes = recording.amplitudes[spike_ids][first]
-        quality = quality_filter(times, amplitudes, recording.fs, options.quality)
-        if quality.reason != OK:
-            features.status = f"quality filter: {quality.reason}"
-            return features, times
-        times = times[quality.keep]
+        times = times[keep]
         features.n_spikes_used = int(times.size)
         if times.size < MIN_FILTERED_SPIKES:
             features.status = f"quality filter left {times.size} spikes"
@@ -157,9 +219,52 @@ def _prepare_unit(recording: Recording, cluster_id: int, options: PipelineOption
         features.waveform = preprocess_waveform(
             wave.peak_channel_waveform, peak_sign=bundle.features.waveform.peak_sign, fs=wave.fs)
         features.waveform_source = wave.source
+        features.raw_waveform = np.asarray(wave.peak_channel_waveform, dtype=np.float64)
+        features.raw_fs = float(wave.fs)
     except ValueError as error:
         features.status = f"no waveform: {error}"
     return features, times
+
+
+def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions,
+                  bundle: Bundle, progress: ProgressCallback | None = None,
+                  cancel: Callable[[], bool] | None = None
+                  ) -> tuple[dict[int, UnitFeatures], dict[int, np.ndarray]]:
+    """Spikes C4 would use and preprocessed waveforms of many units, from the cache when the
+    cluster's spikes and every parameter are unchanged."""
+    total = len(ids)
+    features: dict[int, UnitFeatures] = {}
+    kept: dict[int, np.ndarray] = {}
+    paths: dict[int, Path] = {}
+    for cluster_id in ids:
+        if options.cache:
+            raw_times = recording.spike_times[recording.spikes_of(cluster_id)]
+            key = _unit_key(raw_times, recording, cluster_id, options, bundle)
+            paths[cluster_id] = _cache_dir(recording) / f"unit_{key}.npz"
+            cached = _load_cached(paths[cluster_id]) if paths[cluster_id].is_file() else None
+            if cached is not None:
+                features[cluster_id], kept[cluster_id] = cached
+    misses = [c for c in ids if c not in features]
+    quality: dict[int, tuple[np.ndarray, str]] = {}
+    if options.quality is not None:
+        checkable = [c for c in misses
+                     if _check_spikes(recording, _unit_spikes(recording, c)[0], options) == OK]
+        quality = _quality_masks(recording, checkable, options, progress, cancel, total)
+    for done, cluster_id in enumerate(misses):
+        if cancel is not None and cancel():
+            raise CancelledError(f"cancelled after {done} of {total} units")
+        if progress is not None:
+            progress(done, total, f"waveform of cluster {cluster_id}")
+        times, _ = _unit_spikes(recording, cluster_id)
+        unit, times = _finish_unit(recording, cluster_id, times, quality.get(cluster_id),
+                                   options, bundle)
+        features[cluster_id], kept[cluster_id] = unit, times
+        if cluster_id in paths:
+            try:
+                _store_cached(paths[cluster_id], unit, times)
+            except OSError as error:  # a read-only dataset still classifies
+                logger.debug("feature cache not written: %s", error)
+    return features, kept
 
 
 def classify(
@@ -183,27 +288,14 @@ def classify(
     """
     options = replace(options or PipelineOptions(), threshold=threshold)
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
-    if bundle.architecture != "c4_cnn":
-        from phy_c4.training.pipeline_features import classify_tabular
-
-        return classify_tabular(model, cluster_ids, bundle, options, layer, progress, cancel,
-                                spike_clusters)
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
     ids = [int(c) for c in (recording.cluster_ids if cluster_ids is None else cluster_ids)]
     total = len(ids)
-    features: dict[int, UnitFeatures] = {}
-    kept_times: dict[int, np.ndarray] = {}
-    for done, cluster_id in enumerate(ids):
-        if cancel is not None and cancel():
-            raise CancelledError(f"cancelled after {done} of {total} units")
-        if progress is not None:
-            progress(done, total, f"features of cluster {cluster_id}")
-        unit, times = _unit_with_cache(recording, cluster_id, options, bundle)
-        features[cluster_id] = unit
-        if unit.status == OK:
-            kept_times[cluster_id] = times
+    if cancel is not None and cancel():
+        raise CancelledError(f"cancelled after 0 of {total} units")
+    features, kept_times = prepare_units(recording, ids, options, bundle, progress, cancel)
     ready = [c for c in ids if features[c].status == OK]
-    if ready:
+    if ready and bundle.architecture == "c4_cnn":
         if progress is not None:
             progress(total, total, f"3D autocorrelograms of {len(ready)} units")
         _compute_acgs(recording, ready, kept_times, features, bundle, options)
@@ -214,36 +306,21 @@ def classify(
     if ready:
         if progress is not None:
             progress(total, total, f"predicting {len(ready)} units")
-        unit_layers = None
-        if bundle.use_layer:
-            unit_layers = [(layer or {}).get(c, "unknown") for c in ready]
-        prediction = predict(bundle, np.stack([features[c].acg_log for c in ready]),
-                             np.stack([features[c].waveform for c in ready]), unit_layers,
-                             threshold=options.threshold)
+        if bundle.architecture == "c4_cnn":
+            unit_layers = None
+            if bundle.use_layer:
+                unit_layers = [(layer or {}).get(c, "unknown") for c in ready]
+            prediction = predict(bundle, np.stack([features[c].acg_log for c in ready]),
+                                 np.stack([features[c].waveform for c in ready]), unit_layers,
+                                 threshold=options.threshold)
+        else:
+            inputs = _table_inputs(recording, ready, kept_times, features)
+            prediction = predict_inputs(bundle, inputs, threshold=options.threshold)
     table = build_table(ids, features, ready, prediction, bundle)
     parameters = {"threshold": options.threshold, "quality": repr(options.quality),
                   "waveform_source": options.waveform_source, "bundle": bundle.label,
                   "fs": recording.fs, "dataset_key": recording.content_key()}
     return ClassificationResult(table, prediction, features, bundle.label, parameters)
-
-
-def _unit_with_cache(recording: Recording, cluster_id: int, options: PipelineOptions,
-                     bundle: Bundle) -> tuple[UnitFeatures, np.ndarray]:
-    if not options.cache:
-        return _prepare_unit(recording, cluster_id, options, bundle)
-    raw_times = recording.spike_times[recording.spikes_of(cluster_id)]
-    key = _unit_key(raw_times, recording, cluster_id, options, bundle)
-    path = _cache_dir(recording) / f"unit_{key}.npz"
-    if path.is_file():
-        cached = _load_cached(path)
-        if cached is not None:
-            return cached
-    unit, times = _prepare_unit(recording, cluster_id, options, bundle)
-    try:
-        _store_cached(path, unit, times)
-    except OSError as error:  # a read-only dataset still classifies
-        logger.debug("feature cache not written: %s", error)
-    return unit, times
 
 
 def _compute_acgs(recording: Recording, ready: list[int], kept: dict[int, np.ndarray],
@@ -263,6 +340,24 @@ def _compute_acgs(recording: Recording, ready: list[int], kept: dict[int, np.nda
                                                   n_log_bins=spec.n_log_bins,
                                                   start_log_ms=spec.start_log_ms,
                                                   smooth_sd=spec.log_smooth_sd)
+
+
+def _table_inputs(recording: Recording, ready: list[int], kept: dict[int, np.ndarray],
+                  features: dict[int, UnitFeatures]) -> torch.Tensor:
+    """The C4-database table features of each unit, normalised as the tabular models expect."""
+    from phy_c4.training.tables import FeatureTable
+
+    waves, acgs, isis = [], [], []
+    for cluster_id in ready:
+        unit = features[cluster_id]
+        unit.acg_1d = acg_1d(kept[cluster_id], recording.fs)
+        unit.isi = isi_histogram(kept[cluster_id], recording.fs)
+        waves.append(table_waveform(unit.raw_waveform, unit.raw_fs))
+        acgs.append(unit.acg_1d)
+        isis.append(unit.isi)
+    table = FeatureTable("units", np.stack(waves), np.stack(acgs), np.stack(isis),
+                         np.array([""] * len(ready), dtype=object))
+    return torch.from_numpy(table.inputs())
 
 
 def build_table(ids: list[int], features: dict[int, Any], ready: list[int],

@@ -208,6 +208,15 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     return out[:n]
 
 
+def group_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Spike indices grouped by the ``wanted`` cluster ids, time order kept (a counting sort).
+
+    Returns ``(indices, offsets)``: ``wanted[i]`` owns ``indices[offsets[i]:offsets[i + 1]]``.
+    """
+    return _group_by_cluster(np.asarray(clusters).astype(np.int64, copy=False),
+                             np.asarray(wanted, dtype=np.int64))
+
+
 @numba.njit(cache=True, nogil=True)
 def _group_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Spike indices grouped by requested cluster, in time order within each (a counting sort).

@@ -44,6 +44,7 @@ class Recording:
     groups: dict[int, str]
     model: Any = field(repr=False, default=None)  # phylib TemplateModel
     metadata: dict[str, dict[int, Any]] = field(default_factory=dict)
+    _index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def cluster_ids(self) -> np.ndarray:
@@ -58,8 +59,18 @@ class Recording:
         return float(self.spike_times[-1]) / self.fs if self.spike_times.size else 0.0
 
     def spikes_of(self, cluster_id: int) -> np.ndarray:
-        """Spike indices of a cluster, in time order."""
-        return np.flatnonzero(self.spike_clusters == cluster_id)
+        """Spike indices of a cluster, in time order (one grouping pass for all clusters)."""
+        if self._index is None:
+            from phy_c4.features.acg3d import group_by_cluster
+
+            ids = np.unique(self.spike_clusters)
+            order, offsets = group_by_cluster(self.spike_clusters, ids)
+            self._index = (ids, order, offsets)
+        ids, order, offsets = self._index
+        slot = np.searchsorted(ids, cluster_id)
+        if slot >= ids.size or ids[slot] != cluster_id:
+            return np.zeros(0, dtype=np.int64)
+        return order[offsets[slot] : offsets[slot + 1]]
 
     def content_key(self) -> str:
         """Hash of the spike files' content, so caches never outlive a re-sort."""

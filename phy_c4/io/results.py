@@ -1,11 +1,11 @@
 """Writing a classification where Phy and npyx users look for it.
 
 - one ``cluster_<column>.tsv`` per column (``c4_type``, ``c4_confidence``, ``c4_ratio``,
-  ``c4_votes``, ``c4_model``, ``c4_status``, ``c4_p_<label>``), so Phy shows them as columns;
+  ``c4_votes``, ``c4_model``, ``c4_status``), so Phy shows them as columns;
 - optionally npyx's four files (``cluster_predicted_cell_type.tsv``, ``..._pred_probability``,
   ``..._confidence_ratio``, ``..._model_votes``) with npyx's meaning (confident units only);
-- ``cell_type_classification/``: raw per-member probabilities, the features used and a run
-  manifest, so a result can be audited later.
+- ``cell_type_classification/``: per-class probabilities (``phy_c4_probabilities.tsv``), raw
+  per-member probabilities, the features used and a run manifest, so a result can be audited.
 
 Never touches ``cluster_group.tsv``, spike files or other tools' columns. Earlier ``c4_*``
 results are only replaced with ``overwrite=True``, after a timestamped backup.
@@ -35,7 +35,9 @@ class ExistingResultsError(FileExistsError):
 
 
 def result_columns(table: pd.DataFrame) -> list[str]:
-    return [c for c in table.columns if c.startswith("c4_")]
+    """The columns written as ``cluster_<column>.tsv`` (probabilities go to the audit folder:
+    every top-level cluster TSV becomes a Phy column, and five more would clutter the view)."""
+    return [c for c in table.columns if c.startswith("c4_") and not c.startswith("c4_p_")]
 
 
 def existing_result_files(folder: Path, npyx_columns: bool = False) -> list[Path]:
@@ -78,6 +80,12 @@ def write_results(folder: str | os.PathLike, table: pd.DataFrame, *, overwrite: 
             written.append(write_cluster_column(folder, column, dict(zip(sub_ids, sub[source],
                                                                          strict=True))))
     written += _write_audit(folder / AUDIT_DIR, table, raw, labels, features, parameters)
+    probability_columns = ["cluster_id"] + [c for c in table.columns if c.startswith("c4_p_")]
+    path = folder / AUDIT_DIR / "phy_c4_probabilities.tsv"
+    tmp = path.with_name(".phy_c4_probabilities.tsv.tmp")
+    table[probability_columns].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
+    os.replace(tmp, path)
+    written.append(path)
     return written
 
 

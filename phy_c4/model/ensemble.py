@@ -89,9 +89,12 @@ def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool
     logits, features = _member_forward(bundle, inputs)
     if calibrated:
         factors = bundle.factors
-        if factors is None:
+        if factors is not None:
+            probs = probit_probabilities(logits, factors.logit_variance(features))
+        elif "temperature" in bundle.manifest:
+            probs = torch.softmax(logits.double() / float(bundle.manifest["temperature"]), dim=-1)
+        else:
             raise ValueError(f"bundle {bundle.name} has no calibration; use calibrated=False")
-        probs = probit_probabilities(logits, factors.logit_variance(features))
     else:
         probs = torch.softmax(logits.double(), dim=-1)
     return probs.permute(1, 2, 0).numpy()
@@ -199,15 +202,38 @@ def predict(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
     """
     if not threshold >= 1.0:
         raise ValueError(f"confidence-ratio threshold must be >= 1, got {threshold}")
-    use_calibration = bundle.calibration is not None if calibrated is None else calibrated
+    use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
     inputs = c4_inputs(bundle, acg_log, waveforms, layer)
     raw = _member_probabilities(bundle, inputs, use_calibration)
     return summarise(bundle.labels, raw, threshold)
 
 
+def is_calibrated(bundle: Bundle) -> bool:
+    return bundle.calibration is not None or "temperature" in bundle.manifest
+
+
+def mask_untrained_modalities(bundle: Bundle, inputs: torch.Tensor) -> torch.Tensor:
+    """Hide modalities a tabular bundle never saw in training (their encoders are untrained)."""
+    trained = bundle.manifest.get("modalities")
+    if bundle.architecture != "c4_tabular" or trained is None:
+        return inputs
+    from phy_c4.model.tabular import MODALITIES, TabularConfig
+
+    config = TabularConfig.from_dict(bundle.manifest["network"])
+    inputs = inputs.clone()
+    start = 0
+    for i, (name, size) in enumerate(zip(MODALITIES, config.sizes, strict=True)):
+        if name not in trained:
+            inputs[:, start : start + size] = 0.0
+            inputs[:, sum(config.sizes) + i] = 0.0
+        start += size
+    return inputs
+
+
 def predict_inputs(bundle: Bundle, inputs: torch.Tensor, *, threshold: float = 2.0,
                    calibrated: bool | None = None) -> Prediction:
     """Classify ready-made network input rows (any architecture)."""
-    use_calibration = bundle.calibration is not None if calibrated is None else calibrated
-    raw = _member_probabilities(bundle, inputs, use_calibration)
+    use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
+    raw = _member_probabilities(bundle, mask_untrained_modalities(bundle, inputs),
+                                use_calibration)
     return summarise(bundle.labels, raw, threshold)

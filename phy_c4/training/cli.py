@@ -1,0 +1,139 @@
+"""``phy-c4 train`` and ``phy-c4 evaluate``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS
+
+VARIANTS = {"base": BASE_LABELS, "mli_split": MLI_SPLIT_LABELS}
+
+
+def register(sub) -> None:
+    t = sub.add_parser("train", help="train a bundle with C4's semi-supervised recipe")
+    t.add_argument("--table", action="append", required=True,
+                   help="c4_derived folder, .npz table or Phy folder (repeatable)")
+    t.add_argument("--unlabelled", action="append", default=[],
+                   help="extra tables used only for VAE pretraining")
+    t.add_argument("--out", required=True, help="bundle folder to write")
+    t.add_argument("--name", default=None)
+    t.add_argument("--version", default="1")
+    t.add_argument("--variant", choices=sorted(VARIANTS), default="base")
+    t.add_argument("--label-column", default="cell_type")
+    t.add_argument("--members", type=int, default=10)
+    t.add_argument("--epochs", type=int, default=60)
+    t.add_argument("--vae-epochs", type=int, default=40)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--report", help="folder for figures (confusion, accuracy vs ratio)")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="metrics of a bundle on a labelled table")
+    e.add_argument("--bundle", default="default")
+    e.add_argument("--table", required=True)
+    e.add_argument("--label-column", default="cell_type")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+
+def _load_tables(paths: list[str], label_column: str):
+    from phy_c4.training.tables import concat, read_table
+
+    tables = []
+    for path in paths:
+        if (Path(path) / "params.py").is_file():
+            from phy_c4.training.phy_tables import table_from_phy
+
+            tables.append(table_from_phy(path, label_column))
+        else:
+            tables.append(read_table(path))
+    return concat(tables) if len(tables) > 1 else tables[0]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from phy_c4.model.bundle import load_bundle, save_bundle
+    from phy_c4.training.train import TrainConfig, train_bundle
+
+    table = _load_tables(args.table, args.label_column)
+    unlabelled = _load_tables(args.unlabelled, args.label_column) if args.unlabelled else None
+    config = TrainConfig(labels=VARIANTS[args.variant], members=args.members, epochs=args.epochs,
+                         vae_epochs=args.vae_epochs, seed=args.seed)
+    out = Path(args.out)
+    bars: dict[str, tqdm] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if args.json:
+            return
+        bar = bars.setdefault(stage, tqdm(total=total, desc=stage, leave=False))
+        bar.n = done
+        bar.refresh()
+
+    bundle, calibration = train_bundle(
+        table, config, name=args.name or out.name, version=args.version, unlabelled=unlabelled,
+        state_dir=out.parent / f".{out.name}.train_state", progress=progress,
+        provenance={"tables": [str(Path(p).resolve()) for p in args.table]})
+    for bar in bars.values():
+        bar.close()
+    bundle.path = save_bundle(bundle, out)
+    load_bundle(bundle.path)  # verify what was written
+    summary = {"bundle": str(bundle.path), "members": bundle.n_members,
+               "labelled": bundle.manifest["training"]["units_labelled"],
+               "class_counts": bundle.manifest["training"]["class_counts"], **calibration}
+    if args.report:
+        from phy_c4.training.report import training_figures
+
+        summary["figures"] = [str(p) for p in training_figures(bundle, table, args.report)]
+    print(json.dumps(summary, indent=2) if args.json else
+          f"wrote {bundle.path} ({bundle.n_members} members, {summary['labelled']} labelled "
+          f"units); ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} "
+          f"(temperature {calibration['temperature']:.2f})")
+    return 0
+
+
+def evaluate_table(bundle, table) -> dict:
+    """Metrics of a bundle on a table's labelled units (labels must be the bundle's)."""
+    from phy_c4.model.ensemble import predict_inputs
+    from phy_c4.training.metrics import evaluate
+
+    labelled = table.labelled
+    unknown = sorted(set(table.labels[labelled]) - set(bundle.labels))
+    if unknown:
+        raise ValueError(f"labels {unknown} are not classes of bundle {bundle.name} "
+                         f"({list(bundle.labels)})")
+    if not labelled.any():
+        raise ValueError(f"table {table.name} has no labelled units")
+    if bundle.architecture != "c4_tabular":
+        raise ValueError(f"bundle {bundle.name} needs 3D-ACGs; tables carry none (use a Phy "
+                         "folder with spike times)")
+    inputs = torch.from_numpy(table.inputs()[labelled])
+    prediction = predict_inputs(bundle, inputs)
+    y = np.array([bundle.labels.index(lab) for lab in table.labels[labelled]])
+    return evaluate(prediction.probabilities, y, bundle.labels)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from phy_c4.weights import get_bundle
+
+    bundle = get_bundle(args.bundle)
+    table = _load_tables([args.table], args.label_column)
+    result = evaluate_table(bundle, table)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{bundle.label} on {table.name}: {result['n_units']} labelled units")
+    print(f"  balanced accuracy {result['balanced_accuracy']:.3f}, accuracy "
+          f"{result['accuracy']:.3f}, ECE {result['ece']:.3f}")
+    print(f"  at confidence ratio >= 2: accuracy {result['accuracy_at_ratio2']:.3f}, coverage "
+          f"{result['coverage_at_ratio2']:.3f}")
+    print("  class        precision recall  f1    n")
+    for label, m in result["per_class"].items():
+        print(f"  {label:12s} {m['precision']:.3f}     {m['recall']:.3f}  {m['f1']:.3f} "
+              f"{m['support']:4d}")
+    return 0
