@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from scipy.signal import resample
 
 from phy_c4.features.validation import check_sample_rate, check_spike_times
 
@@ -88,7 +87,11 @@ def table_waveform(waveform: np.ndarray, fs: float, peak_index: int | None = Non
     padded = np.pad(wave, (before, after), mode="edge")
     window = padded[peak : peak + before + after]  # peak at index `before`
     if fs != WAVE_FS:
-        window = resample(window, WAVE_SAMPLES)  # the window spans 2.5 ms at any rate
+        # Interpolate onto the 30-kHz grid around the peak, which lies on both grids (FFT
+        # resampling of a non-periodic 2.5-ms window rings at its edges).
+        t_in = (np.arange(window.size) - before) / fs
+        t_out = (np.arange(WAVE_SAMPLES) - WAVE_PEAK) / WAVE_FS
+        window = np.interp(t_out, t_in, window)
     out = window[:WAVE_SAMPLES]
     reference = out[WAVE_PEAK]
     if reference == 0:

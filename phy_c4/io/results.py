@@ -40,6 +40,21 @@ def result_columns(table: pd.DataFrame) -> list[str]:
     return [c for c in table.columns if c.startswith("c4_") and not c.startswith("c4_p_")]
 
 
+def column_values(table: pd.DataFrame) -> dict[str, dict[int, Any]]:
+    """``{column: {cluster_id: value}}`` exactly as both faces store them: floats rounded to 4
+    decimals, missing numbers as None (not written), so the CLI's files and Phy's Ctrl+S match."""
+    out: dict[str, dict[int, Any]] = {}
+    ids = table["cluster_id"].astype(int).tolist()
+    for column in result_columns(table):
+        values = {}
+        for cluster_id, value in zip(ids, table[column], strict=True):
+            if isinstance(value, float | np.floating):
+                value = None if np.isnan(value) else round(float(value), 4)
+            values[cluster_id] = value
+        out[column] = values
+    return out
+
+
 def existing_result_files(folder: Path, npyx_columns: bool = False) -> list[Path]:
     files = sorted(folder.glob("cluster_c4_*.tsv"))
     if npyx_columns:
@@ -66,11 +81,8 @@ def write_results(folder: str | os.PathLike, table: pd.DataFrame, *, overwrite: 
         for path in folder.glob("cluster_c4_*.tsv"):  # columns of a bundle with other labels
             if path.name not in {f"cluster_{c}.tsv" for c in result_columns(table)}:
                 path.unlink()
-    written = []
-    ids = table["cluster_id"].astype(int).tolist()
-    for column in result_columns(table):
-        written.append(write_cluster_column(folder, column, dict(zip(ids, table[column],
-                                                                     strict=True))))
+    written = [write_cluster_column(folder, column, values)
+               for column, values in column_values(table).items()]
     if npyx_columns:
         confident = table["c4_type"].ne("") & table["c4_status"].eq("ok")
         sub = table[confident]

@@ -20,19 +20,16 @@ def column_path(folder: str | os.PathLike, column: str) -> Path:
 
 
 def _format(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if math.isinf(value):
-            return "inf"
-        return f"{value:.6g}"
+    """As phylib's writer (``str``), so files written here and by Phy's Save are identical."""
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
     return str(value)
 
 
 def write_cluster_column(folder: str | os.PathLike, column: str, values: Mapping[int, Any]) -> Path:
-    """Write one column (``{cluster_id: value}``) atomically; returns the file's path."""
+    """Write one column (``{cluster_id: value}``) atomically; returns the file's path.
+
+    None and NaN values are left out, as Phy does when it saves."""
     if not column or any(c in column for c in "/\\\t\n"):
         raise ValueError(f"invalid column name {column!r}")
     path = column_path(folder, column)
@@ -41,7 +38,10 @@ def write_cluster_column(folder: str | os.PathLike, column: str, values: Mapping
         with os.fdopen(handle, "w", newline="") as out:
             out.write(f"cluster_id\t{column}\n")
             for cluster_id in sorted(values):
-                out.write(f"{int(cluster_id)}\t{_format(values[cluster_id])}\n")
+                value = values[cluster_id]
+                if value is None or (isinstance(value, float) and math.isnan(value)):
+                    continue
+                out.write(f"{int(cluster_id)}\t{_format(value)}\n")
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, path)

@@ -30,6 +30,8 @@ from phy_c4.model.tabular import MODALITIES
 
 TABLE_RATES = {90: 30000.0, 100: 40000.0}
 """Waveform sample rate by row length in ``c4_derived`` (Häusser 30 kHz, Lisberger 40 kHz)."""
+TABLE_PEAKS = {90: 45, 100: 40}
+"""Where the tables put the peak (a few Häusser rows are saturated, so argmax is unreliable)."""
 UNLABELLED = {"", "unlabeled", "unlabelled", "nan", "none"}
 EXCLUDED = {"GrC"}  # C4 never predicts granule cells
 
@@ -112,7 +114,7 @@ def read_c4_derived(folder: str | os.PathLike, fs: float | None = None) -> Featu
     waveform = np.full((n, WAVE_SAMPLES), np.nan)
     for i, row in enumerate(raw):
         if np.all(np.isfinite(row)) and np.any(row):
-            waveform[i] = table_waveform(row, rate)
+            waveform[i] = table_waveform(row, rate, TABLE_PEAKS.get(raw.shape[1]))
     acg = (_read_numeric(folder / "acg.csv", n, 201) if (folder / "acg.csv").is_file()
            else np.full((n, 201), np.nan))
     isi = (_read_numeric(folder / "isi_dist.csv", n, ISI_BINS)
