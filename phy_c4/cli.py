@@ -313,7 +313,7 @@ def _register_optional(sub) -> None:
     except ImportError:
         pass
     try:
-        from phy_c4.plugin.install import register as register_plugin
+        from phy_c4.plugin_install import register as register_plugin
 
         register_plugin(sub)
     except ImportError:

@@ -16,8 +16,10 @@ from phy_c4.features import log_lags
 
 
 def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.ndarray | None,
-              probabilities: dict[str, float], threshold: float, title_extra: str = "") -> None:
-    """3D-ACG heat map over log lags, the preprocessed waveform, and class probabilities."""
+              probabilities: dict[str, float], threshold: float, title_extra: str = "",
+              acg_1d: np.ndarray | None = None) -> None:
+    """3D-ACG heat map over log lags (or the 1-D ACG), the preprocessed waveform, and class
+    probabilities with the confidence-ratio threshold."""
     fig.clear()
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
     ax_acg, ax_wvf, ax_prob = axes
@@ -30,9 +32,15 @@ def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.nda
         ax_acg.set_xlabel("lag (ms, log)")
         ax_acg.set_ylabel("firing-rate decile (low → high)")
         fig.colorbar(mesh, ax=ax_acg, label="rate (sp/s)")
+        ax_acg.set_title("3D autocorrelogram")
+    elif acg_1d is not None:
+        lags = np.arange(acg_1d.size) - acg_1d.size // 2
+        ax_acg.bar(lags, acg_1d, width=1.0, color="0.3")
+        ax_acg.set_xlabel("lag (ms)")
+        ax_acg.set_ylabel("spike pairs")
+        ax_acg.set_title("autocorrelogram")
     else:
-        ax_acg.text(0.5, 0.5, "no 3D-ACG", ha="center", va="center")
-    ax_acg.set_title("3D autocorrelogram")
+        ax_acg.text(0.5, 0.5, "no ACG", ha="center", va="center")
     if waveform is not None:
         t = (np.arange(waveform.size) - 30) / 30.0
         ax_wvf.plot(t, waveform, color="black")
@@ -75,7 +83,7 @@ def write_report(folder: str | os.PathLike, result, channel_positions: np.ndarra
         draw_unit(fig, cluster_id, getattr(unit, "acg_log", None), getattr(unit, "waveform", None),
                   unit_probabilities(row), threshold,
                   f"— {label} (ratio {row['c4_ratio']:.2f})" if np.isfinite(row["c4_ratio"])
-                  else f"— {row['c4_status']}")
+                  else f"— {row['c4_status']}", acg_1d=getattr(unit, "acg_1d", None))
         path = out / f"unit_{cluster_id}.png"
         fig.savefig(path, dpi=90)
         written.append(path)

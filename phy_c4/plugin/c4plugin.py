@@ -1,0 +1,222 @@
+"""``C4Plugin``: Classify inside Phy's TemplateGUI.
+
+- A "C4" menu (and the cluster view's own menu, and a "C4" button on its title bar) with
+  ``classify_selected`` (Ctrl+Shift+C), ``classify_good``, ``classify_all``,
+  ``accept_prediction`` (Ctrl+Shift+A) and ``cancel_classification``.
+- Work runs in a ``ClassifyWorker`` thread over the shared pipeline; the status bar shows
+  progress; a second request while one runs is refused with a message; closing the GUI cancels.
+- Results go into the cluster metadata as the CLI's columns (registered at start-up, so the
+  first result does not reset the sort), as one undo step, and Ctrl+S saves the same TSVs.
+- New clusters from merges/splits get no inherited (stale) prediction.
+- A dockable C4 view shows the selected cluster's features and probabilities.
+
+No feature or model code lives here: everything goes through ``phy_c4.pipeline.classify``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from phy import IPlugin, connect
+
+from phy_c4.io.results import column_values
+from phy_c4.pipeline import COLUMNS, PipelineOptions
+from phy_c4.plugin.labels import HUMAN_LABEL, apply_values, clear_inherited_predictions
+
+logger = logging.getLogger("phy.c4")  # under "phy." so phy mirrors it in the status bar and log
+
+SHORTCUTS = {"classify_selected": "ctrl+shift+c", "accept_prediction": "ctrl+shift+a"}
+
+
+class C4Plugin(IPlugin):
+    """Cell-type classification with C4 from within Phy."""
+
+    bundle: str = "default"
+    threshold: float = 2.0
+    options: PipelineOptions = PipelineOptions()
+
+    def attach_to_controller(self, controller: Any) -> None:
+        self.controller = controller
+        controller.c4_plugin = self  # so scripts and tests can reach the running instance
+        self.worker = None
+        self.results: dict[int, tuple[dict[str, Any], Any]] = {}
+        self.view = None
+        self.n_undo_steps: list[int] = []
+        self._bundle = None
+        # Columns exist (empty) from the start, so the first result keeps the user's sort.
+        for field in (*COLUMNS, HUMAN_LABEL):
+            controller.model.metadata.setdefault(field, {})
+
+        @connect(sender=controller)
+        def on_gui_ready(sender, gui):
+            try:
+                self._setup_gui(gui)
+            except Exception as error:  # a raising handler would silence other plugins
+                logger.exception("C4 plugin could not start")
+                gui.status_message = f"C4 plugin failed to start: {error}"
+
+    # GUI set-up
+    # ---------------------------------------------------------------------------------------
+
+    def _setup_gui(self, gui: Any) -> None:
+        from phy.gui import Actions
+
+        from phy_c4.plugin.view import C4View
+
+        self.gui = gui
+        self.supervisor = self.controller.supervisor
+        clear_inherited_predictions(self.supervisor)
+        self.actions = Actions(gui, name="C4", menu="&C4", insert_menu_before="&View")
+        self._add_actions(self.actions, with_shortcuts=True)
+        self.view_actions = Actions(gui, name="C4 (cluster view)",
+                                    view=self.supervisor.cluster_view)
+        self._add_actions(self.view_actions, with_shortcuts=False)
+        self.supervisor.cluster_view.dock.add_button(
+            lambda checked=False: self.classify_selected(), name="c4", text="C4")
+        self.view = C4View()
+        gui.add_view(self.view, position="right")
+
+        @connect(sender=self.supervisor)
+        def on_select(sender, cluster_ids, **kwargs):
+            self._show_selected(cluster_ids)
+
+        @connect(sender=gui)
+        def on_close(sender):
+            self.cancel_classification(wait=True)
+
+        gui.status_message = "C4 ready: Ctrl+Shift+C classifies the selected clusters."
+
+    def _add_actions(self, actions: Any, with_shortcuts: bool) -> None:
+        def shortcut(name: str) -> str | None:
+            return SHORTCUTS.get(name) if with_shortcuts else None
+
+        actions.add(self.classify_selected, name="classify_selected",
+                    shortcut=shortcut("classify_selected"),
+                    docstring="Classify the selected clusters with C4.")
+        actions.add(self.classify_good, name="classify_good",
+                    docstring="Classify all clusters labelled good.")
+        actions.add(self.classify_all, name="classify_all", docstring="Classify all clusters.")
+        actions.separator()
+        actions.add(self.accept_prediction, name="accept_prediction",
+                    shortcut=shortcut("accept_prediction"),
+                    docstring="Copy the predicted type into the curated cell_type column.")
+        actions.add(self.cancel_classification, name="cancel_classification",
+                    docstring="Stop the running classification.")
+
+    # Actions
+    # ---------------------------------------------------------------------------------------
+
+    def classify_selected(self) -> bool:
+        """Classify the selected clusters."""
+        return self._start(list(self.supervisor.selected), "selected")
+
+    def classify_good(self) -> bool:
+        """Classify all clusters labelled good."""
+        meta = self.supervisor.cluster_meta
+        good = [c for c in self.supervisor.clustering.cluster_ids
+                if meta.get("group", c) == "good"]
+        return self._start(good, "good")
+
+    def classify_all(self) -> bool:
+        """Classify all clusters."""
+        return self._start(list(self.supervisor.clustering.cluster_ids), "all")
+
+    def accept_prediction(self) -> int:
+        """Copy the model's type into the human ``cell_type`` column for the selection."""
+        meta = self.supervisor.cluster_meta
+        chosen = {}
+        for cluster_id in self.supervisor.selected:
+            predicted = meta.get("c4_type", cluster_id)
+            if predicted and predicted != "unclassified":
+                chosen[int(cluster_id)] = predicted
+        if not chosen:
+            self.gui.status_message = "C4: no confident prediction to accept in the selection."
+            return 0
+        steps = apply_values(self.supervisor, {HUMAN_LABEL: chosen})
+        self.gui.status_message = f"C4: accepted the predicted type of {len(chosen)} clusters."
+        return steps
+
+    def cancel_classification(self, wait: bool = False) -> None:
+        """Stop the running classification (between units)."""
+        if self.worker is not None and self.worker.isRunning():
+            self.worker.cancel()
+            if wait:
+                self.worker.wait(60_000)
+
+    # Running
+    # ---------------------------------------------------------------------------------------
+
+    def _get_bundle(self) -> Any:
+        if self._bundle is None:
+            from phy_c4.weights import get_bundle
+
+            self._bundle = get_bundle(self.bundle)
+        return self._bundle
+
+    def _start(self, cluster_ids: list[int], what: str) -> bool:
+        from phy_c4.io.dataset import open_recording
+        from phy_c4.plugin.worker import ClassifyWorker
+
+        if self.worker is not None and self.worker.isRunning():
+            self.gui.status_message = ("C4 is still classifying; this request was not queued "
+                                       "(C4 › cancel_classification stops it).")
+            return False
+        if not cluster_ids:
+            self.gui.status_message = f"C4: no {what} clusters to classify."
+            return False
+        try:
+            bundle = self._get_bundle()
+            spike_clusters = np.array(self.supervisor.clustering.spike_clusters, copy=True)
+            recording = open_recording(self.controller.model, spike_clusters)
+        except Exception as error:
+            self.gui.status_message = f"C4 cannot start: {error}"
+            return False
+        layer = None
+        if bundle.use_layer:
+            layer = {int(c): str(v) for c, v in
+                     self.controller.model.metadata.get("layer", {}).items()}
+        self.worker = ClassifyWorker(recording, [int(c) for c in cluster_ids], bundle,
+                                     self.threshold, layer, self.options)
+        self.worker.progress.connect(self._on_progress)
+        self.worker.succeeded.connect(self._on_result)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.cancelled.connect(self._on_cancelled)
+        self._started = time.perf_counter()
+        self.gui.status_message = f"C4: classifying {len(cluster_ids)} {what} clusters..."
+        self.worker.start()
+        return True
+
+    def _on_progress(self, done: int, total: int, message: str) -> None:
+        self.gui.status_message = f"C4: {done}/{total} — {message}"
+
+    def _on_failed(self, message: str) -> None:
+        self.gui.status_message = f"C4 failed: {message}"
+
+    def _on_cancelled(self) -> None:
+        self.gui.status_message = "C4: classification cancelled; nothing was changed."
+
+    def _on_result(self, result: Any) -> None:
+        steps = apply_values(self.supervisor, column_values(result.table))
+        self.n_undo_steps.append(steps)
+        for row in result.table.to_dict("records"):
+            cluster_id = int(row["cluster_id"])
+            self.results[cluster_id] = (row, result.features.get(cluster_id))
+        table = result.table
+        confident = int(((table["c4_type"] != "") & (table["c4_type"] != "unclassified")).sum())
+        seconds = time.perf_counter() - self._started
+        self.gui.status_message = (
+            f"C4: classified {len(table)} clusters in {seconds:.1f} s with {result.bundle_label}"
+            f" ({confident} at ratio ≥ {self.threshold:g}); Ctrl+Z undoes it in {steps} step.")
+        self._show_selected(self.supervisor.selected)
+
+    def _show_selected(self, cluster_ids: list[int]) -> None:
+        if self.view is None or not cluster_ids:
+            return
+        cluster_id = int(cluster_ids[0])
+        row, features = self.results.get(cluster_id, (None, None))
+        if row is not None and self.supervisor.cluster_meta.get("c4_type", cluster_id) is None:
+            row, features = None, None  # undone, or a new cluster after a merge
+        self.view.show_cluster(cluster_id, row, features, self.threshold)

@@ -1,0 +1,113 @@
+"""Putting predictions into Phy's cluster metadata: one Classify = one undo step.
+
+phy's ``supervisor.label`` pushes one undo step per (field, value) call, which would make a
+400-unit Classify hundreds of Ctrl+Z presses. Here every (field, value) group is still recorded
+on ``cluster_meta``'s own undo stack (so Phy's replay-based undo stays correct), silently, and a
+single entry in the supervisor's global history undoes or redoes them all at once. The views are
+refreshed once, with per-row values.
+
+Merged or split clusters would inherit a parent's prediction (``set_from_descendants``); the
+``c4_*`` fields of new clusters are cleared instead, so no stale type is ever shown.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from phylib.utils.event import silent
+
+from phy_c4.pipeline import COLUMNS
+
+HUMAN_LABEL = "cell_type"
+"""The curated label column "Accept prediction" fills; never written by the model."""
+
+
+class _BatchEntry:
+    """One global-history entry standing for ``n`` cluster_meta steps."""
+
+    def __init__(self, supervisor: Any, n_steps: int, clusters: list[int], fields: list[str]):
+        self.supervisor = supervisor
+        self.n_steps = n_steps
+        self.clusters = clusters
+        self.fields = fields
+
+    def undo(self):
+        with silent():
+            for _ in range(self.n_steps):
+                self.supervisor.cluster_meta.undo()
+        refresh_rows(self.supervisor, self.clusters, self.fields)
+
+    def redo(self):
+        with silent():
+            for _ in range(self.n_steps):
+                self.supervisor.cluster_meta.redo()
+        refresh_rows(self.supervisor, self.clusters, self.fields)
+
+
+def ensure_columns(supervisor: Any, fields: Iterable[str]) -> None:
+    """Add missing columns once (adding one resets the table's sort, so do it up front)."""
+    missing = [f for f in fields if f not in supervisor.columns]
+    for field in missing:
+        supervisor.cluster_meta.add_field(field)
+        supervisor.columns.append(field)
+    if missing:
+        supervisor._reset_cluster_view()
+
+
+def refresh_rows(supervisor: Any, clusters: list[int], fields: list[str]) -> None:
+    """Show the current values of ``fields`` for ``clusters`` in the cluster view."""
+    existing = set(supervisor.clustering.cluster_ids)
+    rows = []
+    for cluster_id in clusters:
+        if cluster_id not in existing:
+            continue
+        row = {"id": cluster_id}
+        for field in fields:
+            row[field] = supervisor.cluster_meta.get(field, cluster_id)
+        rows.append(row)
+    if rows:
+        supervisor.cluster_view.change(rows)
+
+
+def apply_values(supervisor: Any, values: dict[str, dict[int, Any]]) -> int:
+    """Write ``{field: {cluster: value}}`` as one undoable action; returns the Ctrl+Z count (1).
+
+    Values of clusters that no longer exist (merged while classifying) are skipped.
+    """
+    existing = set(supervisor.clustering.cluster_ids)
+    ensure_columns(supervisor, values)
+    n_steps = 0
+    touched: set[int] = set()
+    with silent():
+        for field, per_cluster in values.items():
+            groups: dict[Any, list[int]] = defaultdict(list)
+            for cluster_id, value in per_cluster.items():
+                if cluster_id in existing:
+                    groups[value].append(int(cluster_id))
+            for value, clusters in groups.items():
+                supervisor.cluster_meta.set(field, clusters, value, add_to_stack=True)
+                touched.update(clusters)
+                n_steps += 1
+    if n_steps == 0:
+        return 0
+    entry = _BatchEntry(supervisor, n_steps, sorted(touched), list(values))
+    supervisor._global_history.action(entry)
+    refresh_rows(supervisor, sorted(touched), list(values))
+    return 1
+
+
+def clear_inherited_predictions(supervisor: Any) -> None:
+    """Make merges and splits leave new clusters without (stale) c4_* predictions."""
+    meta = supervisor.cluster_meta
+    original = meta.set_from_descendants
+
+    def set_from_descendants(descendants, largest_old_cluster=None):
+        original(descendants, largest_old_cluster=largest_old_cluster)
+        new_clusters = sorted({new for _, new in descendants})
+        for field in COLUMNS:
+            if field in meta.fields:
+                meta.set(field, new_clusters, None, add_to_stack=False)
+
+    meta.set_from_descendants = set_from_descendants

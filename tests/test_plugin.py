@@ -1,0 +1,171 @@
+"""The Phy plugin in a real TemplateController/GUI (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("phy")
+
+from phy.apps.template import TemplateController  # noqa: E402
+from phylib.io.model import load_model  # noqa: E402
+from phylib.utils import reset  # noqa: E402
+from qtpy.QtCore import QTimer  # noqa: E402
+from qtpy.QtWidgets import QAction  # noqa: E402
+
+from phy_c4.io.results import column_values  # noqa: E402
+from phy_c4.io.tsv import read_cluster_column  # noqa: E402
+from phy_c4.pipeline import classify  # noqa: E402
+from phy_c4.plugin import C4Plugin  # noqa: E402
+from phy_c4.plugin_install import install, uninstall  # noqa: E402
+
+
+class EventLoopWatch:
+    """Longest gap between 10-ms timer ticks: how long the GUI event loop was blocked."""
+
+    def __init__(self):
+        self.last = time.perf_counter()
+        self.longest = 0.0
+        self.timer = QTimer()
+        self.timer.timeout.connect(self._tick)
+        self.timer.start(10)
+
+    def _tick(self):
+        now = time.perf_counter()
+        self.longest = max(self.longest, now - self.last)
+        self.last = now
+
+    def stop(self):
+        self.timer.stop()
+
+
+@pytest.fixture
+def gui(qtbot, example_copy, tmp_path, c4_bundle):
+    C4Plugin.bundle = str(c4_bundle.path)
+    model = load_model(example_copy / "params.py")
+    controller = TemplateController(dir_path=example_copy, config_dir=tmp_path / "config",
+                                    model=model, plugins=["C4Plugin"], clear_cache=True,
+                                    clear_state=True, enable_threading=False)
+    window = controller.create_gui(do_prompt_save=False)
+    window.show()
+    qtbot.waitExposed(window)
+    controller.supervisor.block()
+    yield controller, window, controller.c4_plugin
+    window.close()
+    controller.close()
+    reset()
+
+
+def _wait(qtbot, plugin, n_runs):
+    qtbot.waitUntil(lambda: len(plugin.n_undo_steps) >= n_runs and not plugin.worker.isRunning(),
+                    timeout=120_000)
+
+
+def _meta(controller, field, clusters):
+    return {c: controller.supervisor.cluster_meta.get(field, c) for c in clusters}
+
+
+def test_columns_exist_at_start_and_actions_are_in_the_menu(gui):
+    controller, window, plugin = gui
+    for column in ("c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_status", "cell_type"):
+        assert column in controller.supervisor.columns
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert "C4" in menus
+    names = {"classify_selected", "classify_good", "classify_all", "accept_prediction"}
+    assert names <= set(plugin.actions._actions_dict)
+    assert names <= set(plugin.view_actions._actions_dict)
+    # our shortcuts collide with no other action of the GUI
+    shortcuts = {}
+    for action in window.findChildren(QAction):
+        for key in action.shortcuts():
+            shortcuts.setdefault(key.toString(), set()).add(action.text())
+    for key in ("Ctrl+Shift+C", "Ctrl+Shift+A"):
+        assert len(shortcuts[key]) == 1, shortcuts[key]
+
+
+def test_classify_all_matches_the_pipeline_undo_redo_and_save(gui, qtbot, example_copy,
+                                                               c4_bundle):
+    controller, window, plugin = gui
+    watch = EventLoopWatch()
+    plugin.actions.get("classify_all").trigger()
+    assert plugin.classify_all() is False  # a second request while one runs is refused
+    assert "still classifying" in window.status_message
+    _wait(qtbot, plugin, 1)
+    watch.stop()
+    assert plugin.n_undo_steps == [1]
+    clusters = list(controller.supervisor.clustering.cluster_ids)
+    expected = column_values(classify(example_copy, clusters, bundle=c4_bundle).table)
+    for column in ("c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_status"):
+        assert _meta(controller, column, clusters) == expected[column], column
+    print(f"\nlongest event-loop block while classifying: {watch.longest * 1000:.0f} ms")
+    assert "classified" in window.status_message
+    controller.supervisor.undo()  # one Ctrl+Z undoes the whole Classify
+    assert set(_meta(controller, "c4_type", clusters).values()) == {None}
+    controller.supervisor.redo()
+    assert _meta(controller, "c4_type", clusters) == expected["c4_type"]
+    controller.supervisor.save()
+    saved = read_cluster_column(example_copy / "cluster_c4_type.tsv")
+    assert saved == {c: v for c, v in expected["c4_type"].items() if v is not None}
+    confidence = read_cluster_column(example_copy / "cluster_c4_confidence.tsv")
+    assert {c: float(v) for c, v in confidence.items()} == {
+        c: v for c, v in expected["c4_confidence"].items() if v is not None}
+
+
+def test_selected_view_merge_and_accept(gui, qtbot, example_copy):
+    controller, window, plugin = gui
+    supervisor = controller.supervisor
+    supervisor.select([0, 2])
+    supervisor.block()
+    plugin.classify_selected()
+    _wait(qtbot, plugin, 1)
+    classified = {c for c, v in _meta(controller, "c4_type", [0, 2]).items() if v is not None}
+    assert classified == {0, 2}
+    assert _meta(controller, "c4_type", [1])[1] is None  # not selected, not classified
+    assert plugin.view.cluster_id == 0
+    plugin.accept_prediction()
+    human = _meta(controller, "cell_type", [0, 2])
+    predicted = _meta(controller, "c4_type", [0, 2])
+    assert all(human[c] == predicted[c] for c in human if predicted[c] not in ("", "unclassified"))
+    supervisor.merge([0, 2])
+    supervisor.block()
+    new = max(supervisor.clustering.cluster_ids)
+    assert _meta(controller, "c4_type", [new])[new] is None  # no stale, inherited prediction
+    supervisor.select([new])
+    supervisor.block()
+    assert plugin.view.cluster_id == new
+
+
+def test_close_cancels_cleanly(gui, qtbot):
+    controller, window, plugin = gui
+    plugin.classify_all()
+    plugin.cancel_classification(wait=True)
+    assert not plugin.worker.isRunning()
+
+
+def test_screenshot(gui, qtbot, tmp_path):
+    controller, window, plugin = gui
+    controller.supervisor.select([0])
+    controller.supervisor.block()
+    plugin.classify_all()
+    _wait(qtbot, plugin, 1)
+    controller.supervisor.select([0])
+    controller.supervisor.block()
+    qtbot.wait(300)
+    path = tmp_path / "gui.png"
+    assert window.grab().save(str(path))
+    assert path.stat().st_size > 10_000
+
+
+def test_install_plugin_is_idempotent_and_reversible(tmp_path):
+    config = tmp_path / "phy_config.py"
+    config.write_text("c = get_config()\nc.TemplateGUI.plugins = ['Other']\n")
+    original = config.read_text()
+    first = install(tmp_path)
+    assert any("backed up" in line for line in first)
+    assert install(tmp_path) == []  # idempotent
+    assert "C4Plugin" in config.read_text() and (tmp_path / "plugins" / "phy_c4_plugin.py").exists()
+    assert len(list(tmp_path.glob("phy_config.py.bak-*"))) == 1
+    uninstall(tmp_path)
+    assert config.read_text() == original
+    assert not (tmp_path / "plugins" / "phy_c4_plugin.py").exists()
