@@ -68,7 +68,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
                                                        fn_threshold=args.fn_threshold,
                                                        min_good_s=args.min_good_seconds)
     options = PipelineOptions(quality=quality, waveform_source=args.waveform_source,
-                              n_jobs=args.jobs, cache=not args.no_cache)
+                              n_jobs=args.jobs, cache=not args.no_cache, processes=True)
     progress = _progress_bar(args, folder.name)
     try:
         result = classify(recording, clusters, bundle=bundle, threshold=args.threshold,

@@ -76,6 +76,9 @@ class PipelineOptions:
     min_spikes: int = 100
     n_jobs: int | None = None
     cache: bool = True
+    processes: bool = False
+    """Run the quality filter in worker processes (spawn). Off by default: a script or notebook
+    without an ``if __name__ == "__main__"`` guard cannot spawn; the CLI turns it on."""
 
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -83,7 +86,7 @@ ProgressCallback = Callable[[int, int, str], None]
 
 def _unit_key(times: np.ndarray, recording: Recording, cluster_id: int,
               options: PipelineOptions, bundle: Bundle) -> str:
-    digest = hashlib.sha256(np.ascontiguousarray(times).tobytes())
+    digest = hashlib.sha256(memoryview(np.ascontiguousarray(times)).cast("B"))
     digest.update(json.dumps({
         "fs": recording.fs, "cluster": int(cluster_id), "quality": repr(options.quality),
         "source": options.waveform_source, "wvf": repr(options.waveform),
@@ -92,7 +95,7 @@ def _unit_key(times: np.ndarray, recording: Recording, cluster_id: int,
     }, sort_keys=True, default=str).encode())
     if recording.amplitudes is not None:
         idx = recording.spikes_of(cluster_id)
-        digest.update(np.ascontiguousarray(recording.amplitudes[idx]).tobytes())
+        digest.update(memoryview(np.ascontiguousarray(recording.amplitudes[idx])).cast("B"))
     return digest.hexdigest()[:24]
 
 
@@ -173,7 +176,7 @@ def _quality_masks(recording: Recording, clusters: list[int], options: PipelineO
         jobs[cluster_id] = (times, recording.amplitudes[first])
     results: dict[int, tuple[np.ndarray, str]] = {}
     workers = options.n_jobs or os.cpu_count() or 1
-    if workers < 2 or len(jobs) < 8:
+    if not options.processes or workers < 2 or len(jobs) < 8:
         for done, (cluster_id, (times, amplitudes)) in enumerate(jobs.items()):
             if cancel is not None and cancel():
                 raise CancelledError(f"cancelled after {done} of {total} units")

@@ -8,17 +8,17 @@ import pytest
 
 pytest.importorskip("phy")
 
-from phy.apps.template import TemplateController  # noqa: E402
-from phylib.io.model import load_model  # noqa: E402
-from phylib.utils import reset  # noqa: E402
-from qtpy.QtCore import QTimer  # noqa: E402
-from qtpy.QtWidgets import QAction  # noqa: E402
+from phy.apps.template import TemplateController
+from phylib.io.model import load_model
+from phylib.utils import reset
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QAction
 
-from phy_c4.io.results import column_values  # noqa: E402
-from phy_c4.io.tsv import read_cluster_column  # noqa: E402
-from phy_c4.pipeline import classify  # noqa: E402
-from phy_c4.plugin import C4Plugin  # noqa: E402
-from phy_c4.plugin_install import install, uninstall  # noqa: E402
+from phy_c4.io.results import column_values
+from phy_c4.io.tsv import read_cluster_column
+from phy_c4.pipeline import classify
+from phy_c4.plugin import C4Plugin
+from phy_c4.plugin_install import install, uninstall
 
 
 class EventLoopWatch:
@@ -113,7 +113,7 @@ def test_classify_all_matches_the_pipeline_undo_redo_and_save(gui, qtbot, exampl
 
 
 def test_selected_view_merge_and_accept(gui, qtbot, example_copy):
-    controller, window, plugin = gui
+    controller, _window, plugin = gui
     supervisor = controller.supervisor
     supervisor.select([0, 2])
     supervisor.block()
@@ -137,7 +137,7 @@ def test_selected_view_merge_and_accept(gui, qtbot, example_copy):
 
 
 def test_close_cancels_cleanly(gui, qtbot):
-    controller, window, plugin = gui
+    _controller, _window, plugin = gui
     plugin.classify_all()
     plugin.cancel_classification(wait=True)
     assert not plugin.worker.isRunning()

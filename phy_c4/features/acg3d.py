@@ -208,6 +208,15 @@ def _sorted_unique(values: np.ndarray) -> np.ndarray:
     return out[:n]
 
 
+@numba.njit(cache=True, nogil=True)
+def is_sorted(values: np.ndarray) -> bool:
+    """Whether a 1-D array is non-decreasing (without the interpreter lock, for huge arrays)."""
+    for i in range(1, values.size):  # noqa: SIM110 - a plain loop is what numba compiles
+        if values[i] < values[i - 1]:
+            return False
+    return True
+
+
 def group_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Spike indices grouped by the ``wanted`` cluster ids, time order kept (a counting sort).
 

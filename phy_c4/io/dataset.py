@@ -76,7 +76,8 @@ class Recording:
         """Hash of the spike files' content, so caches never outlive a re-sort."""
         digest = hashlib.sha256()
         for array in (self.spike_times, self.spike_clusters):
-            digest.update(np.ascontiguousarray(array).tobytes())
+            # a zero-copy view: hashlib releases the GIL on large buffers, .tobytes() would not
+            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
         digest.update(repr(self.fs).encode())
         return digest.hexdigest()[:16]
 
@@ -111,14 +112,16 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
     fs = float(model.sample_rate)
     if not np.isfinite(fs) or fs <= 0:
         raise DatasetError(f"{folder}: params.py has an invalid sample_rate {model.sample_rate!r}")
+    from phy_c4.features.acg3d import is_sorted
+
     times = np.asarray(model.spike_samples)
     if times.dtype.kind == "f":
-        times = np.round(times).astype(np.int64)
-    times = times.astype(np.int64)
+        times = np.round(times)
+    times = times.astype(np.int64, copy=False)
     clusters = np.asarray(model.spike_clusters if spike_clusters is None else spike_clusters)
     if clusters.shape != times.shape:
         raise DatasetError(f"{folder}: {clusters.size} spike clusters for {times.size} spikes")
-    if times.size and np.any(np.diff(times) < 0):
+    if times.size and not is_sorted(times):
         raise DatasetError(f"{folder}: spike_times.npy is not sorted")
     metadata = {k: dict(v) for k, v in (getattr(model, "metadata", None) or {}).items()}
     groups = {int(k): str(v) for k, v in metadata.get("group", {}).items()}
@@ -126,7 +129,7 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
     return Recording(
         folder=folder,
         spike_times=times,
-        spike_clusters=clusters.astype(np.int64),
+        spike_clusters=clusters.astype(np.int64, copy=False),
         fs=fs,
         amplitudes=None if amplitudes is None else np.asarray(amplitudes, dtype=np.float64),
         channel_positions=np.asarray(model.channel_positions, dtype=np.float64),

@@ -19,7 +19,6 @@ import logging
 import time
 from typing import Any
 
-import numpy as np
 from phy import IPlugin, connect
 
 from phy_c4.io.results import column_values
@@ -87,6 +86,11 @@ class C4Plugin(IPlugin):
         def on_close(sender):
             self.cancel_classification(wait=True)
 
+        from phy_c4.plugin.worker import WarmUp
+
+        self._warmup = WarmUp(self.bundle)
+        self._warmup.loaded.connect(self._on_bundle_loaded)
+        self._warmup.start()
         gui.status_message = "C4 ready: Ctrl+Shift+C classifies the selected clusters."
 
     def _add_actions(self, actions: Any, with_shortcuts: bool) -> None:
@@ -145,19 +149,22 @@ class C4Plugin(IPlugin):
             self.worker.cancel()
             if wait:
                 self.worker.wait(60_000)
+        warmup = getattr(self, "_warmup", None)
+        if wait and warmup is not None and warmup.isRunning():
+            warmup.wait(60_000)
 
     # Running
     # ---------------------------------------------------------------------------------------
 
-    def _get_bundle(self) -> Any:
+    def _on_bundle_loaded(self, bundle: Any) -> None:
         if self._bundle is None:
-            from phy_c4.weights import get_bundle
+            self._bundle = bundle
 
-            self._bundle = get_bundle(self.bundle)
-        return self._bundle
+    def _on_worker_bundle(self) -> None:
+        if self.worker is not None and self._bundle is None:
+            self._bundle = getattr(self.worker, "bundle", None)
 
     def _start(self, cluster_ids: list[int], what: str) -> bool:
-        from phy_c4.io.dataset import open_recording
         from phy_c4.plugin.worker import ClassifyWorker
 
         if self.worker is not None and self.worker.isRunning():
@@ -167,19 +174,17 @@ class C4Plugin(IPlugin):
         if not cluster_ids:
             self.gui.status_message = f"C4: no {what} clusters to classify."
             return False
-        try:
-            bundle = self._get_bundle()
-            spike_clusters = np.array(self.supervisor.clustering.spike_clusters, copy=True)
-            recording = open_recording(self.controller.model, spike_clusters)
-        except Exception as error:
-            self.gui.status_message = f"C4 cannot start: {error}"
-            return False
-        layer = None
-        if bundle.use_layer:
-            layer = {int(c): str(v) for c, v in
-                     self.controller.model.metadata.get("layer", {}).items()}
-        self.worker = ClassifyWorker(recording, [int(c) for c in cluster_ids], bundle,
-                                     self.threshold, layer, self.options)
+        # The worker snapshots the current assignment first thing (a 41-M-spike copy would
+        # stall the GUI thread for ~0.3 s); merges made while classifying are not seen, and
+        # their clusters' results are skipped when applied.
+        spike_clusters = self.supervisor.clustering.spike_clusters
+        layer = {int(c): str(v) for c, v in
+                 self.controller.model.metadata.get("layer", {}).items()} or None
+        bundle = self._bundle if self._bundle is not None else self.bundle
+        self.worker = ClassifyWorker(self.controller.model, spike_clusters,
+                                     [int(c) for c in cluster_ids], bundle, self.threshold, layer,
+                                     self.options)
+        self.worker.finished.connect(self._on_worker_bundle)
         self.worker.progress.connect(self._on_progress)
         self.worker.succeeded.connect(self._on_result)
         self.worker.failed.connect(self._on_failed)
@@ -199,7 +204,15 @@ class C4Plugin(IPlugin):
         self.gui.status_message = "C4: classification cancelled; nothing was changed."
 
     def _on_result(self, result: Any) -> None:
-        steps = apply_values(self.supervisor, column_values(result.table))
+        from qtpy.QtCore import QTimer
+
+        from phy_c4.plugin.labels import refresh_rows
+
+        values = column_values(result.table)
+        steps = apply_values(self.supervisor, values, refresh=False)
+        clusters = [int(c) for c in result.table["cluster_id"]]
+        # the table refresh in the next event-loop turn: two short stalls instead of one long
+        QTimer.singleShot(0, lambda: refresh_rows(self.supervisor, clusters, list(values)))
         self.n_undo_steps.append(steps)
         for row in result.table.to_dict("records"):
             cluster_id = int(row["cluster_id"])

@@ -11,9 +11,13 @@ import logging
 import traceback
 from typing import Any
 
+import numpy as np
 from qtpy.QtCore import QThread, Signal
 
+from phy_c4.io.dataset import open_recording
+from phy_c4.model import Bundle
 from phy_c4.pipeline import CancelledError, PipelineOptions, classify
+from phy_c4.weights import get_bundle
 
 logger = logging.getLogger("phy.c4")
 
@@ -24,10 +28,12 @@ class ClassifyWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, recording: Any, cluster_ids: list[int], bundle: Any, threshold: float,
-                 layer: dict[int, str] | None, options: PipelineOptions) -> None:
+    def __init__(self, model: Any, spike_clusters: Any, cluster_ids: list[int], bundle: Any,
+                 threshold: float, layer: dict[int, str] | None,
+                 options: PipelineOptions) -> None:
         super().__init__()
-        self.recording = recording
+        self.model = model
+        self.spike_clusters = spike_clusters
         self.cluster_ids = cluster_ids
         self.bundle = bundle
         self.threshold = threshold
@@ -40,7 +46,11 @@ class ClassifyWorker(QThread):
 
     def run(self) -> None:  # runs in the worker thread
         try:
-            result = classify(self.recording, self.cluster_ids, bundle=self.bundle,
+            if not isinstance(self.bundle, Bundle):
+                self.bundle = get_bundle(self.bundle)  # load and verify off the GUI thread
+            snapshot = np.array(self.spike_clusters, copy=True)
+            recording = open_recording(self.model, snapshot)
+            result = classify(recording, self.cluster_ids, bundle=self.bundle,
                               threshold=self.threshold, layer=self.layer,
                               progress=lambda d, t, m: self.progress.emit(d, t, m),
                               cancel=lambda: self._cancel, options=self.options)
@@ -51,3 +61,30 @@ class ClassifyWorker(QThread):
             self.failed.emit(f"{type(error).__name__}: {error}")
         else:
             self.succeeded.emit(result)
+
+
+class WarmUp(QThread):
+    """Load the bundle and the compiled kernels once, in the background, when the GUI opens, so
+    the first Classify does not pay for them (they hold the interpreter lock while loading)."""
+
+    loaded = Signal(object)
+
+    def __init__(self, bundle: Any) -> None:
+        super().__init__()
+        self.bundle = bundle
+
+    def run(self) -> None:
+        try:
+            import numpy as np
+
+            from phy_c4.features import acg_3d, acg_3d_log
+            from phy_c4.features.tabular import acg_1d, isi_histogram
+
+            bundle = get_bundle(self.bundle) if not isinstance(self.bundle, Bundle) else self.bundle
+            times = np.arange(1, 400, dtype=np.int64) * 1500
+            acg_3d_log(acg_3d(times, 30000.0)[1])
+            acg_1d(times, 30000.0)
+            isi_histogram(times, 30000.0)
+            self.loaded.emit(bundle)
+        except Exception:  # the real run will report the problem
+            logger.debug("C4 warm-up failed:\n%s", traceback.format_exc())

@@ -1,0 +1,54 @@
+"""Open Phy (offscreen) on the example dataset with C4Plugin, classify, and save a screenshot.
+
+Developer tool for docs/images. Usage: python scripts/screenshot_gui.py build/example out.png
+(GL views such as the waveform view are blank offscreen; tables, menus and the C4 view render.)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def main() -> None:
+    from phy.apps.template import TemplateController
+    from phylib.io.model import load_model
+    from phylib.utils import reset
+    from qtpy.QtWidgets import QApplication
+
+    from phy_c4.plugin import C4Plugin  # noqa: F401 - registers the plugin class
+
+    folder, out = Path(sys.argv[1]), Path(sys.argv[2])
+    app = QApplication.instance() or QApplication([])
+    controller = TemplateController(dir_path=folder, config_dir=Path("/tmp/phy_c4_shot"),
+                                    model=load_model(folder / "params.py"), plugins=["C4Plugin"],
+                                    clear_cache=True, clear_state=True, enable_threading=False)
+    gui = controller.create_gui(do_prompt_save=False)
+    gui.resize(1600, 950)
+    gui.show()
+    plugin = controller.c4_plugin
+    deadline = time.time() + 60
+    while plugin.worker is None and time.time() < deadline:
+        app.processEvents()
+        if plugin._bundle is not None or time.time() > deadline - 55:
+            plugin.classify_all()
+    while plugin.worker.isRunning() or not plugin.n_undo_steps:
+        app.processEvents()
+        time.sleep(0.01)
+    controller.supervisor.select([int(controller.supervisor.clustering.cluster_ids[0])])
+    for _ in range(100):
+        app.processEvents()
+        time.sleep(0.01)
+    gui.grab().save(str(out))
+    print(f"saved {out}: {gui.status_message}")
+    gui.close()
+    controller.close()
+    reset()
+
+
+if __name__ == "__main__":
+    main()
