@@ -225,7 +225,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not (folder / "params.py").is_file():
         print(f"writing the example dataset to {folder} ...")
         make_dataset(folder, n_units_per_type=args.units_per_type, duration_s=args.duration,
-                     seed=args.seed)
+                     seed=args.seed, n_channels=args.channels)
     classify_args = build_parser().parse_args(
         ["classify", str(folder), "--overwrite", "--report", "--group", "all", "--bundle",
          args.bundle] + (["--json"] if args.json else []))
@@ -295,7 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="build/example")
     d.add_argument("--bundle", default="default")
     d.add_argument("--units-per-type", type=int, default=4)
-    d.add_argument("--duration", type=float, default=300.0)
+    d.add_argument("--duration", type=float, default=480.0,
+                   help="seconds (C4 needs > 180 s of good data per unit)")
+    d.add_argument("--channels", type=int, default=6)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--json", action="store_true")
     d.set_defaults(func=cmd_demo)

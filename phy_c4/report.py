@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -60,7 +61,9 @@ def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.nda
         ax_prob.set_xlabel("probability")
     ax_prob.set_title("class probabilities")
     fig.suptitle(f"cluster {cluster_id} {title_extra}".strip())
-    fig.tight_layout()
+    with warnings.catch_warnings():  # a small dock may be too narrow for a tight layout
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
 
 
 def unit_probabilities(row: pd.Series) -> dict[str, float]:

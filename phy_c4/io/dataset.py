@@ -48,7 +48,9 @@ class Recording:
 
     @property
     def cluster_ids(self) -> np.ndarray:
-        return np.unique(self.spike_clusters)
+        from phy_c4.features.acg3d import unique_ids
+
+        return unique_ids(self.spike_clusters)
 
     @property
     def has_raw(self) -> bool:
@@ -63,7 +65,7 @@ class Recording:
         if self._index is None:
             from phy_c4.features.acg3d import group_by_cluster
 
-            ids = np.unique(self.spike_clusters)
+            ids = self.cluster_ids
             order, offsets = group_by_cluster(self.spike_clusters, ids)
             self._index = (ids, order, offsets)
         ids, order, offsets = self._index

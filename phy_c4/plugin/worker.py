@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 from qtpy.QtCore import QThread, Signal
 
+from phy_c4.features.acg3d import copy_nogil
 from phy_c4.io.dataset import open_recording
 from phy_c4.model import Bundle
 from phy_c4.pipeline import CancelledError, PipelineOptions, classify
@@ -48,7 +49,7 @@ class ClassifyWorker(QThread):
         try:
             if not isinstance(self.bundle, Bundle):
                 self.bundle = get_bundle(self.bundle)  # load and verify off the GUI thread
-            snapshot = np.array(self.spike_clusters, copy=True)
+            snapshot = copy_nogil(np.ascontiguousarray(self.spike_clusters))
             recording = open_recording(self.model, snapshot)
             result = classify(recording, self.cluster_ids, bundle=self.bundle,
                               threshold=self.threshold, layer=self.layer,
