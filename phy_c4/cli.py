@@ -223,7 +223,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     folder = Path(args.out)
     if not (folder / "params.py").is_file():
-        print(f"writing the example dataset to {folder} ...")
+        print(f"writing the example dataset to {folder} ...", file=sys.stderr)
         make_dataset(folder, n_units_per_type=args.units_per_type, duration_s=args.duration,
                      seed=args.seed, n_channels=args.channels)
     classify_args = build_parser().parse_args(

@@ -18,7 +18,7 @@ from phy_c4.features import log_lags
 
 def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.ndarray | None,
               probabilities: dict[str, float], threshold: float, title_extra: str = "",
-              acg_1d: np.ndarray | None = None) -> None:
+              acg_1d: np.ndarray | None = None, tight: bool = True) -> None:
     """3D-ACG heat map over log lags (or the 1-D ACG), the preprocessed waveform, and class
     probabilities with the confidence-ratio threshold."""
     fig.clear()
@@ -26,10 +26,12 @@ def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.nda
     ax_acg, ax_wvf, ax_prob = axes
     if acg_log is not None:
         positive = acg_log[:, acg_log.shape[1] // 2 + 1 :] * 1000.0  # spikes/s
-        lags = log_lags(n_log_bins=positive.shape[1])
-        mesh = ax_acg.pcolormesh(lags, np.arange(positive.shape[0]), positive,
-                                 shading="nearest", cmap="viridis")
-        ax_acg.set_xscale("log")
+        lags = np.log10(log_lags(n_log_bins=positive.shape[1]))  # evenly spaced in log
+        mesh = ax_acg.imshow(positive, aspect="auto", origin="lower", cmap="viridis",
+                             extent=(lags[0], lags[-1], -0.5, positive.shape[0] - 0.5),
+                             interpolation="nearest")
+        ticks = [t for t in (0, 1, 2, 3) if lags[0] <= t <= lags[-1]]
+        ax_acg.set_xticks(ticks, [f"{10 ** t:g}" for t in ticks])
         ax_acg.set_xlabel("lag (ms, log)")
         ax_acg.set_ylabel("firing-rate decile (low → high)")
         fig.colorbar(mesh, ax=ax_acg, label="rate (sp/s)")
@@ -61,7 +63,10 @@ def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.nda
         ax_prob.set_xlabel("probability")
     ax_prob.set_title("class probabilities")
     fig.suptitle(f"cluster {cluster_id} {title_extra}".strip())
-    with warnings.catch_warnings():  # a small dock may be too narrow for a tight layout
+    if not tight:  # fixed margins: a tight layout needs an extra draw pass
+        fig.subplots_adjust(left=0.07, right=0.98, bottom=0.17, top=0.78, wspace=0.45)
+        return
+    with warnings.catch_warnings():  # a small figure may be too narrow for a tight layout
         warnings.simplefilter("ignore", UserWarning)
         fig.tight_layout()
 

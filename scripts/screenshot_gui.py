@@ -28,7 +28,7 @@ def main() -> None:
                                     model=load_model(folder / "params.py"), plugins=["C4Plugin"],
                                     clear_cache=True, clear_state=True, enable_threading=False)
     gui = controller.create_gui(do_prompt_save=False)
-    gui.resize(1600, 950)
+    gui.resize(1700, 900)
     gui.show()
     plugin = controller.c4_plugin
     deadline = time.time() + 60
@@ -39,6 +39,12 @@ def main() -> None:
     while plugin.worker.isRunning() or not plugin.n_undo_steps:
         app.processEvents()
         time.sleep(0.01)
+    from qtpy.QtWidgets import QDockWidget
+
+    keep = ("ClusterView", "SimilarityView", "C4View")
+    for dock in gui.findChildren(QDockWidget):  # GL views are blank offscreen: make room
+        if not dock.windowTitle().startswith(keep) and not dock.objectName().startswith(keep):
+            dock.close()
     controller.supervisor.select([int(controller.supervisor.clustering.cluster_ids[0])])
     for _ in range(100):
         app.processEvents()

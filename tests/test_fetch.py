@@ -81,3 +81,15 @@ def test_missing_file_gives_a_clear_error(server, tmp_path):
     url, _ = server
     with pytest.raises(OSError, match="HTTP 404"):
         download(f"{url}/base/nothing.pt", tmp_path / "x.pt")
+
+
+def test_cli_fetch_and_list(server, tmp_path, monkeypatch, capsys):
+    from phy_c4.cli import main
+
+    url, _ = server
+    monkeypatch.setenv("PHY_C4_HOME", str(tmp_path / "home"))
+    assert main(["weights", "fetch", "base", "--base-url", url]) == 0
+    assert "installed c4-base (4 members)" in capsys.readouterr().out
+    assert main(["weights", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "c4-base" in listing and "* c4-tables" in listing  # the shipped default is starred

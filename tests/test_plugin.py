@@ -123,6 +123,8 @@ def test_selected_view_merge_and_accept(gui, qtbot, example_copy):
     assert classified == {0, 2}
     assert _meta(controller, "c4_type", [1])[1] is None  # not selected, not classified
     assert plugin.view.cluster_id == 0
+    qtbot.waitUntil(lambda: plugin.view.n_rendered >= 1, timeout=20_000)  # rendered off-thread
+    assert not plugin.view.label.pixmap().isNull()
     plugin.accept_prediction()
     human = _meta(controller, "cell_type", [0, 2])
     predicted = _meta(controller, "c4_type", [0, 2])
@@ -134,6 +136,7 @@ def test_selected_view_merge_and_accept(gui, qtbot, example_copy):
     supervisor.select([new])
     supervisor.block()
     assert plugin.view.cluster_id == new
+    assert "not been classified" in plugin.view.label.text()
 
 
 def test_close_cancels_cleanly(gui, qtbot):

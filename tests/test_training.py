@@ -166,3 +166,30 @@ def test_feature_table_masks_missing_modalities(hausser):
     assert x.shape == (len(hausser), 75 + 100 + 100 + 3)
     assert np.all(x[:, -2:] == 0) and np.all(x[:, 75:275] == 0)  # no ACG/ISI in Häusser
     assert isinstance(hausser, FeatureTable)
+
+
+def test_train_from_a_phy_folder_with_a_label_column(example_copy, tmp_path, capsys):
+    from phy_c4.io.tsv import read_cluster_column, write_cluster_column
+    from phy_c4.training.phy_tables import table_from_phy
+
+    truth = read_cluster_column(example_copy / "cluster_true_type.tsv")
+    write_cluster_column(example_copy, "cell_type", {c: t for c, t in truth.items() if c < 3})
+    table = table_from_phy(example_copy)
+    assert table.labelled.sum() >= 2  # labelled units that pass C4's checks
+    assert (~table.labelled).sum() >= 1  # other good units: unlabelled pretraining data
+    assert table.waveform.shape[1] == 75 and np.isfinite(table.acg).all()
+    code = main(["train", "--table", str(example_copy), "--variant", "base", "--out",
+                 str(tmp_path / "from_phy"), "--members", "1", "--epochs", "1",
+                 "--vae-epochs", "1"])
+    # the example has one unit per type: classes without examples are refused, clearly
+    assert code == 1
+    assert "no labelled examples" in capsys.readouterr().err
+
+
+def test_model_card_written_by_train(lisberger, tmp_path, capsys):
+    table = tmp_path / "t.npz"
+    save_npz(lisberger.subset(np.arange(len(lisberger)) < 500), table)
+    assert main(["train", "--table", str(table), "--out", str(tmp_path / "b"), "--members", "1",
+                 "--epochs", "1", "--vae-epochs", "1"]) == 0
+    card = (tmp_path / "b" / "MODEL_CARD.md").read_text()
+    assert "Labelled units per class" in card and "expected calibration error" in card

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from phy_c4 import __version__
+from phy_c4.atomic import atomic_open
 from phy_c4.io.tsv import column_path, write_cluster_column
 
 NPYX_COLUMNS = ("predicted_cell_type", "pred_probability", "confidence_ratio", "model_votes")
@@ -94,9 +95,8 @@ def write_results(folder: str | os.PathLike, table: pd.DataFrame, *, overwrite: 
     written += _write_audit(folder / AUDIT_DIR, table, raw, labels, features, parameters)
     probability_columns = ["cluster_id"] + [c for c in table.columns if c.startswith("c4_p_")]
     path = folder / AUDIT_DIR / "phy_c4_probabilities.tsv"
-    tmp = path.with_name(".phy_c4_probabilities.tsv.tmp")
-    table[probability_columns].to_csv(tmp, sep="\t", index=False, float_format="%.6g")
-    os.replace(tmp, path)
+    with atomic_open(path, "w", newline="") as out:
+        table[probability_columns].to_csv(out, sep="\t", index=False, float_format="%.6g")
     written.append(path)
     return written
 
@@ -118,15 +118,12 @@ def _write_audit(folder: Path, table: pd.DataFrame, raw: np.ndarray | None,
                 "labels": list(labels), "parameters": parameters or {},
                 "clusters": table["cluster_id"].astype(int).tolist()}
     path = folder / "phy_c4_run.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, default=str))
-    os.replace(tmp, path)
+    with atomic_open(path, "w") as out:
+        out.write(json.dumps(manifest, indent=2, default=str))
     written.append(path)
     return written
 
 
 def _atomic_numpy(path: Path, data: Any, save) -> None:
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    with open(tmp, "wb") as handle:
+    with atomic_open(path, "wb") as handle:
         save(handle, data)
-    os.replace(tmp, path)

@@ -9,10 +9,11 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from phy_c4.atomic import atomic_open
 
 
 def column_path(folder: str | os.PathLike, column: str) -> Path:
@@ -33,21 +34,13 @@ def write_cluster_column(folder: str | os.PathLike, column: str, values: Mapping
     if not column or any(c in column for c in "/\\\t\n"):
         raise ValueError(f"invalid column name {column!r}")
     path = column_path(folder, column)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as out:
-            out.write(f"cluster_id\t{column}\n")
-            for cluster_id in sorted(values):
-                value = values[cluster_id]
-                if value is None or (isinstance(value, float) and math.isnan(value)):
-                    continue
-                out.write(f"{int(cluster_id)}\t{_format(value)}\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", newline="") as out:
+        out.write(f"cluster_id\t{column}\n")
+        for cluster_id in sorted(values):
+            value = values[cluster_id]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                continue
+            out.write(f"{int(cluster_id)}\t{_format(value)}\n")
     return path
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from copy import deepcopy
 from typing import Any
 
 from phylib.utils.event import silent
@@ -34,9 +35,17 @@ class _BatchEntry:
         self.fields = fields
 
     def undo(self):
+        # ClusterMeta.undo() rebuilds every value from its base snapshot and replays the whole
+        # stack; calling it n times is quadratic (0.3 s for 400 units). Step back n entries and
+        # replay once, which is what n undos amount to.
+        meta = self.supervisor.cluster_meta
+        for _ in range(self.n_steps):
+            meta._undo_stack.back()
+        meta._data = deepcopy(meta._data_base)
         with silent():
-            for _ in range(self.n_steps):
-                self.supervisor.cluster_meta.undo()
+            for clusters, field, value, _up, _state in meta._undo_stack:
+                if clusters is not None:
+                    meta.set(field, clusters, value, add_to_stack=False)
         refresh_rows(self.supervisor, self.clusters, self.fields)
 
     def redo(self):
@@ -68,14 +77,30 @@ def refresh_rows(supervisor: Any, clusters: list[int], fields: list[str]) -> Non
             row[field] = supervisor.cluster_meta.get(field, cluster_id)
         rows.append(row)
     if rows:
-        table = supervisor.cluster_view
-        # One change() call; phy re-fits every column's width to its contents on each call,
-        # which costs ~1 s on a 400-row table: skip it (the C4 columns exist from start-up).
-        table._fit_columns = lambda: None
-        try:
-            table.change(rows)
-        finally:
-            del table._fit_columns
+        _change_columns(supervisor.cluster_view, rows, fields)
+
+
+def _change_columns(table: Any, rows: list[dict], fields: list[str]) -> None:
+    """phy's ``Table.change`` for a few columns only: it would mark every cell of the table as
+    changed and re-fit every column width (~0.3-1 s on 400 rows); here only the C4 columns are
+    signalled, and the table is re-sorted only when it is sorted by one of them."""
+    model = table._model
+    updated = {row["id"]: row for row in rows}
+    for row in model._rows:
+        patch = updated.get(row["id"])
+        if patch:
+            row.update(patch)
+    columns = [table.columns.index(f) for f in fields if f in table.columns]
+    if not columns or not model.rowCount():
+        return
+    model.dataChanged.emit(model.index(0, min(columns)),
+                           model.index(model.rowCount() - 1, max(columns)))
+    sort = table._current_sort
+    if sort and sort[0] in fields:
+        from qtpy.QtCore import Qt
+
+        order = Qt.AscendingOrder if sort[1] == "asc" else Qt.DescendingOrder
+        table._proxy.sort(table.columns.index(sort[0]), order)
 
 
 def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],

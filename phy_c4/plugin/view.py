@@ -1,38 +1,88 @@
-"""The C4 view: the selected cluster's 3D-ACG (or 1-D ACG), waveform and class probabilities."""
+"""The C4 view: the selected cluster's ACG, waveform and class probabilities.
+
+Figures are rendered off the GUI thread (matplotlib's Agg backend, one figure per request, in a
+daemon thread) and shown as an image, so selecting clusters never waits for matplotlib; when
+requests overlap, only the latest one is shown.
+"""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
-from qtpy.QtWidgets import QVBoxLayout, QWidget
+from qtpy.QtCore import QObject, Qt, QTimer, Signal
+from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from phy_c4.report import draw_unit
+
+class _Rendered(QObject):
+    done = Signal(int, int, int, bytes)
+
+
+def _render(request: int, size: tuple[int, int], draw: Any, signal: Any) -> None:
+    """Draw with Agg and hand over raw RGBA (PNG encoding would hold the GIL longer)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width, height = max(size[0], 300), max(size[1], 150)
+    figure = Figure(figsize=(width / 80, height / 80), dpi=80)
+    canvas = FigureCanvasAgg(figure)
+    draw(figure)
+    canvas.draw()
+    w, h = canvas.get_width_height()
+    signal.emit(request, w, h, bytes(canvas.buffer_rgba()))
 
 
 class C4View(QWidget):
-    """A dockable matplotlib view; ``show_cluster`` is cheap (drawn on the next idle cycle)."""
+    """A dockable view; ``show_cluster`` returns at once, the image follows when rendered."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.figure = Figure(figsize=(9, 3))
-        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.label = QLabel(self)
+        self.label.setAlignment(Qt.AlignCenter)
+        self.label.setWordWrap(True)
+        self.label.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Ignored)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.canvas)
+        layout.addWidget(self.label)
+        self._rendered = _Rendered()
+        self._rendered.done.connect(self._on_rendered)
+        self._request = 0
         self.cluster_id: int | None = None
+        self.n_rendered = 0
+        self._last: tuple | None = None
+        self._resize_timer = QTimer(self)
+        self._resize_timer.setSingleShot(True)
+        self._resize_timer.timeout.connect(self._rerender)
         self.show_message("Select a cluster, then C4 › Classify selected (Ctrl+Shift+C).")
 
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._resize_timer.start(150)  # re-render at the new size once resizing settles
+
+    def _rerender(self) -> None:
+        if self._last is not None:
+            self.show_cluster(*self._last)
+
     def show_message(self, text: str) -> None:
-        self.figure.clear()
-        self.figure.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
-        self.canvas.draw_idle()
+        self._last = None
+        self._request += 1  # drop any figure still being rendered
+        self.label.setPixmap(QPixmap())
+        self.label.setText(text)
+
+    def _on_rendered(self, request: int, width: int, height: int, rgba: bytes) -> None:
+        if request != self._request:
+            return  # a newer selection is on its way
+        image = QImage(rgba, width, height, 4 * width, QImage.Format_RGBA8888).copy()
+        self.label.setPixmap(QPixmap.fromImage(image))
+        self.n_rendered += 1
 
     def show_cluster(self, cluster_id: int, row: dict[str, Any] | None, features: Any,
                      threshold: float) -> None:
-        """Draw a classified cluster (or say it has not been classified yet)."""
+        """Render a classified cluster in the background (or say it is not classified yet)."""
+        from phy_c4.report import draw_unit
+
         self.cluster_id = cluster_id
         if row is None:
             self.show_message(f"Cluster {cluster_id} has not been classified in this session.\n"
@@ -44,7 +94,16 @@ class C4View(QWidget):
         extra = f"— {label}  ·  {row.get('c4_model', '')}"
         if row.get("c4_status") not in (None, "ok"):
             extra += f"\n{row['c4_status']}"
-        acg = getattr(features, "acg_log", None)
-        draw_unit(self.figure, cluster_id, acg, getattr(features, "waveform", None),
-                  probabilities, threshold, extra, acg_1d=getattr(features, "acg_1d", None))
-        self.canvas.draw_idle()
+
+        self._last = (cluster_id, row, features, threshold)
+
+        def draw(figure: Any) -> None:
+            draw_unit(figure, cluster_id, getattr(features, "acg_log", None),
+                      getattr(features, "waveform", None), probabilities, threshold, extra,
+                      acg_1d=getattr(features, "acg_1d", None), tight=False)
+
+        self._request += 1
+        self.label.setText("")
+        size = (self.width(), self.height())
+        threading.Thread(target=_render, args=(self._request, size, draw, self._rendered.done),
+                         daemon=True).start()

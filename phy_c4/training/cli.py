@@ -83,6 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         bar.close()
     bundle.path = save_bundle(bundle, out)
     load_bundle(bundle.path)  # verify what was written
+    (bundle.path / "MODEL_CARD.md").write_text(model_card(bundle, table, calibration))
     summary = {"bundle": str(bundle.path), "members": bundle.n_members,
                "labelled": bundle.manifest["training"]["units_labelled"],
                "class_counts": bundle.manifest["training"]["class_counts"], **calibration}
@@ -95,6 +96,27 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"units); ECE {calibration['ece_before']:.3f} -> {calibration['ece_after']:.3f} "
           f"(temperature {calibration['temperature']:.2f})")
     return 0
+
+
+def model_card(bundle, table, calibration: dict) -> str:
+    """A model card for a bundle trained with ``phy-c4 train`` (numbers from training only)."""
+    training = bundle.manifest["training"]
+    return f"""# Model card: {bundle.label}
+
+Trained with `phy-c4 train` (phy_c4 {training['phy_c4']}) on: {table.name}.
+Architecture: {bundle.architecture}; {bundle.n_members} members; classes {list(bundle.labels)}.
+Features: {', '.join(bundle.manifest['inputs'])} (modalities seen: {bundle.manifest['modalities']}).
+
+Labelled units per class: {training['class_counts']}; units used for VAE pretraining:
+{training['units_pretraining']}.
+
+Calibration ({calibration['out_of_fold_units']} out-of-fold units): temperature
+{calibration['temperature']:.3f}; expected calibration error {calibration['ece_before']:.3f}
+before, {calibration['ece_after']:.3f} after.
+
+Not measured here: accuracy on data from another lab, species or probe. Evaluate before use:
+`phy-c4 evaluate --bundle {bundle.path} --table <held-out lab> --json`.
+"""
 
 
 def evaluate_table(bundle, table) -> dict:
