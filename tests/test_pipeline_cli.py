@@ -105,3 +105,14 @@ def test_dask_local_cluster(example_copy, c4_bundle, capsys):
                      "--dask", cluster.scheduler_address])
     assert code == 0
     assert json.loads(capsys.readouterr().out)["recordings"][0]["ok"]
+
+
+def test_demo_runs_the_main_job_with_the_shipped_default_weights(tmp_path, capsys):
+    out = tmp_path / "example"
+    code = main(["demo", "--out", str(out), "--units-per-type", "1", "--duration", "200",
+                 "--channels", "2", "--json"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)["recordings"][0]
+    assert summary["ok"] and summary["units"] == 5 and summary["bundle"] == "c4-tables@1"
+    assert (out / "cluster_c4_type.tsv").is_file()
+    assert (out / "cell_type_classification" / "figures" / "summary.png").is_file()
