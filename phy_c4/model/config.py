@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from phy_c4.config import BASE_LABELS
@@ -56,16 +56,3 @@ class C4NetConfig:
         if unknown:
             raise ValueError(f"unknown network settings: {sorted(unknown)}")
         return cls(**values)
-
-
-@dataclass(frozen=True)
-class TrainingDefaults:
-    """C4's supervised stage (npyx ``run_deep_classifier``), used by ``phy-c4 train``."""
-
-    epochs: int = 20
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    n_folds: int = 5
-    n_runs: int = 10
-    extra: dict[str, Any] = field(default_factory=dict)
