@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from phy_c4.atomic import atomic_open
+from phy_c4.config import FeatureSpec
 from phy_c4.features import acg_3d_log, acg_3d_many, preprocess_waveform
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
@@ -85,12 +87,12 @@ ProgressCallback = Callable[[int, int, str], None]
 
 
 def _unit_key(times: np.ndarray, recording: Recording, cluster_id: int,
-              options: PipelineOptions, bundle: Bundle) -> str:
+              options: PipelineOptions, spec: FeatureSpec) -> str:
     digest = hashlib.sha256(memoryview(np.ascontiguousarray(times)).cast("B"))
     digest.update(json.dumps({
         "fs": recording.fs, "cluster": int(cluster_id), "quality": repr(options.quality),
         "source": options.waveform_source, "wvf": repr(options.waveform),
-        "min_spikes": options.min_spikes, "features": bundle.manifest["features"],
+        "min_spikes": options.min_spikes, "features": spec.to_dict(),
         "raw": _raw_stamp(recording),
     }, sort_keys=True, default=str).encode())
     if recording.amplitudes is not None:
@@ -131,14 +133,12 @@ def _load_cached(path: Path) -> tuple[UnitFeatures, np.ndarray] | None:
 
 
 def _store_cached(path: Path, features: UnitFeatures, times: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, waveform=features.waveform if features.waveform is not None else np.zeros(0),
-             waveform_source=features.waveform_source, n_spikes_used=features.n_spikes_used,
-             status=features.status, times=times,
-             raw_waveform=(features.raw_waveform if features.raw_waveform is not None
-                           else np.zeros(0)), raw_fs=features.raw_fs)
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as out:
+        np.savez(out, waveform=features.waveform if features.waveform is not None
+                 else np.zeros(0), waveform_source=features.waveform_source,
+                 n_spikes_used=features.n_spikes_used, status=features.status, times=times,
+                 raw_waveform=(features.raw_waveform if features.raw_waveform is not None
+                               else np.zeros(0)), raw_fs=features.raw_fs)
 
 
 def _unit_spikes(recording: Recording, cluster_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -165,15 +165,14 @@ def _check_spikes(recording: Recording, times: np.ndarray, options: PipelineOpti
     return OK
 
 
-def _quality_masks(recording: Recording, clusters: list[int], options: PipelineOptions,
-                   progress: ProgressCallback | None, cancel: Callable[[], bool] | None,
+def _quality_masks(recording: Recording, spikes: dict[int, tuple[np.ndarray, np.ndarray]],
+                   options: PipelineOptions, progress: ProgressCallback | None,
+                   cancel: Callable[[], bool] | None,
                    total: int) -> dict[int, tuple[np.ndarray, str]]:
-    """C4's quality filter for many units; worker processes when there are many (the curve
-    fits hold the GIL), in-process otherwise. Cancellable between units."""
-    jobs = {}
-    for cluster_id in clusters:
-        times, first = _unit_spikes(recording, cluster_id)
-        jobs[cluster_id] = (times, recording.amplitudes[first])
+    """C4's quality filter for many units (``spikes`` from ``_unit_spikes``); worker processes
+    when there are many (the curve fits hold the GIL), in-process otherwise. Cancellable
+    between units."""
+    jobs = {c: (times, recording.amplitudes[first]) for c, (times, first) in spikes.items()}
     results: dict[int, tuple[np.ndarray, str]] = {}
     workers = options.n_jobs or os.cpu_count() or 1
     if not options.processes or workers < 2 or len(jobs) < 8:
@@ -200,7 +199,7 @@ def _quality_masks(recording: Recording, clusters: list[int], options: PipelineO
 
 def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
                  quality: tuple[np.ndarray, str] | None, options: PipelineOptions,
-                 bundle: Bundle) -> tuple[UnitFeatures, np.ndarray]:
+                 spec: FeatureSpec) -> tuple[UnitFeatures, np.ndarray]:
     """Apply the quality mask and compute the preprocessed waveform."""
     features = UnitFeatures(n_spikes_used=int(times.size))
     status = _check_spikes(recording, times, options)
@@ -220,7 +219,7 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
     try:
         wave = unit_waveform(recording, cluster_id, options.waveform_source, options.waveform)
         features.waveform = preprocess_waveform(
-            wave.peak_channel_waveform, peak_sign=bundle.features.waveform.peak_sign, fs=wave.fs)
+            wave.peak_channel_waveform, peak_sign=spec.waveform.peak_sign, fs=wave.fs)
         features.waveform_source = wave.source
         features.raw_waveform = np.asarray(wave.peak_channel_waveform, dtype=np.float64)
         features.raw_fs = float(wave.fs)
@@ -230,7 +229,7 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
 
 
 def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions,
-                  bundle: Bundle, progress: ProgressCallback | None = None,
+                  spec: FeatureSpec, progress: ProgressCallback | None = None,
                   cancel: Callable[[], bool] | None = None
                   ) -> tuple[dict[int, UnitFeatures], dict[int, np.ndarray]]:
     """Spikes C4 would use and preprocessed waveforms of many units, from the cache when the
@@ -242,25 +241,25 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
     for cluster_id in ids:
         if options.cache:
             raw_times = recording.spike_times[recording.spikes_of(cluster_id)]
-            key = _unit_key(raw_times, recording, cluster_id, options, bundle)
+            key = _unit_key(raw_times, recording, cluster_id, options, spec)
             paths[cluster_id] = _cache_dir(recording) / f"unit_{key}.npz"
             cached = _load_cached(paths[cluster_id]) if paths[cluster_id].is_file() else None
             if cached is not None:
                 features[cluster_id], kept[cluster_id] = cached
     misses = [c for c in ids if c not in features]
+    spikes = {c: _unit_spikes(recording, c) for c in misses}
     quality: dict[int, tuple[np.ndarray, str]] = {}
     if options.quality is not None:
-        checkable = [c for c in misses
-                     if _check_spikes(recording, _unit_spikes(recording, c)[0], options) == OK]
+        checkable = {c: spikes[c] for c in misses
+                     if _check_spikes(recording, spikes[c][0], options) == OK}
         quality = _quality_masks(recording, checkable, options, progress, cancel, total)
     for done, cluster_id in enumerate(misses):
         if cancel is not None and cancel():
             raise CancelledError(f"cancelled after {done} of {total} units")
         if progress is not None:
             progress(done, total, f"waveform of cluster {cluster_id}")
-        times, _ = _unit_spikes(recording, cluster_id)
-        unit, times = _finish_unit(recording, cluster_id, times, quality.get(cluster_id),
-                                   options, bundle)
+        unit, times = _finish_unit(recording, cluster_id, spikes[cluster_id][0],
+                                   quality.get(cluster_id), options, spec)
         features[cluster_id], kept[cluster_id] = unit, times
         if cluster_id in paths:
             try:
@@ -296,7 +295,8 @@ def classify(
     total = len(ids)
     if cancel is not None and cancel():
         raise CancelledError(f"cancelled after 0 of {total} units")
-    features, kept_times = prepare_units(recording, ids, options, bundle, progress, cancel)
+    features, kept_times = prepare_units(recording, ids, options, bundle.features, progress,
+                                         cancel)
     ready = [c for c in ids if features[c].status == OK]
     if ready and bundle.architecture == "c4_cnn":
         if progress is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from phy_c4.config import FeatureSpec
 from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
 from phy_c4.io.dataset import open_recording
 from phy_c4.pipeline import OK, PipelineOptions, prepare_units
@@ -19,20 +20,13 @@ DEFAULT_LABEL_COLUMN = "cell_type"
 
 def table_from_phy(path: str | os.PathLike, label_column: str = DEFAULT_LABEL_COLUMN,
                    options: PipelineOptions | None = None) -> FeatureTable:
-    from phy_c4.weights import get_bundle  # features do not depend on weights; spec defaults
-
     recording = open_recording(path)
     labels = {int(k): str(v) for k, v in recording.metadata.get(label_column, {}).items() if v}
     if not labels:
         raise TableError(f"{path}: no cluster_{label_column}.tsv labels (use --label-column)")
     good = [int(c) for c in recording.cluster_ids if recording.groups.get(int(c)) == "good"]
     ids = sorted(set(labels) | set(good))
-    options = options or PipelineOptions()
-    try:
-        bundle = get_bundle("default")
-    except ValueError:
-        bundle = None
-    features, kept = prepare_units(recording, ids, options, bundle or _FeatureOnly())
+    features, kept = prepare_units(recording, ids, options or PipelineOptions(), FeatureSpec())
     rows = [c for c in ids if features[c].status == OK]
     if not rows:
         raise TableError(f"{path}: no unit passed the feature checks")
@@ -42,12 +36,3 @@ def table_from_phy(path: str | os.PathLike, label_column: str = DEFAULT_LABEL_CO
     names = np.array([labels.get(c, "") for c in rows], dtype=object)
     return FeatureTable(Path(path).name, waves, acgs, isis, names)
 
-
-class _FeatureOnly:
-    """Stands in for a bundle where only the waveform feature spec is needed."""
-
-    def __init__(self) -> None:
-        from phy_c4.config import FeatureSpec
-
-        self.features = FeatureSpec()
-        self.manifest = {"features": self.features.to_dict()}
