@@ -24,7 +24,7 @@ import torch
 
 from phy_c4.atomic import atomic_open
 from phy_c4.config import FeatureSpec
-from phy_c4.features import acg_3d_log, acg_3d_many, preprocess_waveform
+from phy_c4.features import acg_3d_log, acg_3d_units, preprocess_waveform
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
 from phy_c4.io.dataset import Recording, open_recording
@@ -329,12 +329,9 @@ def classify(
 def _compute_acgs(recording: Recording, ready: list[int], kept: dict[int, np.ndarray],
                   features: dict[int, UnitFeatures], bundle: Bundle,
                   options: PipelineOptions) -> None:
-    times = np.concatenate([kept[c] for c in ready])
-    labels = np.concatenate([np.full(kept[c].size, c) for c in ready])
-    order = np.argsort(times, kind="stable")
     spec = bundle.features.acg
-    _, acgs, status = acg_3d_many(times[order], labels[order], ready, recording.fs, spec=spec,
-                                  min_spikes=MIN_FILTERED_SPIKES, n_jobs=options.n_jobs)
+    _, acgs, status = acg_3d_units([kept[c] for c in ready], recording.fs, spec=spec,
+                                   min_spikes=MIN_FILTERED_SPIKES, n_jobs=options.n_jobs)
     for cluster_id, acg, state in zip(ready, acgs, status, strict=True):
         if state != OK:
             features[cluster_id].status = f"no 3D-ACG: {state}"

@@ -337,40 +337,29 @@ def _check_spec(spec: AcgSpec) -> None:
         raise ValueError("n_rate_bins must be at least 1")
 
 
-def acg_3d_many(
-    spike_times: np.ndarray,
-    spike_clusters: np.ndarray,
-    cluster_ids: Sequence[int],
+def acg_3d_units(
+    units: Sequence[np.ndarray],
     fs: float,
     *,
     spec: AcgSpec = _DEFAULT,
     min_spikes: int = 100,
     n_jobs: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """3D-ACGs of many clusters from Phy's flat arrays, on all cores.
+    """3D-ACGs of many units given as one spike-time array each, on all cores.
 
-    Returns ``(edges (n, R), acgs (n, R, n_lags), status)``: one entry per requested cluster, in
-    order. Exact duplicate spike times are dropped per cluster (as npyx's ``trn`` does). A cluster
-    that cannot be computed gets NaN arrays and a status saying why; others get ``"ok"``.
+    Returns ``(edges (n, R), acgs (n, R, n_lags), status)`` in the order of ``units``. Exact
+    duplicate spike times are dropped (as npyx's ``trn`` does). A unit that cannot be computed
+    gets NaN arrays and a status saying why; others get ``"ok"``.
     """
     fs = check_sample_rate(fs)
     _check_spec(spec)
-    times = np.asarray(spike_times)
-    clusters = np.asarray(spike_clusters)
-    if times.ndim != 1 or clusters.shape != times.shape:
-        raise ValueError(
-            f"spike_times {times.shape} and spike_clusters {clusters.shape} must be 1-D and equal"
-        )
-    ids = np.asarray(list(cluster_ids), dtype=np.int64)
-    order, offsets = _group_by_cluster(clusters.astype(np.int64, copy=False), ids)
-    lefts, rights = offsets[:-1], offsets[1:]
     _, _, n_lags, _ = _window(spec, fs)
-    edges = np.full((ids.size, spec.n_rate_bins), np.nan)
-    acgs = np.full((ids.size, spec.n_rate_bins, n_lags), np.nan)
-    status = ["ok"] * ids.size
+    edges = np.full((len(units), spec.n_rate_bins), np.nan)
+    acgs = np.full((len(units), spec.n_rate_bins, n_lags), np.nan)
+    status = ["ok"] * len(units)
 
     def work(i: int) -> None:
-        unit = times[order[lefts[i] : rights[i]]]
+        unit = np.asarray(units[i])
         if unit.size > 1 and np.any(unit[1:] < unit[:-1]):
             unit = np.sort(unit)
         unit = _sorted_unique(unit)
@@ -386,11 +375,37 @@ def acg_3d_many(
 
     workers = n_jobs or os.cpu_count() or 1
     # Largest units first so the pool ends together; kernels release the GIL.
-    schedule = sorted(range(ids.size), key=lambda i: lefts[i] - rights[i])
-    if workers == 1 or ids.size < 2:
+    schedule = sorted(range(len(units)), key=lambda i: -len(units[i]))
+    if workers == 1 or len(units) < 2:
         for i in schedule:
             work(i)
     else:
         with ThreadPoolExecutor(max_workers=workers) as pool:
             list(pool.map(work, schedule))
     return edges, acgs, status
+
+
+def acg_3d_many(
+    spike_times: np.ndarray,
+    spike_clusters: np.ndarray,
+    cluster_ids: Sequence[int],
+    fs: float,
+    *,
+    spec: AcgSpec = _DEFAULT,
+    min_spikes: int = 100,
+    n_jobs: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """3D-ACGs of many clusters from Phy's flat arrays (``acg_3d_units`` after grouping).
+
+    Returns ``(edges (n, R), acgs (n, R, n_lags), status)``: one entry per requested cluster, in
+    order; a cluster without spikes gets the status ``"no spikes"``.
+    """
+    times = np.asarray(spike_times)
+    clusters = np.asarray(spike_clusters)
+    if times.ndim != 1 or clusters.shape != times.shape:
+        raise ValueError(
+            f"spike_times {times.shape} and spike_clusters {clusters.shape} must be 1-D and equal"
+        )
+    order, offsets = group_by_cluster(clusters, np.asarray(list(cluster_ids), dtype=np.int64))
+    units = [times[order[offsets[i] : offsets[i + 1]]] for i in range(offsets.size - 1)]
+    return acg_3d_units(units, fs, spec=spec, min_spikes=min_spikes, n_jobs=n_jobs)
