@@ -28,7 +28,7 @@ from phy_c4.features import acg_3d_log, acg_3d_units, preprocess_waveform
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
 from phy_c4.io.dataset import Recording, open_recording
-from phy_c4.io.waveforms import WaveformSpec, unit_waveform
+from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict, predict_inputs
 from phy_c4.model.ensemble import UNCLASSIFIED
 from phy_c4.weights import get_bundle
@@ -74,7 +74,7 @@ class PipelineOptions:
     threshold: float = 2.0
     quality: QualitySpec | None = field(default_factory=QualitySpec)  # None: all spikes
     waveform_source: str = "auto"
-    waveform: WaveformSpec = field(default_factory=WaveformSpec)
+    extraction: ExtractionSpec = field(default_factory=ExtractionSpec)
     min_spikes: int = 100
     n_jobs: int | None = None
     cache: bool = True
@@ -91,7 +91,7 @@ def _unit_key(times: np.ndarray, recording: Recording, cluster_id: int,
     digest = hashlib.sha256(memoryview(np.ascontiguousarray(times)).cast("B"))
     digest.update(json.dumps({
         "fs": recording.fs, "cluster": int(cluster_id), "quality": repr(options.quality),
-        "source": options.waveform_source, "wvf": repr(options.waveform),
+        "source": options.waveform_source, "wvf": repr(options.extraction),
         "min_spikes": options.min_spikes, "features": spec.to_dict(),
         "raw": _raw_stamp(recording),
     }, sort_keys=True, default=str).encode())
@@ -217,7 +217,7 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
             features.status = f"quality filter left {times.size} spikes"
             return features, times
     try:
-        wave = unit_waveform(recording, cluster_id, options.waveform_source, options.waveform)
+        wave = unit_waveform(recording, cluster_id, options.waveform_source, options.extraction)
         features.waveform = preprocess_waveform(
             wave.peak_channel_waveform, peak_sign=spec.waveform.peak_sign, fs=wave.fs)
         features.waveform_source = wave.source

@@ -166,7 +166,7 @@ def numpy_pairwise_sum(values: np.ndarray, start: int, count: int) -> float:
     tree is walked with an explicit stack of "evaluate" and "combine" tasks.
     """
     if count <= 128:
-        return _small(values, start, count) if count < 8 else _pairwise_block(values, start, count)
+        return _leaf(values, start, count)
     task_start = np.empty(128, dtype=np.int64)
     task_count = np.empty(128, dtype=np.int64)  # -1 marks "combine the top two sums"
     sums = np.empty(128, dtype=np.float64)
@@ -182,7 +182,7 @@ def numpy_pairwise_sum(values: np.ndarray, start: int, count: int) -> float:
             n_sums -= 1
             sums[n_sums - 1] = sums[n_sums - 1] + sums[n_sums]
         elif n <= 128:
-            sums[n_sums] = _small(values, s, n) if n < 8 else _pairwise_block(values, s, n)
+            sums[n_sums] = _leaf(values, s, n)
             n_sums += 1
         else:
             half = n // 2
@@ -194,6 +194,12 @@ def numpy_pairwise_sum(values: np.ndarray, start: int, count: int) -> float:
             task_count[n_tasks + 2] = half
             n_tasks += 3
     return sums[0]
+
+
+@numba.njit(cache=True, nogil=True)
+def _leaf(values: np.ndarray, start: int, count: int) -> float:
+    """numpy's sum of a block of at most 128 values (plain below 8, eight accumulators above)."""
+    return _small(values, start, count) if count < 8 else _pairwise_block(values, start, count)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -18,7 +18,9 @@ from phy_c4.io.dataset import Recording
 
 
 @dataclass(frozen=True)
-class WaveformSpec:
+class ExtractionSpec:
+    """How the mean waveform is extracted from the raw binary (npyx ``wvf_dsmatch`` defaults)."""
+
     n_samples: int = 120
     batch_size: int = 10
     max_batches: int = 500
@@ -47,7 +49,7 @@ def template_waveform(recording: Recording, cluster_id: int) -> UnitWaveform:
     return UnitWaveform(wave[peak], wave, "template", recording.fs)
 
 
-def _read_batches(traces, spike_samples: np.ndarray, spec: WaveformSpec) -> np.ndarray:
+def _read_batches(traces, spike_samples: np.ndarray, spec: ExtractionSpec) -> np.ndarray:
     """Batch means (n_batches, samples, channels); batches with unreadable windows dropped."""
     n_total = traces.shape[0]
     half = spec.n_samples // 2
@@ -74,7 +76,7 @@ def _read_batches(traces, spike_samples: np.ndarray, spec: WaveformSpec) -> np.n
     return np.stack(means)
 
 
-def _shift_match(batches: np.ndarray, peak: int, spec: WaveformSpec) -> np.ndarray:
+def _shift_match(batches: np.ndarray, peak: int, spec: ExtractionSpec) -> np.ndarray:
     order = np.argsort(-np.ptp(batches[:, :, peak], axis=1))
     template = np.median(batches[order[: spec.n_template]], axis=0)
     lo = max(0, peak - spec.match_channels)
@@ -92,7 +94,7 @@ def _shift_match(batches: np.ndarray, peak: int, spec: WaveformSpec) -> np.ndarr
 
 
 def raw_waveform(recording: Recording, cluster_id: int, template_peak: int,
-                 spec: WaveformSpec = WaveformSpec()) -> UnitWaveform | None:
+                 spec: ExtractionSpec = ExtractionSpec()) -> UnitWaveform | None:
     """npyx's drift- and shift-matched mean waveform, or None when too little is readable."""
     traces = recording.model.traces
     spikes = recording.spike_times[recording.spikes_of(cluster_id)]
@@ -125,7 +127,7 @@ def raw_waveform(recording: Recording, cluster_id: int, template_peak: int,
 
 
 def unit_waveform(recording: Recording, cluster_id: int, source: str = "auto",
-                  spec: WaveformSpec = WaveformSpec()) -> UnitWaveform:
+                  spec: ExtractionSpec = ExtractionSpec()) -> UnitWaveform:
     """Raw (when the binary is there and ``source`` allows) else template waveform."""
     if source not in ("auto", "raw", "template"):
         raise ValueError(f"waveform source must be auto, raw or template, got {source!r}")

@@ -22,6 +22,7 @@ from typing import Any
 from phy import IPlugin, connect
 
 from phy_c4.io.results import column_values
+from phy_c4.model import Bundle
 from phy_c4.pipeline import COLUMNS, PipelineOptions
 from phy_c4.plugin.labels import HUMAN_LABEL, apply_values, clear_inherited_predictions
 
@@ -91,7 +92,7 @@ class C4Plugin(IPlugin):
         from phy_c4.plugin.worker import WarmUp
 
         self._warmup = WarmUp(self.bundle)
-        self._warmup.loaded.connect(self._on_bundle_loaded)
+        self._warmup.loaded.connect(self._remember_bundle)
         self._warmup.start()
         gui.status_message = "C4 ready: Ctrl+Shift+C classifies the selected clusters."
 
@@ -158,13 +159,10 @@ class C4Plugin(IPlugin):
     # Running
     # ---------------------------------------------------------------------------------------
 
-    def _on_bundle_loaded(self, bundle: Any) -> None:
-        if self._bundle is None:
+    def _remember_bundle(self, bundle: Any) -> None:
+        """Keep the first loaded bundle (from the warm-up or a worker) for later runs."""
+        if self._bundle is None and isinstance(bundle, Bundle):
             self._bundle = bundle
-
-    def _on_worker_bundle(self) -> None:
-        if self.worker is not None and self._bundle is None:
-            self._bundle = getattr(self.worker, "bundle", None)
 
     def _start(self, cluster_ids: list[int], what: str) -> bool:
         from phy_c4.plugin.worker import ClassifyWorker
@@ -186,7 +184,8 @@ class C4Plugin(IPlugin):
         self.worker = ClassifyWorker(self.controller.model, spike_clusters,
                                      [int(c) for c in cluster_ids], bundle, self.threshold, layer,
                                      self.options)
-        self.worker.finished.connect(self._on_worker_bundle)
+        worker = self.worker
+        worker.finished.connect(lambda: self._remember_bundle(worker.bundle))
         self.worker.progress.connect(self._on_progress)
         self.worker.succeeded.connect(self._on_result)
         self.worker.failed.connect(self._on_failed)
@@ -213,7 +212,7 @@ class C4Plugin(IPlugin):
         values = column_values(result.table)
         steps = apply_values(self.supervisor, values, refresh=False)
         clusters = [int(c) for c in result.table["cluster_id"]]
-        # the table refresh in the next event-loop turn: two short stalls instead of one long
+        # refresh the table in the next event-loop turn, after the metadata is in place
         QTimer.singleShot(0, lambda: refresh_rows(self.supervisor, clusters, list(values)))
         self.n_undo_steps.append(steps)
         for row in result.table.to_dict("records"):

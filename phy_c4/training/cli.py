@@ -44,14 +44,7 @@ def register(sub) -> None:
 def _load_tables(paths: list[str], label_column: str):
     from phy_c4.training.tables import concat, read_table
 
-    tables = []
-    for path in paths:
-        if (Path(path) / "params.py").is_file():
-            from phy_c4.training.phy_tables import table_from_phy
-
-            tables.append(table_from_phy(path, label_column))
-        else:
-            tables.append(read_table(path))
+    tables = [read_table(path, label_column) for path in paths]
     return concat(tables) if len(tables) > 1 else tables[0]
 
 

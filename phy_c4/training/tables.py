@@ -153,7 +153,7 @@ def save_npz(table: FeatureTable, path: str | os.PathLike) -> None:
                         labels=np.asarray(table.labels, dtype=str), name=table.name)
 
 
-def read_table(path: str | os.PathLike) -> FeatureTable:
+def read_table(path: str | os.PathLike, label_column: str = "cell_type") -> FeatureTable:
     """A ``c4_derived`` folder, a ``.npz`` table, or a Phy folder with a label column."""
     path = Path(path)
     if path.suffix == ".npz":
@@ -161,7 +161,7 @@ def read_table(path: str | os.PathLike) -> FeatureTable:
     if (path / "params.py").is_file():
         from phy_c4.training.phy_tables import table_from_phy
 
-        return table_from_phy(path)
+        return table_from_phy(path, label_column)
     if not path.exists():
         raise TableError(f"no feature table at {path}")
     return read_c4_derived(path)
