@@ -21,6 +21,7 @@ import numpy as np
 
 from phy_c4.config import AcgSpec
 from phy_c4.features._exactsum import constant_kernel_dot, numpy_pairwise_sum
+from phy_c4.features.arrays import group_by_cluster, sorted_unique
 from phy_c4.features.validation import check_sample_rate, check_spike_times
 
 _DEFAULT = AcgSpec()
@@ -196,91 +197,6 @@ def _accumulate(
     return counts, triggers
 
 
-@numba.njit(cache=True, nogil=True)
-def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """Unique values of an already sorted array (np.unique would sort it again)."""
-    out = np.empty(values.size, dtype=values.dtype)
-    n = 0
-    for i in range(values.size):
-        if i == 0 or values[i] != values[i - 1]:
-            out[n] = values[i]
-            n += 1
-    return out[:n]
-
-
-@numba.njit(cache=True, nogil=True)
-def is_sorted(values: np.ndarray) -> bool:
-    """Whether a 1-D array is non-decreasing (without the interpreter lock, for huge arrays)."""
-    for i in range(1, values.size):  # noqa: SIM110 - a plain loop is what numba compiles
-        if values[i] < values[i - 1]:
-            return False
-    return True
-
-
-@numba.njit(cache=True, nogil=True)
-def copy_nogil(values: np.ndarray) -> np.ndarray:
-    """A copy of a 1-D array made without the interpreter lock (numpy's copy holds it, which
-    stalls a GUI thread for ~0.3 s on 40 M spikes)."""
-    out = np.empty_like(values)
-    for i in range(values.size):
-        out[i] = values[i]
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
-def _unique_small_ints(values: np.ndarray, max_value: int) -> np.ndarray:
-    seen = np.zeros(max_value + 1, dtype=np.bool_)
-    for v in values:
-        seen[v] = True
-    return np.flatnonzero(seen)
-
-
-def unique_ids(values: np.ndarray) -> np.ndarray:
-    """Sorted unique non-negative integer ids; GIL-free for ids under 10 M (cluster ids)."""
-    values = np.asarray(values)
-    if values.size and values.dtype.kind in "iu":
-        low, high = int(values.min()), int(values.max())
-        if low >= 0 and high < 10_000_000:
-            return _unique_small_ints(values.astype(np.int64, copy=False), high).astype(np.int64)
-    return np.unique(values).astype(np.int64)
-
-
-def group_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Spike indices grouped by the ``wanted`` cluster ids, time order kept (a counting sort).
-
-    Returns ``(indices, offsets)``: ``wanted[i]`` owns ``indices[offsets[i]:offsets[i + 1]]``.
-    """
-    return _group_by_cluster(np.asarray(clusters).astype(np.int64, copy=False),
-                             np.asarray(wanted, dtype=np.int64))
-
-
-@numba.njit(cache=True, nogil=True)
-def _group_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Spike indices grouped by requested cluster, in time order within each (a counting sort).
-
-    Returns ``(indices, offsets)``: cluster ``wanted[i]`` owns ``indices[offsets[i]:offsets[i+1]]``.
-    """
-    slot = {}
-    for i in range(wanted.size):
-        slot[wanted[i]] = i
-    counts = np.zeros(wanted.size + 1, dtype=np.int64)
-    which = np.full(clusters.size, -1, dtype=np.int64)
-    for j in range(clusters.size):
-        k = slot.get(clusters[j], -1)
-        which[j] = k
-        if k >= 0:
-            counts[k + 1] += 1
-    offsets = np.cumsum(counts)
-    cursor = offsets[:-1].copy()
-    indices = np.empty(offsets[-1], dtype=np.int64)
-    for j in range(clusters.size):
-        k = which[j]
-        if k >= 0:
-            indices[cursor[k]] = j
-            cursor[k] += 1
-    return indices, offsets
-
-
 def _window(spec: AcgSpec, fs: float) -> tuple[float, int, int, int]:
     """bin size (ms), lag offset, number of lags and samples per bin, as npyx derives them."""
     bin_ms = float(np.clip(spec.bin_ms, 1000.0 / fs, 1e8))
@@ -362,7 +278,7 @@ def acg_3d_units(
         unit = np.asarray(units[i])
         if unit.size > 1 and np.any(unit[1:] < unit[:-1]):
             unit = np.sort(unit)
-        unit = _sorted_unique(unit)
+        unit = sorted_unique(unit)
         if unit.size == 0:
             status[i] = "no spikes"
             return

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from qtpy.QtCore import QThread, Signal
 
-from phy_c4.features.acg3d import copy_nogil
+from phy_c4.features.arrays import copy_nogil
 from phy_c4.io.dataset import open_recording
 from phy_c4.model import Bundle
 from phy_c4.pipeline import CancelledError, PipelineOptions, classify
