@@ -19,6 +19,10 @@ MLI_SPLIT_LABELS: tuple[str, ...] = ("GoC", "MLI_A", "MLI_B", "MFB", "PkC_ss", "
 """npyx 4.3.1's output order with MLI clustering."""
 
 LAYER_NAMES: tuple[str, ...] = ("unknown", "GCL", "PCL", "ML")
+
+RESULT_COLUMNS: tuple[str, ...] = ("c4_type", "c4_confidence", "c4_ratio", "c4_votes",
+                                   "c4_model", "c4_status")
+"""Cluster columns a classification writes (``cluster_<column>.tsv``, Phy's metadata)."""
 """Order of the layer one-hot C4's layer models append to their input."""
 
 

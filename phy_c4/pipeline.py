@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from phy_c4.atomic import atomic_open
-from phy_c4.config import FeatureSpec
+from phy_c4.config import RESULT_COLUMNS, FeatureSpec
 from phy_c4.features import acg_3d_log, acg_3d_units, preprocess_waveform
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 
 OK = "ok"
 BELOW_THRESHOLD = "below confidence-ratio threshold"
-COLUMNS = ("c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_model", "c4_status")
+COLUMNS = RESULT_COLUMNS
 MIN_FILTERED_SPIKES = 10
 
 

@@ -11,19 +11,19 @@
 - A dockable C4 view shows the selected cluster's features and probabilities.
 
 No feature or model code lives here: everything goes through ``phy_c4.pipeline.classify``.
+The heavy modules (torch, numba, pandas) load in the worker threads, never at Phy's start-up.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any
 
 from phy import IPlugin, connect
 
-from phy_c4.io.results import column_values
-from phy_c4.model import Bundle
-from phy_c4.pipeline import COLUMNS, PipelineOptions
+from phy_c4.config import RESULT_COLUMNS
 from phy_c4.plugin.labels import HUMAN_LABEL, apply_values, clear_inherited_predictions
 
 logger = logging.getLogger("phy.c4")  # under "phy." so phy mirrors it in the status bar and log
@@ -36,9 +36,10 @@ class C4Plugin(IPlugin):
 
     bundle: str = "default"
     threshold: float = 2.0
-    # Phy is started by a console script with a __main__ guard, so the quality filter can use
-    # worker processes, as the CLI does (an uncached 400-unit run: ~66 s instead of ~107 s).
-    options: PipelineOptions = PipelineOptions(processes=True)
+    options: Any = None
+    """``PipelineOptions``; None means C4's defaults with the quality filter in worker
+    processes, as the CLI (Phy starts from a console script with a __main__ guard, so spawning
+    works; an uncached 400-unit run: ~66 s instead of ~107 s)."""
 
     def attach_to_controller(self, controller: Any) -> None:
         self.controller = controller
@@ -49,7 +50,7 @@ class C4Plugin(IPlugin):
         self.n_undo_steps: list[int] = []
         self._bundle = None
         # Columns exist (empty) from the start, so the first result keeps the user's sort.
-        for field in (*COLUMNS, HUMAN_LABEL):
+        for field in (*RESULT_COLUMNS, HUMAN_LABEL):
             controller.model.metadata.setdefault(field, {})
 
         @connect(sender=controller)
@@ -161,7 +162,7 @@ class C4Plugin(IPlugin):
 
     def _remember_bundle(self, bundle: Any) -> None:
         """Keep the first loaded bundle (from the warm-up or a worker) for later runs."""
-        if self._bundle is None and isinstance(bundle, Bundle):
+        if self._bundle is None and not isinstance(bundle, str | os.PathLike):
             self._bundle = bundle
 
     def _start(self, cluster_ids: list[int], what: str) -> bool:
@@ -183,7 +184,7 @@ class C4Plugin(IPlugin):
         bundle = self._bundle if self._bundle is not None else self.bundle
         self.worker = ClassifyWorker(self.controller.model, spike_clusters,
                                      [int(c) for c in cluster_ids], bundle, self.threshold, layer,
-                                     self.options)
+                                     self.options, processes=True)
         worker = self.worker
         worker.finished.connect(lambda: self._remember_bundle(worker.bundle))
         self.worker.progress.connect(self._on_progress)
@@ -207,6 +208,7 @@ class C4Plugin(IPlugin):
     def _on_result(self, result: Any) -> None:
         from qtpy.QtCore import QTimer
 
+        from phy_c4.io.results import column_values
         from phy_c4.plugin.labels import refresh_rows
 
         values = column_values(result.table)

@@ -19,7 +19,7 @@ from typing import Any
 
 from phylib.utils.event import silent
 
-from phy_c4.pipeline import COLUMNS
+from phy_c4.config import RESULT_COLUMNS
 
 HUMAN_LABEL = "cell_type"
 """The curated label column "Accept prediction" fills; never written by the model."""
@@ -144,7 +144,7 @@ def clear_inherited_predictions(supervisor: Any) -> None:
     def set_from_descendants(descendants, largest_old_cluster=None):
         original(descendants, largest_old_cluster=largest_old_cluster)
         new_clusters = sorted({new for _, new in descendants})
-        for field in COLUMNS:
+        for field in RESULT_COLUMNS:
             if field in meta.fields:
                 meta.set(field, new_clusters, None, add_to_stack=False)
 

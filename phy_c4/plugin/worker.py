@@ -1,24 +1,20 @@
 """Classification off the GUI thread: a QThread running the shared pipeline.
 
-Inputs are gathered on the GUI thread (a copy of the current spike clusters), the pipeline runs
-here, and results come back through queued signals; nothing in this thread touches Qt widgets
-or the supervisor. ``cancel()`` stops between units.
+The current spike clusters are snapshotted here, the pipeline runs here, and results come back
+through queued signals; nothing in this thread touches Qt widgets or the supervisor.
+``cancel()`` stops between units. The pipeline's modules (torch, numba, pandas) are imported in
+these threads, so loading the plugin costs Phy's start-up nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import traceback
 from typing import Any
 
 import numpy as np
 from qtpy.QtCore import QThread, Signal
-
-from phy_c4.features.arrays import copy_nogil
-from phy_c4.io.dataset import open_recording
-from phy_c4.model import Bundle
-from phy_c4.pipeline import CancelledError, PipelineOptions, classify
-from phy_c4.weights import get_bundle
 
 logger = logging.getLogger("phy.c4")
 
@@ -30,8 +26,8 @@ class ClassifyWorker(QThread):
     cancelled = Signal()
 
     def __init__(self, model: Any, spike_clusters: Any, cluster_ids: list[int], bundle: Any,
-                 threshold: float, layer: dict[int, str] | None,
-                 options: PipelineOptions) -> None:
+                 threshold: float, layer: dict[int, str] | None, options: Any = None,
+                 processes: bool = True) -> None:
         super().__init__()
         self.model = model
         self.spike_clusters = spike_clusters
@@ -39,22 +35,29 @@ class ClassifyWorker(QThread):
         self.bundle = bundle
         self.threshold = threshold
         self.layer = layer
-        self.options = options
+        self.options = options  # PipelineOptions, or None for the defaults
+        self.processes = processes
         self._cancel = False
 
     def cancel(self) -> None:
         self._cancel = True
 
     def run(self) -> None:  # runs in the worker thread
+        from phy_c4.features.arrays import copy_nogil
+        from phy_c4.io.dataset import open_recording
+        from phy_c4.pipeline import CancelledError, PipelineOptions, classify
+        from phy_c4.weights import get_bundle
+
+        options = self.options or PipelineOptions(processes=self.processes)
         try:
-            if not isinstance(self.bundle, Bundle):
+            if isinstance(self.bundle, str | os.PathLike):
                 self.bundle = get_bundle(self.bundle)  # load and verify off the GUI thread
             snapshot = copy_nogil(np.ascontiguousarray(self.spike_clusters))
             recording = open_recording(self.model, snapshot)
             result = classify(recording, self.cluster_ids, bundle=self.bundle,
                               threshold=self.threshold, layer=self.layer,
                               progress=lambda d, t, m: self.progress.emit(d, t, m),
-                              cancel=lambda: self._cancel, options=self.options)
+                              cancel=lambda: self._cancel, options=options)
         except CancelledError:
             self.cancelled.emit()
         except Exception as error:  # reported in the status bar, never a crash of the GUI
@@ -76,12 +79,13 @@ class WarmUp(QThread):
 
     def run(self) -> None:
         try:
-            import numpy as np
-
             from phy_c4.features import acg_3d, acg_3d_log
             from phy_c4.features.tabular import acg_1d, isi_histogram
+            from phy_c4.weights import get_bundle
 
-            bundle = get_bundle(self.bundle) if not isinstance(self.bundle, Bundle) else self.bundle
+            bundle = self.bundle
+            if isinstance(bundle, str | os.PathLike):
+                bundle = get_bundle(bundle)
             times = np.arange(1, 400, dtype=np.int64) * 1500
             acg_3d_log(acg_3d(times, 30000.0)[1])
             acg_1d(times, 30000.0)
