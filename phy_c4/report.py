@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -71,9 +73,10 @@ def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.nda
         fig.tight_layout()
 
 
-def unit_probabilities(row: pd.Series) -> dict[str, float]:
-    return {k[len("c4_p_"):]: float(row[k]) for k in row.index
-            if k.startswith("c4_p_") and np.isfinite(row[k])}
+def unit_probabilities(row: Mapping[str, Any]) -> dict[str, float]:
+    """``{label: probability}`` from a result row's ``c4_p_<label>`` fields (missing skipped)."""
+    return {k[len("c4_p_"):]: float(v) for k, v in row.items()
+            if k.startswith("c4_p_") and v is not None and np.isfinite(v)}
 
 
 def write_report(folder: str | os.PathLike, result, channel_positions: np.ndarray | None = None,

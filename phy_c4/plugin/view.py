@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-import numpy as np
 from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
@@ -81,26 +80,23 @@ class C4View(QWidget):
     def show_cluster(self, cluster_id: int, row: dict[str, Any] | None, features: Any,
                      threshold: float) -> None:
         """Render a classified cluster in the background (or say it is not classified yet)."""
-        from phy_c4.report import draw_unit
-
         self.cluster_id = cluster_id
         if row is None:
             self.show_message(f"Cluster {cluster_id} has not been classified in this session.\n"
                               "C4 › Classify selected (Ctrl+Shift+C).")
             return
-        probabilities = {k[len("c4_p_"):]: float(v) for k, v in row.items()
-                         if k.startswith("c4_p_") and v is not None and np.isfinite(v)}
         label = row.get("c4_type") or "not classified"
         extra = f"— {label}  ·  {row.get('c4_model', '')}"
         if row.get("c4_status") not in (None, "ok"):
             extra += f"\n{row['c4_status']}"
-
         self._last = (cluster_id, row, features, threshold)
 
-        def draw(figure: Any) -> None:
+        def draw(figure: Any) -> None:  # runs in the render thread, matplotlib included
+            from phy_c4.report import draw_unit, unit_probabilities
+
             draw_unit(figure, cluster_id, getattr(features, "acg_log", None),
-                      getattr(features, "waveform", None), probabilities, threshold, extra,
-                      acg_1d=getattr(features, "acg_1d", None), tight=False)
+                      getattr(features, "waveform", None), unit_probabilities(row), threshold,
+                      extra, acg_1d=getattr(features, "acg_1d", None), tight=False)
 
         self._request += 1
         self.label.setText("")
