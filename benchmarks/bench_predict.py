@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from phy_c4.config import FeatureSpec
-from phy_c4.model import Bundle, C4NetConfig, C4Network, load_bundle, predict, save_bundle
+from phy_c4.families import load_bundle
+from phy_c4.model import Bundle, C4NetConfig, C4Network, predict, save_bundle
 from phy_c4.model.laplace import KronHessian, PredictiveFactors
 
 

@@ -1,7 +1,8 @@
 """``phy-c4``: headless C4 classification, weights management and the example dataset.
 
-Each subcommand is a thin wrapper: the work is in ``phy_c4.pipeline`` and friends. Exit codes:
-0 all good; 1 some recordings failed (one line each, the others still ran); 2 bad usage.
+The work is in ``phy_c4.pipeline`` (classification) and ``phy_c4.io.publish`` (files); this
+module parses, selects clusters and reports. Exit codes: 0 all good; 1 some recordings failed
+(one line each on stderr, the others still ran); 2 bad usage; 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -19,21 +20,75 @@ import numpy as np
 
 from phy_c4 import __version__
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 def _parse_clusters(text: str | None) -> list[int] | None:
+    """``"3,5,10-20"`` -> ids; a clear ``ValueError`` for anything else."""
     if not text:
         return None
     out: list[int] = []
     for part in text.split(","):
         part = part.strip()
-        if "-" in part[1:]:
-            lo, hi = part.split("-", 1)
-            out.extend(range(int(lo), int(hi) + 1))
-        elif part:
-            out.append(int(part))
+        try:
+            if "-" in part[1:]:
+                lo, hi = (int(v) for v in part.split("-", 1))
+                if hi < lo:
+                    raise ValueError(f"--clusters: empty range {part!r} ({hi} < {lo})")
+                out.extend(range(lo, hi + 1))
+            elif part:
+                out.append(int(part))
+        except ValueError as error:
+            if "empty range" in str(error):
+                raise
+            raise ValueError(f"--clusters: {part!r} is not a cluster id or a range like 10-20"
+                             ) from None
+    if any(c < 0 for c in out):
+        raise ValueError("--clusters: cluster ids are never negative")
+    if not out:
+        raise ValueError("--clusters: no cluster ids given")
     return out
+
+
+def _threshold(text: str) -> float:
+    """argparse type: a confidence ratio is top / second probability, so >= 1 and finite."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (value >= 1.0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"{text} is not a confidence ratio (a number >= 1)")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def select_clusters(recording, clusters: list[int] | None, group: str) -> list[int]:
+    """The clusters a run classifies: explicit ids (all must exist) or a Phy group."""
+    known = {int(c) for c in recording.cluster_ids}
+    if clusters is not None:
+        missing = sorted(set(clusters) - known)
+        if missing:
+            raise ValueError(f"no cluster {', '.join(map(str, missing[:5]))} in "
+                             f"{recording.folder} (it has {len(known)} clusters)")
+        return clusters
+    if group == "all":
+        return sorted(known)
+    chosen = [c for c in sorted(known) if recording.groups.get(c, "unsorted") == group]
+    if not chosen:
+        where = ("no cluster_group.tsv" if not recording.groups else
+                 f"groups: {', '.join(sorted(set(recording.groups.values())))}")
+        raise ValueError(f"no {group!r} clusters in {recording.folder} ({where}); choose "
+                         "--group all or --clusters")
+    return chosen
 
 
 def _read_layers(path: str | None) -> dict[int, str] | None:
@@ -46,21 +101,23 @@ def _read_layers(path: str | None) -> dict[int, str] | None:
 
 
 def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Classify one recording and write its files; returns a JSON-able summary."""
+    """Classify one recording and publish its files; returns a JSON-able summary."""
     from phy_c4.features.quality import QualitySpec
     from phy_c4.io.dataset import open_recording, params_path
-    from phy_c4.io.results import write_results
+    from phy_c4.io.publish import Publication, check_publishable, publish
     from phy_c4.pipeline import PipelineOptions, classify
     from phy_c4.weights import get_bundle
 
     start = time.perf_counter()
     folder = params_path(path).parent
-    recording = open_recording(folder)
+    out = Path(args.out) / folder.name if args.out and len(args.paths) > 1 else \
+        Path(args.out or folder)
+    if args.out:
+        out.mkdir(parents=True, exist_ok=True)
+    check_publishable(out, args.overwrite)  # before any computation
+    recording = open_recording(folder, force=args.force)
     bundle = get_bundle(args.bundle)
-    clusters = _parse_clusters(args.clusters)
-    if clusters is None and args.group != "all":
-        clusters = [int(c) for c in recording.cluster_ids
-                    if recording.groups.get(int(c), "unsorted") == args.group]
+    clusters = select_clusters(recording, _parse_clusters(args.clusters), args.group)
     layer = _read_layers(args.layer)
     if layer is None and bundle.use_layer and (folder / "cluster_layer.tsv").is_file():
         layer = _read_layers(str(folder / "cluster_layer.tsv"))
@@ -76,25 +133,27 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         if hasattr(progress, "close"):
             progress.close()
-    features = _feature_arrays(result)
-    raw = result.prediction.raw if result.prediction is not None else None
-    written = write_results(folder, result.table, overwrite=args.overwrite,
-                            npyx_columns=args.npyx_columns, raw=raw, labels=bundle.labels,
-                            features=features, parameters=result.parameters)
-    figures = []
+    figures = None
     if args.report:
         from phy_c4.report import write_report
 
         depths = _unit_depths(recording, result.table["cluster_id"].tolist())
-        figures = write_report(folder / "cell_type_classification" / "figures", result,
-                               recording.channel_positions, depths)
+
+        def figures(target: Path) -> list[Path]:
+            return write_report(target, result, recording.channel_positions, depths)
+
+    publication = Publication(
+        result.table, bundle.labels, result.prediction.raw if result.prediction else None,
+        _feature_arrays(result), result.parameters, args.npyx_columns, figures)
+    written = publish(out, publication, overwrite=args.overwrite)
     table = result.table
     counts = table.loc[table["c4_type"] != "", "c4_type"].value_counts().to_dict()
-    return {"path": str(folder), "units": len(table), "counts": counts,
+    return {"path": str(folder), "results": str(out), "units": len(table), "counts": counts,
             "below_threshold": int((table["c4_type"] == "unclassified").sum()),
             "not_classifiable": int((table["c4_type"] == "").sum()),
             "bundle": bundle.label, "seconds": round(time.perf_counter() - start, 2),
-            "files": len(written), "figures": len(figures), "ok": True}
+            "files": len(written), "figures": int(bool(args.report)), "ok": True,
+            "notes": result.parameters.get("notes", [])}
 
 
 def _unit_depths(recording, cluster_ids: list[int]) -> dict[int, float]:
@@ -109,14 +168,17 @@ def _unit_depths(recording, cluster_ids: list[int]) -> dict[int, float]:
 
 
 def _feature_arrays(result) -> dict[str, np.ndarray]:
-    ids = [c for c, f in result.features.items() if getattr(f, "waveform", None) is not None]
+    """Every model input of every classified unit (``<name>`` rows aligned with
+    ``cluster_ids``), and the raw peak-channel waveforms they were computed from."""
+    ids = [c for c, f in result.features.items() if f.inputs]
     out = {"cluster_ids": np.asarray(ids, dtype=np.int64)}
-    if ids:
-        out["waveforms"] = np.stack([result.features[c].waveform for c in ids])
-        with_acg = [c for c in ids if getattr(result.features[c], "acg_log", None) is not None]
-        if with_acg:
-            out["acg_cluster_ids"] = np.asarray(with_acg, dtype=np.int64)
-            out["acg_3d_log"] = np.stack([result.features[c].acg_log for c in with_acg])
+    for name in (result.features[ids[0]].inputs if ids else {}):
+        out[name] = np.stack([result.features[c].inputs[name] for c in ids])
+    with_raw = [c for c, f in result.features.items() if f.raw_waveform is not None]
+    if with_raw and len({result.features[c].raw_waveform.size for c in with_raw}) == 1:
+        out["raw_cluster_ids"] = np.asarray(with_raw, dtype=np.int64)
+        out["raw_waveform"] = np.stack([result.features[c].raw_waveform for c in with_raw])
+        out["raw_fs"] = np.asarray([result.features[c].raw_fs for c in with_raw])
     return out
 
 
@@ -139,8 +201,10 @@ def _progress_bar(args: argparse.Namespace, name: str):
 def _print_summary(summaries: list[dict[str, Any]]) -> None:
     for s in summaries:
         if not s["ok"]:
-            print(f"FAILED {s['path']}: {s['error']}")
+            print(f"phy-c4: FAILED {s['path']}: {s['error']}", file=sys.stderr)
             continue
+        for note in s.get("notes", []):
+            print(f"phy-c4: {s['path']}: {note}", file=sys.stderr)
         counts = ", ".join(f"{k} {v}" for k, v in sorted(s["counts"].items())) or "none"
         print(f"{s['path']}: {s['units']} units in {s['seconds']} s with {s['bundle']}\n"
               f"  types: {counts}\n"
@@ -163,11 +227,15 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def _safe_classify(path: str, args: argparse.Namespace) -> dict[str, Any]:
+    from phy_c4.io.lock import FolderLockedError
+
     try:
         return classify_one(path, args)
     except Exception as error:  # one bad recording must not stop the others
         logging.getLogger("phy_c4").debug("classification of %s failed", path, exc_info=True)
-        return {"path": path, "ok": False, "error": f"{type(error).__name__}: {error}"}
+        explained = isinstance(error, ValueError | OSError | FolderLockedError)
+        text = str(error) if explained else f"{type(error).__name__}: {error}"
+        return {"path": path, "ok": False, "error": text}
 
 
 def _run_with_dask(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -259,12 +327,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--clusters", help="e.g. 3,5,10-20 (default: --group)")
     c.add_argument("--group", default="good", choices=["good", "mua", "noise", "unsorted", "all"])
     c.add_argument("--bundle", default="default", help="bundle name or path (phy-c4 weights list)")
-    c.add_argument("--threshold", type=float, default=2.0, help="confidence-ratio threshold")
+    c.add_argument("--threshold", type=_threshold, default=2.0,
+                   help="confidence-ratio threshold (>= 1)")
     c.add_argument("--layer", help="TSV of cluster_id -> layer (unknown, GCL, PCL, ML)")
-    c.add_argument("--overwrite", action="store_true", help="replace earlier c4_* results")
+    c.add_argument("--overwrite", action="store_true",
+                   help="replace earlier c4_* results (kept in .phy_c4/backups/); with "
+                        "--clusters only those clusters' rows change")
+    c.add_argument("--out", metavar="DIR",
+                   help="write results here instead of into the Phy folder (read-only data; "
+                        "one sub-folder per recording when several are given)")
+    c.add_argument("--force", action="store_true",
+                   help="accept sample rates outside 10-100 kHz")
     c.add_argument("--npyx-columns", action="store_true",
                    help="also write npyx's cluster_predicted_cell_type.tsv & co")
-    c.add_argument("--jobs", type=int, default=None, help="threads for features")
+    c.add_argument("--jobs", type=_positive_int, default=None,
+                   help="threads for features (default: all cores)")
     c.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     c.add_argument("--report", action="store_true", help="write figures")
     c.add_argument("--all-spikes", action="store_true", help="skip C4's spike-quality filter")
@@ -335,11 +412,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("phy-c4: interrupted; results already published are complete, the run in "
+              "progress wrote nothing", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except BundleError as error:
         print(f"phy-c4: {error}", file=sys.stderr)
         return EXIT_FAILED
     except (ValueError, OSError) as error:
-        print(f"phy-c4: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"phy-c4: {error}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -14,22 +14,19 @@ import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from phy_c4.atomic import atomic_open
-from phy_c4.config import RESULT_COLUMNS, FeatureSpec
-from phy_c4.features import acg_3d_log, acg_3d_units, preprocess_waveform
+from phy_c4.families import UnitData, family_of
 from phy_c4.features.quality import QualitySpec, quality_filter
-from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
-from phy_c4.model import Bundle, Prediction, predict, predict_inputs
+from phy_c4.model import Bundle, Prediction, predict_inputs
 from phy_c4.model.ensemble import UNCLASSIFIED
 from phy_c4.weights import get_bundle
 
@@ -37,8 +34,7 @@ logger = logging.getLogger(__name__)
 
 OK = "ok"
 BELOW_THRESHOLD = "below confidence-ratio threshold"
-COLUMNS = RESULT_COLUMNS
-MIN_FILTERED_SPIKES = 10
+QUALITY_SKIPPED = "quality filter skipped: amplitudes.npy is constant, all spikes used"
 
 
 class CancelledError(RuntimeError):
@@ -47,15 +43,15 @@ class CancelledError(RuntimeError):
 
 @dataclass
 class UnitFeatures:
-    acg_log: np.ndarray | None = None  # (10, 201), unscaled
-    waveform: np.ndarray | None = None  # (90,)
+    """What the pipeline knows of one unit: its status, the waveform it used, and every input
+    the model family computed from it (by name, e.g. ``acg_3d_log`` or ``isi``)."""
+
     waveform_source: str = ""
     n_spikes_used: int = 0
     status: str = OK
-    raw_waveform: np.ndarray | None = None  # peak channel, before C4 preprocessing
+    raw_waveform: np.ndarray | None = None  # peak channel, before the family's preprocessing
     raw_fs: float = 0.0
-    acg_1d: np.ndarray | None = None  # tabular bundles: 201 counts
-    isi: np.ndarray | None = None  # tabular bundles: 100 counts
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -75,7 +71,6 @@ class PipelineOptions:
     quality: QualitySpec | None = field(default_factory=QualitySpec)  # None: all spikes
     waveform_source: str = "auto"
     extraction: ExtractionSpec = field(default_factory=ExtractionSpec)
-    min_spikes: int = 100
     n_jobs: int | None = None
     cache: bool = True
     processes: bool = False
@@ -87,12 +82,12 @@ ProgressCallback = Callable[[int, int, str], None]
 
 
 def _unit_key(times: np.ndarray, recording: Recording, cluster_id: int,
-              options: PipelineOptions, spec: FeatureSpec) -> str:
+              options: PipelineOptions, spec: Any) -> str:
     digest = hashlib.sha256(memoryview(np.ascontiguousarray(times)).cast("B"))
     digest.update(json.dumps({
         "fs": recording.fs, "cluster": int(cluster_id), "quality": repr(options.quality),
         "source": options.waveform_source, "wvf": repr(options.extraction),
-        "min_spikes": options.min_spikes, "features": spec.to_dict(),
+        "features": spec.to_dict(),
         "raw": _raw_stamp(recording),
     }, sort_keys=True, default=str).encode())
     if recording.amplitudes is not None:
@@ -121,7 +116,6 @@ def _load_cached(path: Path) -> tuple[UnitFeatures, np.ndarray] | None:
     try:
         with np.load(path, allow_pickle=False) as data:
             features = UnitFeatures(
-                waveform=data["waveform"] if data["waveform"].size else None,
                 waveform_source=str(data["waveform_source"]),
                 n_spikes_used=int(data["n_spikes_used"]),
                 status=str(data["status"]),
@@ -134,8 +128,7 @@ def _load_cached(path: Path) -> tuple[UnitFeatures, np.ndarray] | None:
 
 def _store_cached(path: Path, features: UnitFeatures, times: np.ndarray) -> None:
     with atomic_open(path, "wb") as out:
-        np.savez(out, waveform=features.waveform if features.waveform is not None
-                 else np.zeros(0), waveform_source=features.waveform_source,
+        np.savez(out, waveform_source=features.waveform_source,
                  n_spikes_used=features.n_spikes_used, status=features.status, times=times,
                  raw_waveform=(features.raw_waveform if features.raw_waveform is not None
                                else np.zeros(0)), raw_fs=features.raw_fs)
@@ -155,11 +148,12 @@ def _quality_job(times: np.ndarray, amplitudes: np.ndarray, fs: float,
     return result.keep, result.reason
 
 
-def _check_spikes(recording: Recording, times: np.ndarray, options: PipelineOptions) -> str:
+def _check_spikes(recording: Recording, times: np.ndarray, options: PipelineOptions,
+                  spec: Any) -> str:
     if times.size == 0:
         return "no spikes"
-    if times.size < options.min_spikes:
-        return f"too few spikes ({times.size} < {options.min_spikes})"
+    if times.size < spec.min_spikes:
+        return f"too few spikes ({times.size} < {spec.min_spikes})"
     if options.quality is not None and recording.amplitudes is None:
         return "no amplitudes.npy for the quality filter"
     return OK
@@ -199,10 +193,10 @@ def _quality_masks(recording: Recording, spikes: dict[int, tuple[np.ndarray, np.
 
 def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
                  quality: tuple[np.ndarray, str] | None, options: PipelineOptions,
-                 spec: FeatureSpec) -> tuple[UnitFeatures, np.ndarray]:
-    """Apply the quality mask and compute the preprocessed waveform."""
+                 spec: Any) -> tuple[UnitFeatures, np.ndarray]:
+    """Apply the quality mask and find the unit's peak-channel waveform."""
     features = UnitFeatures(n_spikes_used=int(times.size))
-    status = _check_spikes(recording, times, options)
+    status = _check_spikes(recording, times, options, spec)
     if status != OK:
         features.status = status
         return features, times
@@ -213,13 +207,11 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
             return features, times
         times = times[keep]
         features.n_spikes_used = int(times.size)
-        if times.size < MIN_FILTERED_SPIKES:
+        if times.size < spec.min_filtered_spikes:
             features.status = f"quality filter left {times.size} spikes"
             return features, times
     try:
         wave = unit_waveform(recording, cluster_id, options.waveform_source, options.extraction)
-        features.waveform = preprocess_waveform(
-            wave.peak_channel_waveform, peak_sign=spec.waveform.peak_sign, fs=wave.fs)
         features.waveform_source = wave.source
         features.raw_waveform = np.asarray(wave.peak_channel_waveform, dtype=np.float64)
         features.raw_fs = float(wave.fs)
@@ -229,11 +221,12 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
 
 
 def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions,
-                  spec: FeatureSpec, progress: ProgressCallback | None = None,
+                  spec: Any, progress: ProgressCallback | None = None,
                   cancel: Callable[[], bool] | None = None
                   ) -> tuple[dict[int, UnitFeatures], dict[int, np.ndarray]]:
-    """Spikes C4 would use and preprocessed waveforms of many units, from the cache when the
-    cluster's spikes and every parameter are unchanged."""
+    """Spikes C4 would use and peak-channel waveforms of many units (``spec``: the model
+    family's feature spec, for its spike-count floors), from the cache when the cluster's spikes
+    and every parameter are unchanged."""
     total = len(ids)
     features: dict[int, UnitFeatures] = {}
     kept: dict[int, np.ndarray] = {}
@@ -251,7 +244,7 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
     quality: dict[int, tuple[np.ndarray, str]] = {}
     if options.quality is not None:
         checkable = {c: spikes[c] for c in misses
-                     if _check_spikes(recording, spikes[c][0], options) == OK}
+                     if _check_spikes(recording, spikes[c][0], options, spec) == OK}
         quality = _quality_masks(recording, checkable, options, progress, cancel, total)
     for done, cluster_id in enumerate(misses):
         if cancel is not None and cancel():
@@ -291,73 +284,46 @@ def classify(
     options = replace(options or PipelineOptions(), threshold=threshold)
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
+    notes = []
+    amplitudes = recording.amplitudes
+    if options.quality is not None and amplitudes is not None and amplitudes.size and \
+            np.ptp(amplitudes) == 0:
+        # A one-bin amplitude histogram gives the false-negative fit NaN: every unit would fail
+        # with "too much missed spikes". Some exporters write ones.
+        options = replace(options, quality=None)
+        notes.append(QUALITY_SKIPPED)
     ids = [int(c) for c in (recording.cluster_ids if cluster_ids is None else cluster_ids)]
     total = len(ids)
     if cancel is not None and cancel():
         raise CancelledError(f"cancelled after 0 of {total} units")
-    features, kept_times = prepare_units(recording, ids, options, bundle.features, progress,
-                                         cancel)
-    ready = [c for c in ids if features[c].status == OK]
-    if ready and bundle.architecture == "c4_cnn":
-        if progress is not None:
-            progress(total, total, f"3D autocorrelograms of {len(ready)} units")
-        _compute_acgs(recording, ready, kept_times, features, bundle, options)
+    family = family_of(bundle)
+    features, kept_times = prepare_units(recording, ids, options, bundle.spec, progress, cancel)
+    units = [UnitData(c, kept_times[c], recording.fs, features[c].raw_waveform,
+                      features[c].raw_fs, (layer or {}).get(c, "unknown"))
+             for c in ids if features[c].status == OK]
+    if units and progress is not None:
+        progress(total, total, f"features of {len(units)} units")
+    inputs = family.unit_inputs(bundle, units, options.n_jobs)
+    for cluster_id, reason in inputs.failed.items():
+        features[cluster_id].status = reason
+    for cluster_id, named in inputs.features.items():
+        features[cluster_id].inputs = named
     if cancel is not None and cancel():
         raise CancelledError(f"cancelled after {total} of {total} units")
-    ready = [c for c in ids if features[c].status == OK]
     prediction = None
-    if ready:
+    if inputs.ready:
         if progress is not None:
-            progress(total, total, f"predicting {len(ready)} units")
-        if bundle.architecture == "c4_cnn":
-            unit_layers = None
-            if bundle.use_layer:
-                unit_layers = [(layer or {}).get(c, "unknown") for c in ready]
-            prediction = predict(bundle, np.stack([features[c].acg_log for c in ready]),
-                                 np.stack([features[c].waveform for c in ready]), unit_layers,
-                                 threshold=options.threshold)
-        else:
-            inputs = _table_inputs(recording, ready, kept_times, features)
-            prediction = predict_inputs(bundle, inputs, threshold=options.threshold)
-    table = build_table(ids, features, ready, prediction, bundle)
-    parameters = {"threshold": options.threshold, "quality": repr(options.quality),
+            progress(total, total, f"predicting {len(inputs.ready)} units")
+        prediction = predict_inputs(bundle, inputs.rows, threshold=options.threshold)
+    table = build_table(ids, features, inputs.ready, prediction, bundle)
+    if notes:
+        table.loc[table["c4_status"] == OK, "c4_status"] = f"{OK}; {'; '.join(notes)}"
+    parameters = {"threshold": options.threshold,
+                  "quality": None if options.quality is None else asdict(options.quality),
                   "waveform_source": options.waveform_source, "bundle": bundle.label,
-                  "fs": recording.fs, "dataset_key": recording.content_key()}
+                  "architecture": bundle.architecture, "feature_spec": bundle.spec.to_dict(),
+                  "fs": recording.fs, "dataset_key": recording.content_key(), "notes": notes}
     return ClassificationResult(table, prediction, features, bundle.label, parameters)
-
-
-def _compute_acgs(recording: Recording, ready: list[int], kept: dict[int, np.ndarray],
-                  features: dict[int, UnitFeatures], bundle: Bundle,
-                  options: PipelineOptions) -> None:
-    spec = bundle.features.acg
-    _, acgs, status = acg_3d_units([kept[c] for c in ready], recording.fs, spec=spec,
-                                   min_spikes=MIN_FILTERED_SPIKES, n_jobs=options.n_jobs)
-    for cluster_id, acg, state in zip(ready, acgs, status, strict=True):
-        if state != OK:
-            features[cluster_id].status = f"no 3D-ACG: {state}"
-            continue
-        features[cluster_id].acg_log = acg_3d_log(acg, bin_ms=spec.bin_ms, win_ms=spec.win_ms,
-                                                  n_log_bins=spec.n_log_bins,
-                                                  start_log_ms=spec.start_log_ms,
-                                                  smooth_sd=spec.log_smooth_sd)
-
-
-def _table_inputs(recording: Recording, ready: list[int], kept: dict[int, np.ndarray],
-                  features: dict[int, UnitFeatures]) -> torch.Tensor:
-    """The C4-database table features of each unit, normalised as the tabular models expect."""
-    from phy_c4.training.tables import FeatureTable
-
-    waves, acgs, isis = [], [], []
-    for cluster_id in ready:
-        unit = features[cluster_id]
-        unit.acg_1d = acg_1d(kept[cluster_id], recording.fs)
-        unit.isi = isi_histogram(kept[cluster_id], recording.fs)
-        waves.append(table_waveform(unit.raw_waveform, unit.raw_fs))
-        acgs.append(unit.acg_1d)
-        isis.append(unit.isi)
-    table = FeatureTable("units", np.stack(waves), np.stack(acgs), np.stack(isis),
-                         np.array([""] * len(ready), dtype=object))
-    return torch.from_numpy(table.inputs())
 
 
 def build_table(ids: list[int], features: dict[int, Any], ready: list[int],

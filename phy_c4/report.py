@@ -18,11 +18,14 @@ import pandas as pd
 from phy_c4.features import log_lags
 
 
-def draw_unit(fig, cluster_id: int, acg_log: np.ndarray | None, waveform: np.ndarray | None,
+def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
               probabilities: dict[str, float], threshold: float, title_extra: str = "",
-              acg_1d: np.ndarray | None = None, tight: bool = True) -> None:
+              tight: bool = True) -> None:
     """3D-ACG heat map over log lags (or the 1-D ACG), the preprocessed waveform, and class
-    probabilities with the confidence-ratio threshold."""
+    probabilities with the confidence-ratio threshold; ``inputs`` are the model inputs of the
+    unit as its family named them."""
+    inputs = inputs or {}
+    acg_log, waveform, acg_1d = (inputs.get(k) for k in ("acg_3d_log", "waveform", "acg_1d"))
     fig.clear()
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
     ax_acg, ax_wvf, ax_prob = axes
@@ -91,10 +94,10 @@ def write_report(folder: str | os.PathLike, result, channel_positions: np.ndarra
         cluster_id = int(row["cluster_id"])
         unit = result.features.get(cluster_id)
         label = row["c4_type"] or "not classified"
-        draw_unit(fig, cluster_id, getattr(unit, "acg_log", None), getattr(unit, "waveform", None),
-                  unit_probabilities(row), threshold,
+        draw_unit(fig, cluster_id, getattr(unit, "inputs", None), unit_probabilities(row),
+                  threshold,
                   f"— {label} (ratio {row['c4_ratio']:.2f})" if np.isfinite(row["c4_ratio"])
-                  else f"— {row['c4_status']}", acg_1d=getattr(unit, "acg_1d", None))
+                  else f"— {row['c4_status']}")
         path = out / f"unit_{cluster_id}.png"
         fig.savefig(path, dpi=90)
         written.append(path)

@@ -25,7 +25,8 @@ import torch
 
 from phy_c4 import __version__
 from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, FeatureSpec
-from phy_c4.model.bundle import Bundle, BundleError, load_bundle, save_bundle
+from phy_c4.families import load_bundle
+from phy_c4.model.bundle import Bundle, BundleError, save_bundle
 from phy_c4.model.laplace import KronHessian, PredictiveFactors, fit_prior_precision
 from phy_c4.model.networks import config_from_state_dict
 
@@ -182,13 +183,16 @@ def _load_hessians(path: Path, n_members: int) -> list[KronHessian]:
 
 
 def _labels_for(n_classes: int, variant: C4Variant, where: Path) -> tuple[str, ...]:
-    if variant.mli_split and n_classes != len(MLI_SPLIT_LABELS):
-        raise BundleError(f"{where}: variant {variant.name} has {len(MLI_SPLIT_LABELS)} classes "
-                          f"but the weights have {n_classes}: wrong variant?")
-    by_count = {len(BASE_LABELS): BASE_LABELS, len(MLI_SPLIT_LABELS): MLI_SPLIT_LABELS}
-    if n_classes not in by_count:
-        raise BundleError(f"{where}: no C4 label set has {n_classes} classes")
-    return by_count[n_classes]
+    """The variant fixes the label set; the weights' output count must agree, both ways."""
+    labels = MLI_SPLIT_LABELS if variant.mli_split else BASE_LABELS
+    if n_classes != len(labels):
+        fits = [v.name for v in VARIANTS.values() if v.use_layer == variant.use_layer
+                and len(MLI_SPLIT_LABELS if v.mli_split else BASE_LABELS) == n_classes]
+        hint = f" (variant {fits[0]} has {n_classes})" if fits else ""
+        raise BundleError(f"{where}: variant {variant.name} has {len(labels)} classes "
+                          f"({', '.join(labels)}) but the weights have {n_classes} outputs: "
+                          f"wrong variant?{hint}")
+    return labels
 
 
 def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.PathLike | None = None,
@@ -230,7 +234,6 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
         "architecture": "c4_cnn",
         "network": config.to_dict(),
         "features": FeatureSpec().to_dict(),
-        "inputs": ["acg3d_log", "waveform"] + (["layer"] if config.use_layer else []),
         "n_members": len(states),
         "files": {},
         "provenance": {
@@ -238,7 +241,7 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
             "variant": info.name,
             "archive": path.name,
             "imported_by": f"phy_c4 {__version__}",
-            "labels_from": "class count of fc2 (5: base labels, 6: MLI_A/MLI_B split)",
+            "labels_from": f"variant {info.name}, checked against fc2's {n_classes} outputs",
         },
     }
     calibration = None

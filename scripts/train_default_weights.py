@@ -20,14 +20,15 @@ from pathlib import Path
 
 import torch
 
-from phy_c4.model.bundle import load_bundle, save_bundle
+from phy_c4.families import load_bundle
+from phy_c4.model.bundle import save_bundle
 from phy_c4.training.cli import evaluate_table
 from phy_c4.training.report import plot_metrics
 from phy_c4.training.tables import concat, read_c4_derived
 from phy_c4.training.train import TrainConfig, train_bundle
 
 NAME = "c4-tables"
-VERSION = "1"
+VERSION = "2"  # 2: the manifest carries the full TableFeatureSpec (ISI 1-ms bins, 0-100 ms)
 
 
 def _row(result: dict) -> str:
@@ -105,7 +106,9 @@ def main() -> None:
     load_bundle(path)
     (Path(args.out) / "DEFAULT").write_text(NAME + "\n")
     training_fit = evaluate_table(final, both)
-    card = model_card(final, results, training_fit, calibration, timings, config)
+    parity_path = images.parent / "surrogate_parity.json"
+    parity = json.loads(parity_path.read_text()) if parity_path.is_file() else None
+    card = model_card(final, results, training_fit, calibration, timings, config, parity)
     (path / "MODEL_CARD.md").write_text(card)
     (images.parent / "default_weights_metrics.json").write_text(
         json.dumps({"cross_lab": results, "training_fit": training_fit,
@@ -113,18 +116,61 @@ def main() -> None:
     print(f"wrote {path}")
 
 
-def model_card(bundle, results, training_fit, calibration, timings, config) -> str:
+def _parity_section(parity: dict | None) -> str:
+    """From ``benchmarks/surrogate_parity.py``'s JSON (docs/surrogate_parity.json)."""
+    if parity is None:
+        return "Not measured: run `python benchmarks/surrogate_parity.py --json " \
+               "docs/surrogate_parity.json`, then this script."
+    d, h = parity["default"], parity["hausser_only_on_lisberger_trains"]
+    ba = d["balanced_accuracy_faithful_labelled"]
+    return f"""Lisberger rows turned into spike trains (`../shared/tools/surrogate_phy.py`,
+{parity['units']} units, {parity['faithful']} whose trains reproduce their rows) and classified
+through `classify` (`benchmarks/surrogate_parity.py`, numbers in `docs/surrogate_parity.json`):
+
+| | tables' conventions | 2-ms ISI bins over 0-200 ms (phy_c4 0.1) |
+|---|---:|---:|
+| ISI correlation with the row, median (min) | {d['isi_corr_median']['tables']:.4f} \
+({d['isi_corr_min']['tables']:.3f}) | {d['isi_corr_median']['old_2ms']:.3f} \
+({d['isi_corr_min']['old_2ms']:.3f}) |
+| predictions equal to those from the rows | {d['agreement_with_rows']['tables']:.3f} | \
+{d['agreement_with_rows']['old_2ms']:.3f} |
+| balanced accuracy ({d['n_faithful_labelled']} labelled units; from rows \
+{ba['rows']:.3f}) | {ba['spikes_tables']:.3f} | {ba['spikes_old_2ms']:.3f} |
+
+This bundle has seen these rows, so the table measures parity, not accuracy on a new lab. A
+bundle trained on Häusser alone ({', '.join(h['modalities_trained'])} only: that lab has no
+ACG/ISI in the tables) classifies the same trains at a balanced accuracy of
+{h['balanced_accuracy']:.3f} ({h['n_labelled']} labelled units; {h['accuracy_at_ratio2']:.3f}
+accuracy at ratio >= 2, coverage {h['coverage_at_ratio2']:.3f}), as it does from the rows."""
+
+
+def model_card(bundle, results, training_fit, calibration, timings, config,
+               parity: dict | None = None) -> str:
     counts = bundle.manifest["training"]["class_counts"]
     lh, hl = results["lisberger->hausser"], results["hausser->lisberger"]
     return f"""# Model card: {bundle.name}@{bundle.manifest['version']} (phy_c4 default bundle)
 
 ## What it is
 An ensemble of {bundle.n_members} C4-style classifiers (VAE-pretrained encoders per modality,
-batch norm, hidden layer, class layer) over the features of the C4-database tables: the
-peak-channel waveform (75 samples, 30 kHz, 1 ms before / 1.5 ms after the peak, peak = -1), the
-1-D autocorrelogram (±100 ms, 1-ms bins) and the ISI histogram (0–200 ms, 2-ms bins).
+batch norm, hidden layer, class layer) over the features of the C4-database tables.
 Classes: {', '.join(bundle.labels)}. Probabilities are temperature-calibrated
 (T = {calibration['temperature']:.3f}).
+
+## Inputs (the contract)
+The manifest's `features` is a `TableFeatureSpec` (read strictly; the pipeline computes the
+inputs from spike times only through it). The conventions are the tables' own:
+- waveform: peak-channel mean waveform, 75 samples at 30 kHz, 1 ms before / 1.5 ms after the
+  largest absolute peak, flipped so that peak is negative, scaled to -1 (other rates linearly
+  interpolated);
+- 1-D autocorrelogram: raw pair counts, lags -100..+100 ms, spike times floored onto a 1-ms grid
+  (bins centred on whole ms), lag 0 set to 0; the model reads lags 1..100 ms over their maximum;
+- ISI histogram: raw counts in 1-ms bins over [0, 100) ms, longer intervals not counted; the
+  model reads sqrt(counts / total) over its maximum.
+
+Evidence: `docs/features.md` (how the conventions were read from the tables) and
+`tests/test_contract.py` (spike trains built from the Lisberger rows: features and predictions
+from spikes match the rows; the tests fail under the old 2-ms ISI bins).
+`benchmarks/surrogate_parity.py` measures it end to end ("From spike trains" below).
 
 **It is not the official C4 model.** C4's own models use the 3D autocorrelogram; those weights
 cannot be downloaded on the machines this bundle was made on. For them use
@@ -180,6 +226,9 @@ before and {calibration['ece_after']:.3f} after temperature scaling
 
 Figures: `docs/images/cross_lab_*.png`. Raw numbers: `docs/default_weights_metrics.json`.
 
+### From spike trains, end to end
+{_parity_section(parity)}
+
 ## Intended use
 A first, honest default so phy_c4 runs out of the box: a ranking of likely cerebellar types to
 check during curation, with the confidence ratio telling which calls to trust more.
@@ -191,8 +240,11 @@ check during curation, with the confidence ratio telling which calls to trust mo
 - Not validated on mouse units from other labs, on other probes, or outside the cerebellum.
 - 3D-ACG features are not used; the waveform window is ±(1, 1.5) ms around the largest peak,
   flipped negative, so polarity information is discarded.
-- Count features are computed from all spikes that pass C4's quality filter; the tables'
-  exact bin-edge convention could not be confirmed from HIPPIE's source (see docs/features.md).
+- Count features are computed from all spikes that pass C4's quality filter; no code that
+  made the tables is published, so their conventions were read from the tables themselves
+  (docs/features.md).
+- Version 1 of this bundle (phy_c4 0.1) had the same weights but was fed ISIs in 2-ms bins over
+  0-200 ms at run time: re-classify results labelled `c4-tables@1`.
 """
 
 

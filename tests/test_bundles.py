@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from phy_c4.model import Bundle, BundleError, load_bundle, predict_raw, save_bundle
+from phy_c4.families import load_bundle
+from phy_c4.model import Bundle, BundleError, predict_raw, save_bundle
 from phy_c4.weights import import_c4_archive
 from tests.conftest import shared_path
 

@@ -9,7 +9,8 @@ import pytest
 
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.io import DatasetError, open_recording, read_cluster_column, write_cluster_column
-from phy_c4.io.results import ExistingResultsError, write_results
+from phy_c4.io.publish import Publication, publish
+from phy_c4.io.results import ExistingResultsError
 from phy_c4.io.waveforms import unit_waveform
 from phy_c4.testing import unit_waveform as true_shape
 from tests.conftest import poisson_train, shared_path
@@ -83,16 +84,16 @@ def test_results_never_touch_other_files_and_refuse_to_overwrite(example_copy):
     table = pd.DataFrame({"cluster_id": [0, 1], "c4_type": ["MLI", ""],
                           "c4_confidence": [0.9, np.nan], "c4_ratio": [5.0, np.nan],
                           "c4_votes": ["4/4", ""], "c4_status": ["ok", "too few spikes"]})
-    written = write_results(example_copy, table, npyx_columns=True,
-                            raw=np.zeros((1, 5, 4)), labels=("a",) * 5)
+    written = publish(example_copy, Publication(table, ("a",) * 5, np.zeros((1, 5, 4)),
+                                                npyx_columns=True))
     assert {p.name for p in written} >= {"cluster_c4_type.tsv", "cluster_predicted_cell_type.tsv"}
     after = {p.name: _sha(p) for p in example_copy.iterdir() if p.is_file()}
     assert all(after[name] == digest for name, digest in before.items())
     assert read_cluster_column(example_copy / "cluster_c4_type.tsv") == {0: "MLI", 1: ""}
     assert read_cluster_column(example_copy / "cluster_predicted_cell_type.tsv") == {0: "MLI"}
     with pytest.raises(ExistingResultsError, match="overwrite"):
-        write_results(example_copy, table)
-    write_results(example_copy, table.assign(c4_type=["GoC", ""]), overwrite=True)
+        publish(example_copy, Publication(table))
+    publish(example_copy, Publication(table.assign(c4_type=["GoC", ""])), overwrite=True)
     backups = list((example_copy / ".phy_c4" / "backups").glob("*/cluster_c4_type.tsv"))
     assert len(backups) == 1
     assert read_cluster_column(backups[0]) == {0: "MLI", 1: ""}

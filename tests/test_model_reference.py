@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from phy_c4.model import load_bundle, predict_raw
+from phy_c4.families import load_bundle
+from phy_c4.model import predict_raw
 from phy_c4.weights import import_c4_archive
 from tests.conftest import shared_path
 
-VARIANTS = {"base": "base", "layer": "layer_information"}
+# The reference "layer" archive has 6 outputs: C4's layer model with the MLI split.
+VARIANTS = {"base": "base", "layer": "layer_information_mli_clustering"}
 
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 
 import numpy as np
@@ -31,8 +33,9 @@ def test_every_unit_gets_a_row_and_the_table_is_deterministic(example_copy, c4_b
 
 
 def test_statuses_of_unclassifiable_units(example_copy, c4_bundle):
-    result = classify(example_copy, [0, 1, 999], bundle=c4_bundle,
-                      options=PipelineOptions(min_spikes=100_000))
+    demanding = copy.copy(c4_bundle)  # the spike floor is part of the bundle's feature spec
+    demanding.spec = dataclasses.replace(c4_bundle.spec, min_spikes=100_000)
+    result = classify(example_copy, [0, 1, 999], bundle=demanding)
     assert list(result.table["c4_type"]) == ["", "", ""]
     assert result.table["c4_status"].iloc[0].startswith("too few spikes")
     assert result.table["c4_status"].iloc[2] == "no spikes"
@@ -75,16 +78,16 @@ def test_cli_writes_columns_and_summary(example_copy, c4_bundle, capsys):
     assert len(types) == 5
     # second run without --overwrite: refused, exit 1, one line of reason
     assert main(["classify", str(example_copy), "--bundle", str(c4_bundle.path)]) == 1
-    assert "already has C4 results" in capsys.readouterr().out
+    assert "already has C4 results" in capsys.readouterr().err
 
 
 def test_cli_one_bad_recording_does_not_stop_the_others(example_copy, c4_bundle, tmp_path,
                                                         capsys):
     code = main(["classify", str(tmp_path / "missing"), str(example_copy), "--bundle",
                  str(c4_bundle.path), "--clusters", "0,2-3", "--quiet", "--report"])
-    out = capsys.readouterr().out
+    err = capsys.readouterr().err
     assert code == 1
-    assert "FAILED" in out and "no params.py" in out
+    assert "FAILED" in err and "no params.py" in err
     assert len(read_cluster_column(example_copy / "cluster_c4_type.tsv")) == 3
     figures = example_copy / "cell_type_classification" / "figures"
     assert (figures / "summary.png").is_file() and (figures / "unit_2.png").is_file()
@@ -113,6 +116,6 @@ def test_demo_runs_the_main_job_with_the_shipped_default_weights(tmp_path, capsy
                  "--channels", "2", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)["recordings"][0]
-    assert summary["ok"] and summary["units"] == 5 and summary["bundle"] == "c4-tables@1"
+    assert summary["ok"] and summary["units"] == 5 and summary["bundle"] == "c4-tables@2"
     assert (out / "cluster_c4_type.tsv").is_file()
     assert (out / "cell_type_classification" / "figures" / "summary.png").is_file()

@@ -15,7 +15,7 @@ from tests.conftest import shared_path
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     out = {}
-    for name, variant in (("base", "base"), ("layer", "layer_information")):
+    for name, variant in (("base", "base"), ("layer", "layer_information_mli_clustering")):
         folder = shared_path("reference", "c4_format", name)
         out[name] = import_c4_archive(folder / "trained_models.tar.gz", variant,
                                       dest=tmp_path_factory.mktemp(name) / "bundle")

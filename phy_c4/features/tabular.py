@@ -1,19 +1,21 @@
 """The features of the C4-database tables (``c4_derived``, from the HIPPIE benchmark), computed
 from a user's spike times and waveform, so a model trained on the tables sees the same thing.
 
-Conventions, established from the tables themselves and HIPPIE's loader (see docs/features.md):
+Every number comes from a ``TableFeatureSpec`` (``phy_c4.config``), which a bundle's manifest
+records. The conventions were established from the tables themselves (docs/features.md):
 
-- ``acg_1d``: 201 raw pair counts at lags -100..+100 ms in 1-ms bins, symmetric, lag 0 set to 0.
-  Spikes are put on a 1-ms grid (sample // samples-per-ms, as npyx's ACGs) and lags are grid
-  differences; a 1-ms bin holding several spikes counts each pair.
-- ``isi_histogram``: 100 raw counts of inter-spike intervals in 2-ms bins over [0, 200) ms
-  (``np.histogram(isi_s, bins=100, range=(0, 0.2))``); longer intervals are not counted.
+- ``acg_1d``: raw pair counts at lags -100..+100 ms, symmetric, lag 0 set to 0. Spike times are
+  floored onto a 1-ms grid and lags are grid differences: bin k holds pairs k +- 1 ms apart with
+  triangular weight, so bins are centred on whole ms, as the tables' are.
+- ``isi_histogram``: raw counts of inter-spike intervals in 1-ms bins over [0, 100) ms; longer
+  intervals are not counted.
 - ``table_waveform``: 75 samples at 30 kHz, 1 ms before and 1.5 ms after the largest absolute
   peak, flipped so that peak is negative, scaled so it is -1. (Häusser rows are 90 samples at
   30 kHz with the peak at 45; Lisberger rows 100 samples at 40 kHz with the peak at 40: both
   contain this window, which ``table_waveform`` extracts from either.)
 
-The counts are scale-dependent (recording length); models normalise them (``normalise_*``).
+The counts depend on the recording's length; ``model_rows`` turns them into the normalised rows
+the table-feature networks read, for training tables and for a user's units alike.
 """
 
 from __future__ import annotations
@@ -21,16 +23,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from phy_c4.config import TABLE_MODALITIES, TableFeatureSpec, TableWaveformSpec
 from phy_c4.features.validation import check_sample_rate, check_spike_times
 
-ACG_HALF_MS = 100
-ISI_BINS = 100
-ISI_RANGE_S = (0.0, 0.2)
-WAVE_FS = 30000.0
-WAVE_BEFORE_S = 1e-3
-WAVE_AFTER_S = 1.5e-3
-WAVE_SAMPLES = int(round((WAVE_BEFORE_S + WAVE_AFTER_S) * WAVE_FS))  # 75
-WAVE_PEAK = int(round(WAVE_BEFORE_S * WAVE_FS))  # 30
+DEFAULT_SPEC = TableFeatureSpec()
 
 
 @numba.njit(cache=True, nogil=True)
@@ -48,26 +44,32 @@ def _acg_counts(bins: np.ndarray, half: int) -> np.ndarray:
     return counts
 
 
-def acg_1d(spike_times: np.ndarray, fs: float, *, half_ms: int = ACG_HALF_MS,
+def acg_1d(spike_times: np.ndarray, fs: float, spec: TableFeatureSpec = DEFAULT_SPEC, *,
            min_spikes: int = 2) -> np.ndarray:
-    """Autocorrelogram counts at lags -half_ms..+half_ms (1-ms bins), lag 0 = 0."""
+    """Autocorrelogram counts at lags -half..+half (``spec.acg``), lag 0 = 0."""
     fs = check_sample_rate(fs)
     times = check_spike_times(spike_times, min_spikes=min_spikes)
-    samples_per_ms = int(np.ceil(fs / 1000.0))
-    return _acg_counts(times // samples_per_ms, int(half_ms))
+    samples_per_bin = int(np.ceil(fs * spec.acg.bin_ms / 1000.0))
+    return _acg_counts(times // samples_per_bin, int(spec.acg.half_width_ms))
 
 
-def isi_histogram(spike_times: np.ndarray, fs: float, *, n_bins: int = ISI_BINS,
-                  range_s: tuple[float, float] = ISI_RANGE_S, min_spikes: int = 2) -> np.ndarray:
-    """Counts of inter-spike intervals in ``n_bins`` equal bins over ``range_s`` (seconds)."""
+def isi_histogram(spike_times: np.ndarray, fs: float, spec: TableFeatureSpec = DEFAULT_SPEC, *,
+                  min_spikes: int = 2) -> np.ndarray:
+    """Counts of inter-spike intervals in ``spec.isi`` bins; longer intervals are not counted.
+
+    Bin k holds intervals in [k, k + 1) bins exactly: an interval of a whole number of ms lands
+    in its own bin (``np.histogram``'s float edges put some of them one bin lower).
+    """
     fs = check_sample_rate(fs)
     times = check_spike_times(spike_times, min_spikes=min_spikes)
-    isis = np.diff(times) / fs
-    counts, _ = np.histogram(isis, bins=n_bins, range=range_s)
-    return counts.astype(np.float64)
+    in_bins = np.diff(times) * (1000.0 / (fs * spec.isi.bin_ms))
+    index = np.floor(in_bins + 1e-9).astype(np.int64)
+    index = index[index < spec.isi.n_bins]
+    return np.bincount(index, minlength=spec.isi.n_bins).astype(np.float64)
 
 
-def table_waveform(waveform: np.ndarray, fs: float, peak_index: int | None = None) -> np.ndarray:
+def table_waveform(waveform: np.ndarray, fs: float, peak_index: int | None = None,
+                   spec: TableWaveformSpec = DEFAULT_SPEC.waveform) -> np.ndarray:
     """The tables' waveform window (75 samples, 30 kHz, peak at 30 and equal to -1).
 
     ``peak_index`` defaults to the largest absolute value. Samples outside the input are padded
@@ -82,18 +84,20 @@ def table_waveform(waveform: np.ndarray, fs: float, peak_index: int | None = Non
     if not np.any(wave):
         raise ValueError("waveform is all zeros")
     peak = int(np.argmax(np.abs(wave))) if peak_index is None else int(peak_index)
-    before = int(round(WAVE_BEFORE_S * fs))
-    after = int(round(WAVE_AFTER_S * fs))
+    if not 0 <= peak < wave.size:
+        raise ValueError(f"peak index {peak} is outside the {wave.size}-sample waveform")
+    before = int(round(spec.before_ms * fs / 1000.0))
+    after = int(round(spec.after_ms * fs / 1000.0))
     padded = np.pad(wave, (before, after), mode="edge")
     window = padded[peak : peak + before + after]  # peak at index `before`
-    if fs != WAVE_FS:
-        # Interpolate onto the 30-kHz grid around the peak, which lies on both grids (FFT
+    if fs != spec.fs:
+        # Interpolate onto the model's grid around the peak, which lies on both grids (FFT
         # resampling of a non-periodic 2.5-ms window rings at its edges).
         t_in = (np.arange(window.size) - before) / fs
-        t_out = (np.arange(WAVE_SAMPLES) - WAVE_PEAK) / WAVE_FS
+        t_out = (np.arange(spec.n_samples) - spec.peak_index) / spec.fs
         window = np.interp(t_out, t_in, window)
-    out = window[:WAVE_SAMPLES]
-    reference = out[WAVE_PEAK]
+    out = window[: spec.n_samples]
+    reference = out[spec.peak_index]
     if reference == 0:
         raise ValueError("waveform's peak is zero")
     sign = -1.0 if reference > 0 else 1.0  # flip so the reference peak is negative
@@ -101,7 +105,7 @@ def table_waveform(waveform: np.ndarray, fs: float, peak_index: int | None = Non
 
 
 def normalise_acg(counts: np.ndarray) -> np.ndarray:
-    """Positive lags 1..100 ms divided by their maximum: a shape, whatever the recording length."""
+    """Positive lags divided by their maximum: a shape, whatever the recording length."""
     counts = np.atleast_2d(np.asarray(counts, dtype=np.float64))
     positive = counts[:, counts.shape[1] // 2 + 1 :]
     peak = positive.max(axis=1, keepdims=True)
@@ -115,3 +119,32 @@ def normalise_isi(counts: np.ndarray) -> np.ndarray:
     p = np.sqrt(np.divide(counts, total, out=np.zeros_like(counts), where=total > 0))
     peak = p.max(axis=1, keepdims=True)
     return np.divide(p, peak, out=np.zeros_like(p), where=peak > 0)
+
+
+def presence(waveform: np.ndarray, acg: np.ndarray, isi: np.ndarray) -> np.ndarray:
+    """(N, 3) flags: a modality is present when its row is finite and not all zero."""
+    return np.stack([~np.isnan(m).any(axis=1) & (np.nansum(np.abs(m), axis=1) > 0)
+                     for m in (waveform, acg, isi)], axis=1)
+
+
+def model_rows(waveform: np.ndarray, acg: np.ndarray, isi: np.ndarray,
+               spec: TableFeatureSpec = DEFAULT_SPEC) -> np.ndarray:
+    """Normalised network rows [waveform | ACG positive lags | ISI | presence flags] (float32).
+
+    A modality is zeroed, flag included, where a row lacks it or where the model was not trained
+    on it (``spec.modalities``): its encoder would see what it never learned.
+    """
+    waveform, acg, isi = (np.atleast_2d(np.asarray(m, dtype=np.float64))
+                          for m in (waveform, acg, isi))
+    expected = (spec.waveform.n_samples, 2 * spec.acg.half_width_ms + 1, spec.isi.n_bins)
+    for name, values, width in zip(TABLE_MODALITIES, (waveform, acg, isi), expected,
+                                   strict=True):
+        if values.shape[1] != width:
+            raise ValueError(f"{name} rows have {values.shape[1]} values; the feature spec "
+                             f"says {width}")
+    present = presence(waveform, acg, isi)
+    present &= np.array([m in spec.modalities for m in TABLE_MODALITIES])
+    parts = [np.nan_to_num(waveform), normalise_acg(np.nan_to_num(acg)),
+             normalise_isi(np.nan_to_num(isi))]
+    parts = [np.where(present[:, i : i + 1], part, 0.0) for i, part in enumerate(parts)]
+    return np.concatenate([*parts, present.astype(float)], axis=1).astype(np.float32)

@@ -1,13 +1,20 @@
-"""A Phy/Kilosort output folder, opened through phylib's ``TemplateModel``.
+"""A Phy/Kilosort output folder, opened read-only through phylib's ``TemplateModel``.
 
 Only what C4 needs is exposed, with the real sample rate and the current cluster assignment
 (``spike_clusters`` may be overridden by the Phy plugin, whose merges/splits are not saved yet).
+
+The sorter's files are never written: ``params.py`` and the spike arrays are checked before
+phylib sees them (phylib would take a missing sample rate as 1 Hz), and phylib's model maps
+arrays copy-on-write and skips its own writes (it zeroes all-NaN templates in ``templates.npy``
+through a read-write map and saves a missing ``whitening_mat_inv.npy``).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +27,83 @@ logger = logging.getLogger(__name__)
 
 class DatasetError(ValueError):
     """A dataset folder is missing files or has inconsistent ones."""
+
+
+PLAUSIBLE_RATES_HZ = (10_000.0, 100_000.0)
+"""Sample rates of extracellular recordings; others need ``force`` (``--force``)."""
+
+
+def read_params(path: str | os.PathLike) -> dict[str, Any]:
+    """``params.py``'s assignments of literal values, read without executing the file."""
+    params = params_path(path)
+    try:
+        tree = ast.parse(params.read_text(), filename=str(params))
+    except (SyntaxError, UnicodeDecodeError, ValueError) as error:
+        raise DatasetError(f"{params}: not a readable params.py ({error})") from None
+    values: dict[str, Any] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                values[node.targets[0].id] = None  # an expression: not a value we read
+    return values
+
+
+def check_sample_rate(params: dict[str, Any], where: Path, force: bool = False) -> float:
+    rate = params.get("sample_rate")
+    if rate is None:
+        raise DatasetError(f"{where}: params.py has no sample_rate (phylib would assume 1 Hz)")
+    if isinstance(rate, bool) or not isinstance(rate, int | float) or not math.isfinite(rate) \
+            or rate <= 0:
+        raise DatasetError(f"{where}: params.py has an invalid sample_rate {rate!r}")
+    low, high = PLAUSIBLE_RATES_HZ
+    if not force and not low <= rate <= high:
+        raise DatasetError(f"{where}: sample_rate = {rate:g} Hz is implausible for extracellular "
+                           f"spikes ({low / 1000:g}-{high / 1000:g} kHz); pass --force if it is "
+                           "right")
+    return float(rate)
+
+
+def check_spike_arrays(folder: Path) -> None:
+    """Shapes, dtypes and values of the spike arrays, read through read-only maps."""
+    arrays = {}
+    for name in ("spike_times.npy", "spike_clusters.npy", "spike_templates.npy",
+                 "amplitudes.npy"):
+        if (folder / name).is_file():
+            try:
+                arrays[name] = np.load(folder / name, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError) as error:
+                raise DatasetError(f"{folder / name}: not a readable .npy file ({error})") \
+                    from None
+    times = arrays.get("spike_times.npy")
+    if times is None:
+        return  # an ALF folder (spikes.times.npy): phylib checks it
+    times = times.reshape(-1) if times.ndim == 2 and 1 in times.shape else times
+    if times.ndim != 1:
+        raise DatasetError(f"{folder}: spike_times.npy must be one column, got {times.shape}")
+    if times.dtype.kind == "f" and times.size and not np.all(np.mod(times, 1) == 0):
+        raise DatasetError(f"{folder}: spike_times.npy holds fractional values (seconds?); "
+                           "it must hold integer sample indices")
+    if times.dtype.kind not in "iuf":
+        raise DatasetError(f"{folder}: spike_times.npy has dtype {times.dtype}")
+    if times.size and times.dtype.kind in "if" and times.min() < 0:
+        raise DatasetError(f"{folder}: spike_times.npy has negative times")
+    for name in ("spike_clusters.npy", "spike_templates.npy", "amplitudes.npy"):
+        values = arrays.get(name)
+        if values is None:
+            continue
+        if values.reshape(-1).shape != times.shape:
+            raise DatasetError(f"{folder}: {name} has {values.size} entries for {times.size} "
+                               "spikes in spike_times.npy")
+        if name != "amplitudes.npy":
+            if values.dtype.kind not in "iu":
+                raise DatasetError(f"{folder}: {name} must hold integer ids, got {values.dtype}")
+            if values.size and values.min() < 0:
+                raise DatasetError(f"{folder}: {name} has negative ids ({int(values.min())})")
+        elif values.size and not np.all(np.isfinite(values)):
+            raise DatasetError(f"{folder}: amplitudes.npy has NaN or infinite values")
 
 
 def params_path(path: str | os.PathLike) -> Path:
@@ -103,13 +187,14 @@ class Recording:
         return total / counts.sum()
 
 
-def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | None = None
-                   ) -> Recording:
-    """Open a folder (or ``params.py``, or an already-loaded ``TemplateModel``).
+def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | None = None,
+                   force: bool = False) -> Recording:
+    """Open a folder (or ``params.py``, or an already-loaded ``TemplateModel``), read-only.
 
-    Errors name the missing or malformed file instead of failing deep inside phylib.
+    Errors name the missing or malformed file instead of failing deep inside phylib; ``force``
+    accepts sample rates outside 10-100 kHz.
     """
-    model = path if hasattr(path, "spike_samples") else _load_model(path)
+    model = path if hasattr(path, "spike_samples") else _load_model(path, force)
     folder = Path(getattr(model, "dir_path", Path(str(path))))
     fs = float(model.sample_rate)
     if not np.isfinite(fs) or fs <= 0:
@@ -123,6 +208,8 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
     clusters = np.asarray(model.spike_clusters if spike_clusters is None else spike_clusters)
     if clusters.shape != times.shape:
         raise DatasetError(f"{folder}: {clusters.size} spike clusters for {times.size} spikes")
+    if clusters.size and clusters.min() < 0:
+        raise DatasetError(f"{folder}: negative cluster ids ({int(clusters.min())})")
     if times.size and not is_sorted(times):
         raise DatasetError(f"{folder}: spike_times.npy is not sorted")
     metadata = {k: dict(v) for k, v in (getattr(model, "metadata", None) or {}).items()}
@@ -141,18 +228,41 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
     )
 
 
-def _load_model(path: str | os.PathLike) -> Any:
-    from phylib.io.model import load_model
+def _read_only_model_class() -> type:
+    from phylib.io.model import TemplateModel
+
+    class ReadOnlyTemplateModel(TemplateModel):
+        """phylib's model that can never change the sorter's files."""
+
+        def _read_array(self, path, mmap_mode=None):
+            return super()._read_array(path, "c" if mmap_mode == "r+" else mmap_mode)
+
+        def _write_array(self, path, arr):
+            logger.debug("not writing %s: phy_c4 opens folders read-only", path)
+
+        def save_metadata(self, name, values):  # pragma: no cover - never called by phy_c4
+            raise PermissionError("phy_c4 opened this folder read-only")
+
+        def save_spike_clusters(self, spike_clusters):  # pragma: no cover
+            raise PermissionError("phy_c4 opened this folder read-only")
+
+    return ReadOnlyTemplateModel
+
+
+def _load_model(path: str | os.PathLike, force: bool = False) -> Any:
+    from phylib.io.model import get_template_params
 
     params = params_path(path)
     folder = params.parent
+    check_sample_rate(read_params(params), folder, force)
+    check_spike_arrays(folder)
     for required in ("spike_times.npy", "spike_clusters.npy", "templates.npy"):
         if not (folder / required).is_file() and not (
             required == "spike_clusters.npy" and (folder / "spike_templates.npy").is_file()
         ):
             raise DatasetError(f"{folder}: {required} is missing")
     try:
-        return load_model(params)
+        return _read_only_model_class()(**get_template_params(params))
     except DatasetError:
         raise
     except Exception as error:  # phylib raises many kinds for malformed folders

@@ -1,6 +1,10 @@
-"""C4's networks, weight bundles, Laplace calibration and ensemble prediction (torch only)."""
+"""C4's networks, weight bundles, Laplace calibration and ensemble prediction (torch only).
 
-from phy_c4.model.bundle import Bundle, BundleError, load_bundle, save_bundle
+Bundles are loaded with ``phy_c4.families.load_bundle``, which adds the model family's strict
+reading of the feature spec and network to ``read_bundle``'s format checks.
+"""
+
+from phy_c4.model.bundle import Bundle, BundleError, read_bundle, save_bundle
 from phy_c4.model.config import C4NetConfig
 from phy_c4.model.ensemble import (
     UNCLASSIFIED,
@@ -18,9 +22,9 @@ __all__ = [
     "C4NetConfig",
     "C4Network",
     "Prediction",
-    "load_bundle",
     "predict",
     "predict_inputs",
     "predict_raw",
+    "read_bundle",
     "save_bundle",
 ]

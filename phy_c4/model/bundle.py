@@ -9,6 +9,10 @@ A bundle is a folder::
 
 or a single ``*.safetensors`` file holding the same tensors (``weights/`` and ``calibration/``
 prefixes) with the manifest and a sha256 of the tensors in its metadata.
+
+``read_bundle`` checks the format, hashes and manifest keys; the bundle's model family
+(``phy_c4.families.load_bundle``) then reads its network config and feature spec strictly and
+checks every tensor against the network.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,10 +29,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors_bytes
 from safetensors.torch import save as save_tensors_bytes
+from torch import nn
 
 from phy_c4.atomic import atomic_open
-from phy_c4.config import FeatureSpec
-from phy_c4.model.config import C4NetConfig
 from phy_c4.model.laplace import PredictiveFactors
 
 FORMAT = "phy_c4.bundle/1"
@@ -36,6 +40,7 @@ WEIGHTS = "weights.safetensors"
 CALIBRATION = "calibration.safetensors"
 REQUIRED_KEYS = ("format", "name", "version", "labels", "architecture", "network", "features",
                  "n_members", "files")
+OPTIONAL_KEYS = ("calibration", "evaluation", "provenance", "training", "temperature", "parent")
 CALIBRATION_KEYS = ("out_vectors_sq", "in_vectors", "inv_weight_eigs", "bias_var",
                     "prior_precision")
 
@@ -52,6 +57,11 @@ class Bundle:
     weights: dict[str, torch.Tensor]
     calibration: dict[str, torch.Tensor] | None = None
     path: Path | None = None
+    spec: Any = None
+    """The family's typed feature spec, set by ``phy_c4.families.load_bundle``."""
+    config: Any = None
+    """The family's typed network config, set with ``spec``."""
+    network_factory: Callable[[], nn.Module] | None = field(default=None, repr=False)
     _factors: PredictiveFactors | None = field(default=None, repr=False)
 
     @property
@@ -71,16 +81,22 @@ class Bundle:
         return str(self.manifest["architecture"])
 
     @property
-    def network_config(self) -> C4NetConfig:
-        return C4NetConfig.from_dict(self.manifest["network"])
-
-    @property
-    def features(self) -> FeatureSpec:
-        return FeatureSpec.from_dict(self.manifest["features"])
+    def network_config(self) -> Any:
+        return self._attached().config
 
     @property
     def use_layer(self) -> bool:
-        return bool(self.manifest["network"].get("use_layer", False))
+        return bool(getattr(self._attached().config, "use_layer", False))
+
+    def new_network(self) -> nn.Module:
+        """A fresh network of the bundle's family (eval mode), to load member weights into."""
+        return self._attached().network_factory()
+
+    def _attached(self) -> Bundle:
+        if self.network_factory is None:
+            raise BundleError(f"bundle {self.name} was read without its model family; load it "
+                              "with phy_c4.families.load_bundle")
+        return self
 
     @property
     def factors(self) -> PredictiveFactors | None:
@@ -155,8 +171,8 @@ def _read_safetensors(data: bytes, where: Path) -> dict[str, torch.Tensor]:
         raise BundleError(f"{where}: not a readable safetensors file ({error})") from None
 
 
-def load_bundle(path: str | os.PathLike) -> Bundle:
-    """Load and verify a bundle folder or file: hashes, manifest, tensor names and shapes."""
+def read_bundle(path: str | os.PathLike) -> Bundle:
+    """Read and verify a bundle folder or file: hashes and manifest (not yet its family)."""
     path = Path(path)
     if not path.exists():
         raise BundleError(f"no weight bundle at {path}")
@@ -184,9 +200,7 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         tensors[name] = _read_safetensors(data, file_path)
     if WEIGHTS not in tensors:
         raise BundleError(f"{path}: the manifest lists no {WEIGHTS}")
-    bundle = Bundle(manifest, tensors[WEIGHTS], tensors.get(CALIBRATION), path)
-    check_bundle(bundle)
-    return bundle
+    return Bundle(manifest, tensors[WEIGHTS], tensors.get(CALIBRATION), path)
 
 
 def _load_single_file(path: Path) -> Bundle:
@@ -206,9 +220,7 @@ def _load_single_file(path: Path) -> Bundle:
     weights = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("weights/")}
     calibration = {k.split("/", 1)[1]: v for k, v in tensors.items()
                    if k.startswith("calibration/")} or None
-    bundle = Bundle(manifest, weights, calibration, path)
-    check_bundle(bundle)
-    return bundle
+    return Bundle(manifest, weights, calibration, path)
 
 
 def _check_manifest(manifest: Any, where: Path) -> None:
@@ -217,24 +229,27 @@ def _check_manifest(manifest: Any, where: Path) -> None:
     missing = [key for key in REQUIRED_KEYS if key not in manifest]
     if missing:
         raise BundleError(f"{where}: manifest lacks {', '.join(missing)}")
+    unknown = sorted(set(manifest) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise BundleError(f"{where}: unknown manifest key {unknown[0]!r}")
     if manifest["format"] != FORMAT:
         raise BundleError(f"{where}: unsupported bundle format {manifest['format']!r}")
     if not isinstance(manifest["labels"], list) or not manifest["labels"]:
         raise BundleError(f"{where}: labels must be a non-empty list")
+    if not all(isinstance(label, str) and label for label in manifest["labels"]):
+        raise BundleError(f"{where}: labels must be non-empty strings")
     if not isinstance(manifest["n_members"], int) or manifest["n_members"] < 1:
         raise BundleError(f"{where}: n_members must be a positive integer")
+    for key in ("name", "version", "architecture"):
+        if not isinstance(manifest[key], str) or not manifest[key]:
+            raise BundleError(f"{where}: {key} must be a non-empty string")
+    for key in ("network", "features"):
+        if not isinstance(manifest[key], dict):
+            raise BundleError(f"{where}: {key} must be an object")
 
 
-def check_bundle(bundle: Bundle) -> None:
+def check_tensors(bundle: Bundle, network: nn.Module) -> None:
     """Tensor names and shapes must be exactly those of the declared network, per member."""
-    from phy_c4.model.registry import build_network
-
-    try:
-        network = build_network(bundle.architecture, bundle.manifest["network"])
-    except (ValueError, TypeError, KeyError) as error:
-        raise BundleError(f"{bundle.path}: bad network description ({error})") from None
-    if list(getattr(network, "labels", bundle.labels)) != list(bundle.labels):
-        raise BundleError(f"{bundle.path}: labels disagree with the network's class count")
     expected = {k: tuple(v.shape) for k, v in network.state_dict().items()
                 if not k.endswith("num_batches_tracked")}
     got = {k: tuple(v.shape) for k, v in bundle.weights.items()}

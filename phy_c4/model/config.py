@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from phy_c4.config import BASE_LABELS
+from phy_c4.config import BASE_LABELS, spec_from_dict
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,6 @@ class C4NetConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> C4NetConfig:
-        values = dict(data)
-        for key in ("labels", "acg_channels", "wvf_hidden", "acg_decoder_hidden"):
-            if key in values:
-                values[key] = tuple(values[key])
-        known = set(cls.__dataclass_fields__)
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown network settings: {sorted(unknown)}")
-        return cls(**values)
+    def from_dict(cls, data: Any) -> C4NetConfig:
+        """Strict: every setting present, none unknown, each of its type (``SpecError``)."""
+        return spec_from_dict(cls, data, "network")

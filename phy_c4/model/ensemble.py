@@ -15,8 +15,9 @@ from torch.func import functional_call, vmap
 
 from phy_c4.config import LAYER_NAMES
 from phy_c4.model.bundle import Bundle
+from phy_c4.model.config import C4NetConfig
 from phy_c4.model.laplace import probit_probabilities
-from phy_c4.model.registry import build_network
+from phy_c4.model.networks import C4Network
 from phy_c4.model.stacked import stacked_forward, supports
 
 UNCLASSIFIED = "unclassified"
@@ -49,15 +50,13 @@ class Prediction:
 def _member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (M, N, K) and last-layer features (M, N, D) of all members at once."""
     params = {key: value.float() for key, value in bundle.weights.items()}
-    stacked = bundle.architecture == "c4_cnn" and supports(bundle.network_config)
-    if stacked:
-        config = bundle.network_config
+    network = bundle.new_network()
+    if isinstance(network, C4Network) and supports(network.config):
+        config = network.config
 
         def run(x: torch.Tensor):
             return stacked_forward(params, config, x)
     else:
-        network = build_network(bundle.architecture, bundle.manifest["network"])
-
         def one_member(member_params: dict[str, torch.Tensor], x: torch.Tensor):
             return functional_call(network, member_params, (x,), strict=False)
 
@@ -65,7 +64,7 @@ def _member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor,
             return vmap(one_member, in_dims=(0, None))(params, x)
 
     n_units = inputs.shape[0]
-    per_unit = max(1, _activations_per_unit(bundle) * bundle.n_members)
+    per_unit = max(1, _activations_per_unit(network) * bundle.n_members)
     chunk = max(1, min(n_units, _ACTIVATION_BUDGET // per_unit))
     logits, features = [], []
     with torch.inference_mode():
@@ -76,9 +75,9 @@ def _member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor,
     return torch.cat(logits, dim=1), torch.cat(features, dim=1)
 
 
-def _activations_per_unit(bundle: Bundle) -> int:
-    if bundle.architecture == "c4_cnn":
-        config = bundle.network_config
+def _activations_per_unit(network: torch.nn.Module) -> int:
+    if isinstance(network, C4Network):
+        config = network.config
         return config.acg_channels[0] * config.acg_rows * config.acg_cols // 4 + 2000
     return 2000
 
@@ -115,7 +114,7 @@ def npyx_rows_to_inputs(bundle: Bundle, X: np.ndarray) -> torch.Tensor:
 
 def predict_raw(bundle: Bundle, X: np.ndarray, calibrated: bool = False) -> np.ndarray:
     """Per-member probabilities (units, classes, members) from npyx's row layout ``X``."""
-    if bundle.architecture != "c4_cnn":
+    if not isinstance(bundle.network_config, C4NetConfig):
         raise ValueError("predict_raw takes npyx's 3D-ACG row layout; this bundle is "
                          f"{bundle.architecture!r}")
     return _member_probabilities(bundle, npyx_rows_to_inputs(bundle, X), calibrated)
@@ -147,10 +146,10 @@ def layer_one_hot(layer: np.ndarray | list | None, n_units: int) -> np.ndarray:
 
 
 def c4_inputs(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
-              layer: np.ndarray | list | None = None) -> torch.Tensor:
-    """Network input rows from log 3D-ACGs (N, rows, 2*cols-1), unscaled, and waveforms (N, 90)."""
+              layer: np.ndarray | list | None = None, *, acg_scale: float) -> torch.Tensor:
+    """Network input rows from log 3D-ACGs (N, rows, 2*cols-1), unscaled, and waveforms (N, 90);
+    ``acg_scale`` is the feature spec's (C4: 10)."""
     config = bundle.network_config
-    spec = bundle.features
     acg = np.asarray(acg_log, dtype=np.float64)
     wvf = np.asarray(waveforms, dtype=np.float64)
     if acg.ndim != 3 or acg.shape[1:] != (config.acg_rows, 2 * config.acg_cols - 1):
@@ -161,7 +160,7 @@ def c4_inputs(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
                          f"got {wvf.shape}")
     if not (np.all(np.isfinite(acg)) and np.all(np.isfinite(wvf))):
         raise ValueError("features contain NaN or infinite values")
-    positive = acg[:, :, config.acg_cols - 1 :].reshape(acg.shape[0], -1) * spec.acg.scale
+    positive = acg[:, :, config.acg_cols - 1 :].reshape(acg.shape[0], -1) * acg_scale
     parts = [positive, wvf]
     if config.use_layer:
         parts.append(layer_one_hot(layer, acg.shape[0]))
@@ -203,7 +202,7 @@ def predict(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
     if not threshold >= 1.0:
         raise ValueError(f"confidence-ratio threshold must be >= 1, got {threshold}")
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
-    inputs = c4_inputs(bundle, acg_log, waveforms, layer)
+    inputs = c4_inputs(bundle, acg_log, waveforms, layer, acg_scale=bundle.spec.acg.scale)
     raw = _member_probabilities(bundle, inputs, use_calibration)
     return summarise(bundle.labels, raw, threshold)
 
@@ -212,28 +211,9 @@ def is_calibrated(bundle: Bundle) -> bool:
     return bundle.calibration is not None or "temperature" in bundle.manifest
 
 
-def mask_untrained_modalities(bundle: Bundle, inputs: torch.Tensor) -> torch.Tensor:
-    """Hide modalities a tabular bundle never saw in training (their encoders are untrained)."""
-    trained = bundle.manifest.get("modalities")
-    if bundle.architecture != "c4_tabular" or trained is None:
-        return inputs
-    from phy_c4.model.tabular import MODALITIES, TabularConfig
-
-    config = TabularConfig.from_dict(bundle.manifest["network"])
-    inputs = inputs.clone()
-    start = 0
-    for i, (name, size) in enumerate(zip(MODALITIES, config.sizes, strict=True)):
-        if name not in trained:
-            inputs[:, start : start + size] = 0.0
-            inputs[:, sum(config.sizes) + i] = 0.0
-        start += size
-    return inputs
-
-
 def predict_inputs(bundle: Bundle, inputs: torch.Tensor, *, threshold: float = 2.0,
                    calibrated: bool | None = None) -> Prediction:
     """Classify ready-made network input rows (any architecture)."""
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
-    raw = _member_probabilities(bundle, mask_untrained_modalities(bundle, inputs),
-                                use_calibration)
+    raw = _member_probabilities(bundle, inputs, use_calibration)
     return summarise(bundle.labels, raw, threshold)

@@ -17,7 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-MODALITIES = ("waveform", "acg", "isi")
+from phy_c4.config import TABLE_MODALITIES, spec_from_dict
+
+MODALITIES = TABLE_MODALITIES
 
 
 @dataclass(frozen=True)
@@ -41,14 +43,9 @@ class TabularConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TabularConfig:
-        values = dict(data)
-        values["labels"] = tuple(values["labels"])
-        values["sizes"] = tuple(values.get("sizes", (75, 100, 100)))
-        unknown = set(values) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown network settings: {sorted(unknown)}")
-        return cls(**values)
+    def from_dict(cls, data: Any) -> TabularConfig:
+        """Strict: every setting present, none unknown, each of its type (``SpecError``)."""
+        return spec_from_dict(cls, data, "network")
 
 
 class ModalityEncoder(nn.Module):

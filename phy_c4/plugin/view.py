@@ -94,9 +94,8 @@ class C4View(QWidget):
         def draw(figure: Any) -> None:  # runs in the render thread, matplotlib included
             from phy_c4.report import draw_unit, unit_probabilities
 
-            draw_unit(figure, cluster_id, getattr(features, "acg_log", None),
-                      getattr(features, "waveform", None), unit_probabilities(row), threshold,
-                      extra, acg_1d=getattr(features, "acg_1d", None), tight=False)
+            draw_unit(figure, cluster_id, getattr(features, "inputs", None),
+                      unit_probabilities(row), threshold, extra, tight=False)
 
         self._request += 1
         self.label.setText("")

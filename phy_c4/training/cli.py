@@ -25,6 +25,7 @@ def register(sub) -> None:
     t.add_argument("--version", default="1")
     t.add_argument("--variant", choices=sorted(VARIANTS), default="base")
     t.add_argument("--label-column", default="cell_type")
+    _table_options(t)
     t.add_argument("--members", type=int, default=10)
     t.add_argument("--epochs", type=int, default=60)
     t.add_argument("--vae-epochs", type=int, default=40)
@@ -37,25 +38,37 @@ def register(sub) -> None:
     e.add_argument("--bundle", default="default")
     e.add_argument("--table", required=True)
     e.add_argument("--label-column", default="cell_type")
+    _table_options(e)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
 
 
-def _load_tables(paths: list[str], label_column: str):
+def _table_options(parser) -> None:
+    parser.add_argument("--fs", type=float, default=None,
+                        help="sample rate (Hz) of waveforms.csv rows whose length does not tell "
+                             "it (90 samples: 30 kHz, 100: 40 kHz)")
+    parser.add_argument("--peak-index", type=int, default=None,
+                        help="sample of the waveform rows' peak, where it is not the largest")
+
+
+def _load_tables(paths: list[str], args: argparse.Namespace):
     from phy_c4.training.tables import concat, read_table
 
-    tables = [read_table(path, label_column) for path in paths]
+    if args.fs is not None and not args.fs > 0:
+        raise ValueError(f"--fs must be a positive sample rate in Hz, got {args.fs}")
+    tables = [read_table(path, args.label_column, args.fs, args.peak_index) for path in paths]
     return concat(tables) if len(tables) > 1 else tables[0]
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from phy_c4.model.bundle import load_bundle, save_bundle
+    from phy_c4.families import load_bundle
+    from phy_c4.model.bundle import save_bundle
     from phy_c4.training.train import TrainConfig, train_bundle
 
-    table = _load_tables(args.table, args.label_column)
-    unlabelled = _load_tables(args.unlabelled, args.label_column) if args.unlabelled else None
+    table = _load_tables(args.table, args)
+    unlabelled = _load_tables(args.unlabelled, args) if args.unlabelled else None
     config = TrainConfig(labels=VARIANTS[args.variant], members=args.members, epochs=args.epochs,
                          vae_epochs=args.vae_epochs, seed=args.seed)
     out = Path(args.out)
@@ -98,7 +111,7 @@ def model_card(bundle, table, calibration: dict) -> str:
 
 Trained with `phy-c4 train` (phy_c4 {training['phy_c4']}) on: {table.name}.
 Architecture: {bundle.architecture}; {bundle.n_members} members; classes {list(bundle.labels)}.
-Features: {', '.join(bundle.manifest['inputs'])} (modalities seen: {bundle.manifest['modalities']}).
+Feature spec (inputs follow it at run time): `{json.dumps(bundle.manifest['features'])}`.
 
 Labelled units per class: {training['class_counts']}; units used for VAE pretraining:
 {training['units_pretraining']}.
@@ -127,7 +140,7 @@ def evaluate_table(bundle, table) -> dict:
     if bundle.architecture != "c4_tabular":
         raise ValueError(f"bundle {bundle.name} needs 3D-ACGs; tables carry none (use a Phy "
                          "folder with spike times)")
-    inputs = torch.from_numpy(table.inputs()[labelled])
+    inputs = torch.from_numpy(table.inputs(bundle.spec)[labelled])
     prediction = predict_inputs(bundle, inputs)
     y = np.array([bundle.labels.index(lab) for lab in table.labels[labelled]])
     return evaluate(prediction.probabilities, y, bundle.labels)
@@ -137,7 +150,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from phy_c4.weights import get_bundle
 
     bundle = get_bundle(args.bundle)
-    table = _load_tables([args.table], args.label_column)
+    table = _load_tables([args.table], args)
     result = evaluate_table(bundle, table)
     if args.json:
         print(json.dumps(result, indent=2))

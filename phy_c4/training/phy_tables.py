@@ -1,6 +1,7 @@
 """Feature tables from Phy folders: units with a human label column are labelled, the other good
-units are unlabelled pretraining data. Features are computed by the same pipeline code that
-classifies (quality filter, waveform source), so training and prediction see the same thing."""
+units are unlabelled pretraining data. Features are computed by the same pipeline code and the
+same model family that classify (quality filter, waveform source, table conventions), so training
+and prediction see the same thing."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from phy_c4.config import FeatureSpec
-from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
+from phy_c4.config import TableFeatureSpec
+from phy_c4.families import UnitData, family_for
 from phy_c4.io.dataset import open_recording
 from phy_c4.pipeline import OK, PipelineOptions, prepare_units
 from phy_c4.training.tables import FeatureTable, TableError
@@ -19,20 +20,23 @@ DEFAULT_LABEL_COLUMN = "cell_type"
 
 
 def table_from_phy(path: str | os.PathLike, label_column: str = DEFAULT_LABEL_COLUMN,
-                   options: PipelineOptions | None = None) -> FeatureTable:
+                   options: PipelineOptions | None = None,
+                   spec: TableFeatureSpec | None = None) -> FeatureTable:
+    spec = spec or TableFeatureSpec()
     recording = open_recording(path)
     labels = {int(k): str(v) for k, v in recording.metadata.get(label_column, {}).items() if v}
     if not labels:
         raise TableError(f"{path}: no cluster_{label_column}.tsv labels (use --label-column)")
     good = [int(c) for c in recording.cluster_ids if recording.groups.get(int(c)) == "good"]
     ids = sorted(set(labels) | set(good))
-    features, kept = prepare_units(recording, ids, options or PipelineOptions(), FeatureSpec())
-    rows = [c for c in ids if features[c].status == OK]
+    prepared, kept = prepare_units(recording, ids, options or PipelineOptions(), spec)
+    units = [UnitData(c, kept[c], recording.fs, prepared[c].raw_waveform, prepared[c].raw_fs)
+             for c in ids if prepared[c].status == OK]
+    features, _ = family_for("c4_tabular").unit_features(units, spec, None)
+    rows = [u.cluster_id for u in units if u.cluster_id in features]
     if not rows:
         raise TableError(f"{path}: no unit passed the feature checks")
-    waves = np.stack([table_waveform(features[c].raw_waveform, features[c].raw_fs) for c in rows])
-    acgs = np.stack([acg_1d(kept[c], recording.fs) for c in rows])
-    isis = np.stack([isi_histogram(kept[c], recording.fs) for c in rows])
+    waves, acgs, isis = (np.stack([features[c][name] for c in rows])
+                         for name in ("waveform", "acg_1d", "isi"))
     names = np.array([labels.get(c, "") for c in rows], dtype=object)
     return FeatureTable(Path(path).name, waves, acgs, isis, names)
-

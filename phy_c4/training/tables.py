@@ -19,14 +19,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phy_c4.features.tabular import (
-    ISI_BINS,
-    WAVE_SAMPLES,
-    normalise_acg,
-    normalise_isi,
-    table_waveform,
-)
-from phy_c4.model.tabular import MODALITIES
+from phy_c4.config import TABLE_MODALITIES, TableFeatureSpec
+from phy_c4.features.tabular import DEFAULT_SPEC, model_rows, presence, table_waveform
+
+WAVE_SAMPLES = DEFAULT_SPEC.waveform.n_samples
+ACG_LAGS = 2 * DEFAULT_SPEC.acg.half_width_ms + 1
+ISI_BINS = DEFAULT_SPEC.isi.n_bins
 
 TABLE_RATES = {90: 30000.0, 100: 40000.0}
 """Waveform sample rate by row length in ``c4_derived`` (Häusser 30 kHz, Lisberger 40 kHz)."""
@@ -54,20 +52,15 @@ class FeatureTable:
     @property
     def present(self) -> np.ndarray:
         """(N, 3) presence flags for waveform, ACG, ISI."""
-        return np.stack([~np.isnan(m).any(axis=1) & (np.nansum(np.abs(m), axis=1) > 0)
-                         for m in (self.waveform, self.acg, self.isi)], axis=1)
+        return presence(self.waveform, self.acg, self.isi)
 
     @property
     def labelled(self) -> np.ndarray:
         return np.array([lab not in UNLABELLED and lab not in EXCLUDED for lab in self.labels])
 
-    def inputs(self) -> np.ndarray:
-        """Normalised model rows: [waveform | ACG 1..100 ms | ISI | presence flags] (float32)."""
-        present = self.present
-        wave = np.where(present[:, :1], np.nan_to_num(self.waveform), 0.0)
-        acg = np.where(present[:, 1:2], normalise_acg(np.nan_to_num(self.acg)), 0.0)
-        isi = np.where(present[:, 2:3], normalise_isi(np.nan_to_num(self.isi)), 0.0)
-        return np.concatenate([wave, acg, isi, present.astype(float)], axis=1).astype(np.float32)
+    def inputs(self, spec: TableFeatureSpec = DEFAULT_SPEC) -> np.ndarray:
+        """Normalised model rows, exactly as the table family makes them at run time."""
+        return model_rows(self.waveform, self.acg, self.isi, spec)
 
     def subset(self, mask: np.ndarray) -> FeatureTable:
         return FeatureTable(self.name, self.waveform[mask], self.acg[mask], self.isi[mask],
@@ -97,8 +90,13 @@ def _read_numeric(path: Path, n_rows: int | None, width: int | None) -> np.ndarr
     return values
 
 
-def read_c4_derived(folder: str | os.PathLike, fs: float | None = None) -> FeatureTable:
-    """Read a ``c4_derived`` folder into a table of ``table_waveform`` windows and counts."""
+def read_c4_derived(folder: str | os.PathLike, fs: float | None = None,
+                    peak_index: int | None = None) -> FeatureTable:
+    """Read a ``c4_derived`` folder into a table of ``table_waveform`` windows and counts.
+
+    ``fs`` is the waveform rows' sample rate where their length does not tell it (90 samples:
+    30 kHz, 100: 40 kHz); ``peak_index`` where the peak is not the largest sample.
+    """
     folder = Path(folder)
     if not (folder / "waveforms.csv").is_file() or not (folder / "labels.csv").is_file():
         raise TableError(f"{folder}: needs waveforms.csv and labels.csv")
@@ -110,13 +108,19 @@ def read_c4_derived(folder: str | os.PathLike, fs: float | None = None) -> Featu
     rate = fs or TABLE_RATES.get(raw.shape[1])
     if rate is None:
         raise TableError(f"{folder}: cannot tell the waveform rate of {raw.shape[1]}-sample rows;"
-                         " pass fs")
+                         " pass --fs (the rows' sample rate in Hz)")
+    peak = TABLE_PEAKS.get(raw.shape[1]) if peak_index is None and fs is None else peak_index
+    if peak is not None and not 0 <= peak < raw.shape[1]:
+        raise TableError(f"{folder}: peak index {peak} is outside the {raw.shape[1]}-sample rows")
     waveform = np.full((n, WAVE_SAMPLES), np.nan)
     for i, row in enumerate(raw):
         if np.all(np.isfinite(row)) and np.any(row):
-            waveform[i] = table_waveform(row, rate, TABLE_PEAKS.get(raw.shape[1]))
-    acg = (_read_numeric(folder / "acg.csv", n, 201) if (folder / "acg.csv").is_file()
-           else np.full((n, 201), np.nan))
+            try:
+                waveform[i] = table_waveform(row, rate, peak)
+            except ValueError as error:
+                raise TableError(f"{folder / 'waveforms.csv'}: row {i}: {error}") from None
+    acg = (_read_numeric(folder / "acg.csv", n, ACG_LAGS) if (folder / "acg.csv").is_file()
+           else np.full((n, ACG_LAGS), np.nan))
     isi = (_read_numeric(folder / "isi_dist.csv", n, ISI_BINS)
            if (folder / "isi_dist.csv").is_file() else np.full((n, ISI_BINS), np.nan))
     for name, values in (("acg.csv", acg), ("isi_dist.csv", isi)):
@@ -140,7 +144,7 @@ def read_npz(path: str | os.PathLike) -> FeatureTable:
                                  else np.full((n, ISI_BINS), np.nan), labels)
     except (OSError, KeyError, ValueError) as error:
         raise TableError(f"{path}: not a phy_c4 feature table ({error})") from None
-    expected = {"waveform": WAVE_SAMPLES, "acg": 201, "isi": ISI_BINS}
+    expected = {"waveform": WAVE_SAMPLES, "acg": ACG_LAGS, "isi": ISI_BINS}
     for name, width in expected.items():
         values = getattr(table, name)
         if values.shape != (n, width):
@@ -153,8 +157,10 @@ def save_npz(table: FeatureTable, path: str | os.PathLike) -> None:
                         labels=np.asarray(table.labels, dtype=str), name=table.name)
 
 
-def read_table(path: str | os.PathLike, label_column: str = "cell_type") -> FeatureTable:
-    """A ``c4_derived`` folder, a ``.npz`` table, or a Phy folder with a label column."""
+def read_table(path: str | os.PathLike, label_column: str = "cell_type",
+               fs: float | None = None, peak_index: int | None = None) -> FeatureTable:
+    """A ``c4_derived`` folder, a ``.npz`` table, or a Phy folder with a label column
+    (``fs`` and ``peak_index``: see ``read_c4_derived``)."""
     path = Path(path)
     if path.suffix == ".npz":
         return read_npz(path)
@@ -164,7 +170,7 @@ def read_table(path: str | os.PathLike, label_column: str = "cell_type") -> Feat
         return table_from_phy(path, label_column)
     if not path.exists():
         raise TableError(f"no feature table at {path}")
-    return read_c4_derived(path)
+    return read_c4_derived(path, fs, peak_index)
 
 
 def concat(tables: list[FeatureTable], name: str | None = None) -> FeatureTable:
@@ -175,5 +181,6 @@ def concat(tables: list[FeatureTable], name: str | None = None) -> FeatureTable:
                         np.concatenate([t.labels for t in tables]))
 
 
-__all__ = ["MODALITIES", "FeatureTable", "TableError", "concat", "read_c4_derived", "read_npz",
+__all__ = ["TABLE_MODALITIES", "FeatureTable", "TableError", "concat", "read_c4_derived",
+           "read_npz",
            "read_table", "save_npz"]

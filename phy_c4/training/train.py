@@ -26,7 +26,8 @@ from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
 from phy_c4 import __version__
-from phy_c4.config import BASE_LABELS
+from phy_c4.config import BASE_LABELS, TableFeatureSpec
+from phy_c4.families import attach
 from phy_c4.model.bundle import Bundle
 from phy_c4.model.tabular import MODALITIES, ModalityDecoder, TabularConfig, TabularNetwork
 from phy_c4.training.metrics import expected_calibration_error
@@ -263,12 +264,9 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
     manifest = {
         "name": name, "version": version, "labels": list(labels),
         "architecture": "c4_tabular", "network": config.network().to_dict(),
-        "features": {"table": {"waveform": "table_waveform: 75 samples, 30 kHz, -1/+1.5 ms",
-                               "acg": "acg_1d: 201 counts, +-100 ms, 1-ms bins",
-                               "isi": "isi_histogram: 100 counts, 0-200 ms"}},
-        "inputs": ["table_waveform", "acg_1d", "isi"],
-        "modalities": [m for m, seen in zip(MODALITIES, table.present[labelled].any(axis=0),
-                                            strict=True) if seen],
+        "features": TableFeatureSpec(modalities=tuple(
+            m for m, seen in zip(MODALITIES, table.present[labelled].any(axis=0), strict=True)
+            if seen)).to_dict(),
         "n_members": config.members, "files": {}, "temperature": temperature,
         "training": {**asdict(config), "labels": list(labels), "phy_c4": __version__,
                      "units_labelled": int(labelled.sum()),
@@ -277,4 +275,4 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
         "calibration": calibration,
         "provenance": provenance or {},
     }
-    return Bundle(manifest, weights), calibration
+    return attach(Bundle(manifest, weights)), calibration
