@@ -21,6 +21,8 @@ import numpy as np
 from phy_c4 import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+LOCK_WAIT_S = 120.0
+"""How long a run waits for another run's commit into the same folder (commits take seconds)."""
 
 
 def _parse_clusters(text: str | None) -> list[int] | None:
@@ -145,7 +147,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     publication = Publication(
         result.table, bundle.labels, result.prediction.raw if result.prediction else None,
         _feature_arrays(result), result.parameters, args.npyx_columns, figures)
-    written = publish(out, publication, overwrite=args.overwrite)
+    written = publish(out, publication, overwrite=args.overwrite, wait_s=LOCK_WAIT_S)
     table = result.table
     counts = table.loc[table["c4_type"] != "", "c4_type"].value_counts().to_dict()
     return {"path": str(folder), "results": str(out), "units": len(table), "counts": counts,

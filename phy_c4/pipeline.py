@@ -350,3 +350,15 @@ def build_table(ids: list[int], features: dict[int, Any], ready: list[int],
                 row[f"c4_p_{label}"] = float(prediction.probabilities[i, k])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def warm_up(bundle: str | os.PathLike | Bundle = "default") -> Bundle:
+    """Load and verify a bundle and compile its family's kernels on a small synthetic unit, so
+    the first real Classify pays for neither (the plugin calls this in a background thread)."""
+    bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
+    times = np.arange(1, 400, dtype=np.int64) * 1500
+    t = np.arange(90) - 30.0
+    waveform = -np.exp(-0.5 * (t / 3.0) ** 2)
+    unit = UnitData(0, times, 30000.0, waveform, 30000.0)
+    family_of(bundle).unit_features([unit], bundle.spec, 1)
+    return bundle

@@ -48,22 +48,61 @@ def c4_bundle(tmp_path_factory):
     return import_c4_archive(archive, "base", dest=tmp_path_factory.mktemp("bundle") / "c4-base")
 
 
+PHY_C4_OUTPUTS = ("cluster_c4_", "cluster_predicted_cell_type", "cluster_pred_probability",
+                  "cluster_confidence_ratio", "cluster_model_votes")
+
+
+def sorter_files(folder: Path) -> dict[str, str]:
+    """sha256 of every file in a Phy folder that is not phy_c4's own output. ``cluster_*.tsv``
+    columns are compared by their values: Phy's own Save rewrites every column file (with CRLF
+    line ends), which is Phy's doing and changes no value."""
+    import hashlib
+
+    from phy_c4.io.tsv import read_cluster_column
+
+    def digest(path: Path) -> str:
+        if path.name.startswith("cluster_") and path.suffix == ".tsv":
+            return repr(sorted(read_cluster_column(path).items()))
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+
+    return {p.name: digest(p) for p in sorted(folder.iterdir())
+            if p.is_file() and not p.is_symlink() and not p.name.startswith(PHY_C4_OUTPUTS)}
+
+
+_SNAPSHOTS: dict[Path, dict[str, str]] = {}
+
+
+def inputs_changed_on_purpose(folder: Path) -> None:
+    """A test that edits a folder's inputs (to make them bad) re-takes the snapshot the
+    teardown compares against."""
+    _SNAPSHOTS[folder] = sorter_files(folder)
+
+
 @pytest.fixture(scope="session")
 def example_dir(tmp_path_factory):
-    """A generated Phy folder (1 unit per type, 200 s, 4 channels, with raw binary)."""
+    """A generated Phy folder (1 unit per type, 200 s, 4 channels, with raw binary); no test
+    may change any of its files (checked at the end of the session)."""
     from phy_c4.testing import make_dataset
 
     folder = tmp_path_factory.mktemp("example") / "rec"
     make_dataset(folder, n_units_per_type=1, duration_s=200.0, seed=1, n_channels=4)
-    return folder
+    before = sorter_files(folder)
+    yield folder
+    assert sorter_files(folder) == before, "a test changed the sorter's files"
 
 
 @pytest.fixture
 def example_copy(example_dir, tmp_path):
-    """A private copy of the example folder a test may write into (raw binary linked)."""
+    """A private copy of the example folder a test may write results into (raw binary linked).
+    Every input file must be byte-identical after the test (phy_c4 never writes them)."""
     import shutil
 
     target = tmp_path / "rec"
     shutil.copytree(example_dir, target, ignore=shutil.ignore_patterns("raw.bin", ".phy_c4"))
     (target / "raw.bin").symlink_to(example_dir / "raw.bin")
-    return target
+    inputs_changed_on_purpose(target)
+    yield target
+    before = _SNAPSHOTS.pop(target)
+    after = sorter_files(target)
+    changed = sorted(n for n in before if after.get(n) != before[n])
+    assert not changed, f"the sorter's files changed: {changed}"

@@ -12,6 +12,7 @@ A run over some clusters only (``--clusters``) keeps the other clusters' rows.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -104,7 +105,10 @@ def publish(folder: str | os.PathLike, publication: Publication, *, overwrite: b
                     out.write(json.dumps(journal, indent=1))
                 _roll_forward(folder, journal)
         finally:
-            shutil.rmtree(staging, ignore_errors=True)
+            if not (folder / STATE_DIR / JOURNAL).exists():  # else recover() needs the files
+                shutil.rmtree(staging, ignore_errors=True)
+                with contextlib.suppress(OSError):
+                    staging.parent.rmdir()  # only when no other run's staging is there
     return [folder / name for name in staged]
 
 

@@ -79,17 +79,8 @@ class WarmUp(QThread):
 
     def run(self) -> None:
         try:
-            from phy_c4.features import acg_3d, acg_3d_log
-            from phy_c4.features.tabular import acg_1d, isi_histogram
-            from phy_c4.weights import get_bundle
+            from phy_c4.pipeline import warm_up
 
-            bundle = self.bundle
-            if isinstance(bundle, str | os.PathLike):
-                bundle = get_bundle(bundle)
-            times = np.arange(1, 400, dtype=np.int64) * 1500
-            acg_3d_log(acg_3d(times, 30000.0)[1])
-            acg_1d(times, 30000.0)
-            isi_histogram(times, 30000.0)
-            self.loaded.emit(bundle)
+            self.loaded.emit(warm_up(self.bundle))
         except Exception:  # the real run will report the problem
             logger.debug("C4 warm-up failed:\n%s", traceback.format_exc())

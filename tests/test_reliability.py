@@ -1,0 +1,377 @@
+"""Never damage or lose a curator's data, and answer every bad input (docs/reliability.md).
+
+Each row of docs/reliability.md is a test here. The folder fixture (``example_copy``) checks
+after every test that the sorter's files are byte-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phy_c4.cli import main
+from phy_c4.io import publish as publish_module
+from phy_c4.io.lock import folder_lock
+from phy_c4.io.publish import Publication, check_publishable, publish, recover
+from phy_c4.io.results import ExistingResultsError
+from phy_c4.io.tsv import read_cluster_column
+from tests.conftest import inputs_changed_on_purpose, sorter_files
+
+FAST = ["--all-spikes", "--quiet"]
+
+
+def _set_param(folder, line_or_none, key="sample_rate"):
+    lines = [x for x in (folder / "params.py").read_text().splitlines()
+             if not x.startswith(key)]
+    if line_or_none is not None:
+        lines.append(line_or_none)
+    (folder / "params.py").write_text("\n".join(lines) + "\n")
+
+
+def _edit_array(folder, name, edit):
+    np.save(folder / name, edit(np.load(folder / name)))
+
+
+# --- bad inputs: one clear line, exit 1, nothing written ----------------------------------------
+
+BAD_INPUTS = {
+    "sample rate 0": (lambda f: _set_param(f, "sample_rate = 0"), [], "invalid sample_rate"),
+    "sample rate missing": (lambda f: _set_param(f, None), [], "no sample_rate"),
+    "sample rate negative": (lambda f: _set_param(f, "sample_rate = -30000."), [],
+                             "invalid sample_rate"),
+    "sample rate 3 kHz": (lambda f: _set_param(f, "sample_rate = 3000"), [], "implausible"),
+    "params.py not Python": (lambda f: (f / "params.py").write_text("sample_rate = = 3\n"), [],
+                             "not a readable params.py"),
+    "spike times in seconds": (lambda f: _edit_array(f, "spike_times.npy",
+                                                     lambda t: t / 30000.0), [],
+                               "fractional values (seconds?)"),
+    "spike_clusters shorter": (lambda f: _edit_array(f, "spike_clusters.npy",
+                                                     lambda c: c[:-10]), [], "entries for"),
+    "cluster id -1": (lambda f: _edit_array(f, "spike_clusters.npy",
+                                            lambda c: np.where(c == 0, -1, c)), [],
+                      "negative ids"),
+    "NaN amplitudes": (lambda f: _edit_array(f, "amplitudes.npy",
+                                             lambda a: np.where(np.arange(a.size) == 5, np.nan,
+                                                                a)), [], "NaN"),
+    "spike_times.npy missing": (lambda f: (f / "spike_times.npy").unlink(), [],
+                                "spike_times.npy is missing"),
+    "unknown cluster": (None, ["--clusters", "99"], "no cluster 99"),
+    "empty range": (None, ["--clusters", "5-2"], "empty range"),
+    "not a cluster id": (None, ["--clusters", "a,b"], "not a cluster id"),
+    "no cluster in group": (None, ["--group", "noise"], "no 'noise' clusters"),
+    "no cluster_group.tsv": (lambda f: (f / "cluster_group.tsv").unlink(), [],
+                             "no cluster_group.tsv"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_gets_one_clear_line(example_copy, capsys, case):
+    make_bad, args, message = BAD_INPUTS[case]
+    if make_bad is not None:
+        make_bad(example_copy)
+        inputs_changed_on_purpose(example_copy)
+    assert main(["classify", str(example_copy), *FAST, *args]) == 1
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err, captured.err
+    assert captured.out == ""
+    assert not list(example_copy.glob("cluster_c4_*.tsv"))
+
+
+@pytest.mark.parametrize("args", [["--threshold", "-1"], ["--threshold", "0.5"],
+                                  ["--threshold", "nan"], ["--jobs", "0"], ["--jobs", "-3"]])
+def test_bad_options_are_usage_errors(example_copy, capsys, args):
+    with pytest.raises(SystemExit) as info:
+        main(["classify", str(example_copy), *args])
+    assert info.value.code == 2
+    assert args[0] in capsys.readouterr().err
+
+
+def test_implausible_rate_runs_with_force(example_copy):
+    _set_param(example_copy, "sample_rate = 120000.0")
+    inputs_changed_on_purpose(example_copy)
+    assert main(["classify", str(example_copy), *FAST]) == 1
+    assert main(["classify", str(example_copy), *FAST, "--force"]) == 0
+
+
+def test_constant_amplitudes_skip_the_filter_and_say_why(example_copy, capsys):
+    _edit_array(example_copy, "amplitudes.npy", np.ones_like)
+    inputs_changed_on_purpose(example_copy)
+    assert main(["classify", str(example_copy), "--quiet", "--threshold", "1"]) == 0
+    assert "quality filter skipped: amplitudes.npy is constant" in capsys.readouterr().err
+    statuses = read_cluster_column(example_copy / "cluster_c4_status.tsv")
+    assert all("quality filter skipped" in s for s in statuses.values()), statuses
+
+
+def test_nan_template_never_reaches_templates_npy(example_copy):
+    """phylib zeroes all-NaN templates through a read-write map; ours maps copy-on-write."""
+    templates = np.load(example_copy / "templates.npy")
+    templates[0] = np.nan
+    np.save(example_copy / "templates.npy", templates)
+    inputs_changed_on_purpose(example_copy)  # the teardown checks templates.npy stays NaN
+    assert main(["classify", str(example_copy), *FAST, "--waveform-source", "template"]) == 0
+    assert np.isnan(np.load(example_copy / "templates.npy")[0]).all()
+    status = read_cluster_column(example_copy / "cluster_c4_status.tsv")
+    assert status[0].startswith("no waveform"), status[0]
+
+
+def test_missing_whitening_inverse_is_not_written_into_the_folder(example_copy):
+    (example_copy / "whitening_mat_inv.npy").unlink()
+    inputs_changed_on_purpose(example_copy)
+    assert main(["classify", str(example_copy), *FAST, "--waveform-source", "template"]) == 0
+    assert not (example_copy / "whitening_mat_inv.npy").exists()
+
+
+def test_existing_results_are_refused_before_any_computation(example_copy, monkeypatch,
+                                                             capsys):
+    assert main(["classify", str(example_copy), *FAST]) == 0
+    import phy_c4.pipeline
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("computed although the results could not be written")
+
+    monkeypatch.setattr(phy_c4.pipeline, "classify", must_not_run)
+    assert main(["classify", str(example_copy), *FAST]) == 1
+    assert "already has C4 results" in capsys.readouterr().err
+
+
+def test_unwritable_folder_is_refused_first_and_out_writes_elsewhere(example_copy, tmp_path,
+                                                                     monkeypatch, capsys):
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if str(p) == str(example_copy)
+                        else real_access(p, mode))  # root ignores chmod; pretend
+    assert main(["classify", str(example_copy), *FAST]) == 1
+    assert "--out" in capsys.readouterr().err
+    out = tmp_path / "results"
+    assert main(["classify", str(example_copy), *FAST, "--out", str(out), "--json"]) == 0
+    assert read_cluster_column(out / "cluster_c4_type.tsv").keys() == {0, 1, 2, 3, 4}
+    assert not list(example_copy.glob("cluster_c4_*.tsv"))
+
+
+def test_audit_saves_every_model_input_and_a_typed_manifest(example_copy):
+    assert main(["classify", str(example_copy), "--quiet", "--all-spikes"]) == 0
+    audit = example_copy / "cell_type_classification"
+    with np.load(audit / "phy_c4_features.npz") as features:
+        assert {"cluster_ids", "waveform", "acg_1d", "isi"} <= set(features.files)
+        n = features["cluster_ids"].size
+        assert features["waveform"].shape == (n, 75) and features["isi"].shape == (n, 100)
+    manifest = json.loads((audit / "phy_c4_run.json").read_text())
+    assert manifest["parameters"]["quality"] is None
+    assert manifest["parameters"]["feature_spec"]["isi"]["bin_ms"] == 1.0
+
+
+SLOW_RUN = """
+import sys, time
+import phy_c4.pipeline
+from phy_c4.cli import main
+
+def slow(*args, **kwargs):
+    print("computing", file=sys.stderr, flush=True)
+    time.sleep(60)
+
+phy_c4.pipeline.prepare_units = slow
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_ctrl_c_exits_cleanly(example_copy):
+    """A real SIGINT while computing (made long on purpose): exit 130, one line, no files."""
+    process = subprocess.Popen([sys.executable, "-c", SLOW_RUN, "classify", str(example_copy),
+                                "--quiet"], stderr=subprocess.PIPE, text=True)
+    assert process.stderr.readline().strip() == "computing"
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, (process.returncode, err[-3000:])
+    assert "interrupted" in err and "Traceback" not in err
+    assert not list(example_copy.glob("cluster_c4_*.tsv"))
+
+
+# --- the set of files is one transaction ------------------------------------------------------
+
+
+def _table(ids, kind):
+    return pd.DataFrame({"cluster_id": ids, "c4_type": [kind] * len(ids),
+                         "c4_confidence": [0.5] * len(ids), "c4_ratio": [3.0] * len(ids),
+                         "c4_votes": ["3/4"] * len(ids), "c4_model": [f"m-{kind}"] * len(ids),
+                         "c4_status": [f"status-{kind}"] * len(ids),
+                         "c4_p_GoC": [0.5] * len(ids)})
+
+
+def _publication(ids, kind):
+    def figures(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{kind}.png").write_bytes(b"png")
+        return [folder / f"{kind}.png"]
+
+    return Publication(_table(ids, kind), ("GoC",), parameters={"kind": kind},
+                       features={"cluster_ids": np.asarray(ids)}, figures=figures)
+
+
+def _published_set(folder):
+    """Which run each result file belongs to; a complete set names one run everywhere."""
+    kinds = set()
+    for column in ("c4_type", "c4_model", "c4_status"):
+        for value in read_cluster_column(folder / f"cluster_{column}.tsv").values():
+            kinds.add(value.split("-")[-1] if "-" in value else value)
+    audit = folder / "cell_type_classification"
+    kinds.add(json.loads((audit / "phy_c4_run.json").read_text())["parameters"]["kind"])
+    kinds.update(p.stem for p in (audit / "figures").glob("*.png"))
+    return kinds
+
+
+def test_partial_runs_keep_the_other_clusters_rows(tmp_path):
+    publish(tmp_path, _publication([0, 1, 2, 3], "old"))
+    publish(tmp_path, _publication([1], "new"), overwrite=True)
+    types = read_cluster_column(tmp_path / "cluster_c4_type.tsv")
+    assert types == {0: "old", 1: "new", 2: "old", 3: "old"}
+    probabilities = pd.read_csv(tmp_path / "cell_type_classification" /
+                                "phy_c4_probabilities.tsv", sep="\t")
+    assert probabilities["cluster_id"].tolist() == [0, 1, 2, 3]
+
+
+def test_overwrite_backs_up_the_whole_set_uniquely_and_drops_stale_figures(tmp_path):
+    publish(tmp_path, _publication([0, 1], "a"))
+    publish(tmp_path, _publication([0, 1], "b"), overwrite=True)
+    publish(tmp_path, _publication([0, 1], "c"), overwrite=True)  # same second: new folder
+    backups = sorted((tmp_path / ".phy_c4" / "backups").iterdir())
+    assert len(backups) == 2
+    assert [_published_set(b) for b in backups] == [{"a"}, {"b"}]
+    assert _published_set(tmp_path) == {"c"}  # figures of a and b are gone with their runs
+
+
+def test_result_files_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        paths = publish(tmp_path, _publication([0], "a"))
+    finally:
+        os.umask(old)
+    mode = stat.S_IMODE((tmp_path / "cluster_c4_type.tsv").stat().st_mode)
+    assert mode == 0o644 and paths
+
+
+def test_check_and_write_are_one_step(tmp_path):
+    """Two runs both find no results when they start; the second must not replace the first's
+    at commit (the check is repeated under the lock)."""
+    check_publishable(tmp_path, overwrite=False)
+    publish(tmp_path, _publication([0], "first"))  # the other run commits meanwhile
+    with pytest.raises(ExistingResultsError):
+        publish(tmp_path, _publication([0], "second"))
+    assert _published_set(tmp_path) == {"first"}
+
+
+def test_a_held_lock_refuses_a_second_writer(example_copy, capsys, monkeypatch):
+    monkeypatch.setattr("phy_c4.cli.LOCK_WAIT_S", 0.2)
+    with folder_lock(example_copy):
+        assert main(["classify", str(example_copy), *FAST]) == 1
+    assert f"pid {os.getpid()}" in capsys.readouterr().err
+    assert not list(example_copy.glob("cluster_c4_*.tsv"))
+
+
+def _count_commit_steps(tmp_path) -> int:
+    calls = []
+    real = os.replace
+
+    def counting(src, dst):
+        calls.append(1)
+        return real(src, dst)
+
+    folder = tmp_path / "count"
+    folder.mkdir()
+    publish(folder, _publication([0, 1], "old"))
+    publish_module.os.replace = counting
+    try:
+        publish(folder, _publication([0, 1], "new"), overwrite=True)
+    finally:
+        publish_module.os.replace = real
+    return len(calls)
+
+
+def test_a_crash_at_any_step_of_the_commit_is_completed_by_the_next_run(tmp_path, monkeypatch):
+    """A process killed mid-commit leaves the journal; the next writer completes it."""
+    steps = _count_commit_steps(tmp_path)
+    assert steps >= 8
+    real = os.replace
+    for crash_at in range(1, steps + 1):
+        folder = tmp_path / f"crash{crash_at}"
+        folder.mkdir()
+        publish(folder, _publication([0, 1], "old"))
+        calls = []
+
+        def crashing(src, dst, calls=calls, crash_at=crash_at):
+            calls.append(1)
+            if len(calls) == crash_at:
+                raise SystemExit("killed")  # nothing after this point of the commit runs
+            return real(src, dst)
+
+        monkeypatch.setattr(publish_module.os, "replace", crashing)
+        with pytest.raises(SystemExit):
+            publish(folder, _publication([0, 1], "new"), overwrite=True)
+        monkeypatch.setattr(publish_module.os, "replace", real)
+        with folder_lock(folder):
+            recover(folder)
+        got = _published_set(folder)
+        assert got in ({"old"}, {"new"}), (crash_at, got)
+        backups = folder / ".phy_c4" / "backups"
+        assert all(_published_set(b) == {"old"} for b in
+                   (backups.iterdir() if backups.exists() else [])), crash_at
+        assert not (folder / ".phy_c4" / "journal.json").exists()
+
+
+def test_ctrl_c_during_the_commit_waits_for_it(tmp_path, monkeypatch):
+    """SIGINT at each file operation of a run: before the commit the old set stays, from the
+    journal on the commit completes; then the interrupt is raised."""
+    steps = _count_commit_steps(tmp_path)
+    real = os.replace
+    outcomes = []
+    for signal_at in range(1, steps + 1):
+        folder = tmp_path / f"sig{signal_at}"
+        folder.mkdir()
+        publish(folder, _publication([0, 1], "old"))
+        calls = []
+
+        def interrupted(src, dst, calls=calls, signal_at=signal_at):
+            calls.append(1)
+            if len(calls) == signal_at:
+                os.kill(os.getpid(), signal.SIGINT)
+            return real(src, dst)
+
+        monkeypatch.setattr(publish_module.os, "replace", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            publish(folder, _publication([0, 1], "new"), overwrite=True)
+        monkeypatch.setattr(publish_module.os, "replace", real)
+        committing = (folder / ".phy_c4" / "backups").exists()
+        assert _published_set(folder) == ({"new"} if committing else {"old"}), signal_at
+        assert not (folder / ".phy_c4" / "journal.json").exists()
+        outcomes.append(committing)
+    assert any(outcomes) and not all(outcomes)  # both phases were hit
+
+
+def test_two_concurrent_processes_leave_one_complete_set(example_copy):
+    """Two `phy-c4 classify --overwrite` at once: both finish, one after the other's commit;
+    the folder holds one complete set and the backup the other's."""
+    assert main(["classify", str(example_copy), *FAST]) == 0
+    runs = [subprocess.Popen([sys.executable, "-m", "phy_c4.cli", "classify", str(example_copy),
+                              *FAST, "--overwrite", "--threshold", threshold, "--no-cache"],
+                             stderr=subprocess.PIPE, text=True)
+            for threshold in ("1", "1000000")]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+
+    def threshold_of(folder):
+        audit = folder / "cell_type_classification" / "phy_c4_run.json"
+        threshold = json.loads(audit.read_text())["parameters"]["threshold"]
+        types = set(read_cluster_column(folder / "cluster_c4_type.tsv").values())
+        assert (types <= {"unclassified", ""}) == (threshold == 1e6), (threshold, types)
+        return threshold
+
+    thresholds = {threshold_of(b) for b in (example_copy / ".phy_c4" / "backups").iterdir()}
+    assert threshold_of(example_copy) in {1.0, 1e6} and {1.0, 1e6} <= thresholds | {
+        threshold_of(example_copy)}
+    assert sorter_files(example_copy)  # the fixture's teardown compares them
