@@ -18,10 +18,12 @@ run: $(STAMP)
 	$(VENV)/bin/phy-c4 demo --out $(EXAMPLE_DIR)
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check phy_c4 tests benchmarks
+	$(VENV)/bin/ruff check phy_c4 tests benchmarks scripts
+	$(PY) scripts/check_imports.py
 
 test: $(STAMP)
-	$(VENV)/bin/ruff check phy_c4 tests benchmarks
+	$(VENV)/bin/ruff check phy_c4 tests benchmarks scripts
+	$(PY) scripts/check_imports.py
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
 bench: $(STAMP)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from phy_c4 import __version__
+from phy_c4._version import __version__
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOCK_WAIT_S = 120.0
@@ -73,26 +73,6 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def select_clusters(recording, clusters: list[int] | None, group: str) -> list[int]:
-    """The clusters a run classifies: explicit ids (all must exist) or a Phy group."""
-    known = {int(c) for c in recording.cluster_ids}
-    if clusters is not None:
-        missing = sorted(set(clusters) - known)
-        if missing:
-            raise ValueError(f"no cluster {', '.join(map(str, missing[:5]))} in "
-                             f"{recording.folder} (it has {len(known)} clusters)")
-        return clusters
-    if group == "all":
-        return sorted(known)
-    chosen = [c for c in sorted(known) if recording.groups.get(c, "unsorted") == group]
-    if not chosen:
-        where = ("no cluster_group.tsv" if not recording.groups else
-                 f"groups: {', '.join(sorted(set(recording.groups.values())))}")
-        raise ValueError(f"no {group!r} clusters in {recording.folder} ({where}); choose "
-                         "--group all or --clusters")
-    return chosen
-
-
 def _read_layers(path: str | None) -> dict[int, str] | None:
     if not path:
         return None
@@ -106,8 +86,9 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     """Classify one recording and publish its files; returns a JSON-able summary."""
     from phy_c4.features.quality import QualitySpec
     from phy_c4.io.dataset import open_recording, params_path
-    from phy_c4.io.publish import Publication, check_publishable, publish
+    from phy_c4.io.publish import check_publishable, publish
     from phy_c4.pipeline import PipelineOptions, classify
+    from phy_c4.run import publication, select_clusters, summary
     from phy_c4.weights import get_bundle
 
     start = time.perf_counter()
@@ -119,7 +100,8 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     check_publishable(out, args.overwrite)  # before any computation
     recording = open_recording(folder, force=args.force)
     bundle = get_bundle(args.bundle)
-    clusters = select_clusters(recording, _parse_clusters(args.clusters), args.group)
+    clusters = select_clusters(recording.cluster_ids, recording.groups,
+                               _parse_clusters(args.clusters), args.group, str(folder))
     layer = _read_layers(args.layer)
     if layer is None and bundle.use_layer and (folder / "cluster_layer.tsv").is_file():
         layer = _read_layers(str(folder / "cluster_layer.tsv"))
@@ -144,17 +126,11 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
         def figures(target: Path) -> list[Path]:
             return write_report(target, result, recording.channel_positions, depths)
 
-    publication = Publication(
-        result.table, bundle.labels, result.prediction.raw if result.prediction else None,
-        _feature_arrays(result), result.parameters, args.npyx_columns, figures)
-    written = publish(out, publication, overwrite=args.overwrite, wait_s=LOCK_WAIT_S)
-    table = result.table
-    counts = table.loc[table["c4_type"] != "", "c4_type"].value_counts().to_dict()
-    return {"path": str(folder), "results": str(out), "units": len(table), "counts": counts,
-            "below_threshold": int((table["c4_type"] == "unclassified").sum()),
-            "not_classifiable": int((table["c4_type"] == "").sum()),
-            "bundle": bundle.label, "seconds": round(time.perf_counter() - start, 2),
-            "files": len(written), "figures": int(bool(args.report)), "ok": True,
+    written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures),
+                      overwrite=args.overwrite, wait_s=LOCK_WAIT_S)
+    return {"path": str(folder), "results": str(out), **summary(result),
+            "seconds": round(time.perf_counter() - start, 2), "files": len(written),
+            "figures": int(bool(args.report)), "ok": True,
             "notes": result.parameters.get("notes", [])}
 
 
@@ -167,21 +143,6 @@ def _unit_depths(recording, cluster_ids: list[int]) -> dict[int, float]:
         except Exception:  # depth is decoration; never fail a run for it
             continue
     return depths
-
-
-def _feature_arrays(result) -> dict[str, np.ndarray]:
-    """Every model input of every classified unit (``<name>`` rows aligned with
-    ``cluster_ids``), and the raw peak-channel waveforms they were computed from."""
-    ids = [c for c, f in result.features.items() if f.inputs]
-    out = {"cluster_ids": np.asarray(ids, dtype=np.int64)}
-    for name in (result.features[ids[0]].inputs if ids else {}):
-        out[name] = np.stack([result.features[c].inputs[name] for c in ids])
-    with_raw = [c for c, f in result.features.items() if f.raw_waveform is not None]
-    if with_raw and len({result.features[c].raw_waveform.size for c in with_raw}) == 1:
-        out["raw_cluster_ids"] = np.asarray(with_raw, dtype=np.int64)
-        out["raw_waveform"] = np.stack([result.features[c].raw_waveform for c in with_raw])
-        out["raw_fs"] = np.asarray([result.features[c].raw_fs for c in with_raw])
-    return out
 
 
 def _progress_bar(args: argparse.Namespace, name: str):
@@ -308,10 +269,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _print_agreement(folder: Path) -> None:
     from phy_c4.io.tsv import read_cluster_column
+    from phy_c4.status import is_confident
 
     truth = read_cluster_column(folder / "cluster_true_type.tsv")
     predicted = read_cluster_column(folder / "cluster_c4_type.tsv")
-    confident = {c: t for c, t in predicted.items() if t not in ("", "unclassified")}
+    confident = {c: t for c, t in predicted.items() if is_confident(t)}
     agree = sum(truth.get(c) == t for c, t in confident.items())
     print(f"  example dataset ground truth: {agree}/{len(confident)} confident predictions "
           f"agree ({len(truth)} units; synthetic units, not a validation of the model)")

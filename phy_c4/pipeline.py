@@ -27,13 +27,12 @@ from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
-from phy_c4.model.ensemble import UNCLASSIFIED
+from phy_c4.status import UNCLASSIFIED, Status, describe
 from phy_c4.weights import get_bundle
 
 logger = logging.getLogger(__name__)
 
-OK = "ok"
-BELOW_THRESHOLD = "below confidence-ratio threshold"
+OK = Status.OK.value
 QUALITY_SKIPPED = "quality filter skipped: amplitudes.npy is constant, all spikes used"
 
 
@@ -151,11 +150,12 @@ def _quality_job(times: np.ndarray, amplitudes: np.ndarray, fs: float,
 def _check_spikes(recording: Recording, times: np.ndarray, options: PipelineOptions,
                   spec: Any) -> str:
     if times.size == 0:
-        return "no spikes"
+        return describe(Status.NO_SPIKES)
     if times.size < spec.min_spikes:
-        return f"too few spikes ({times.size} < {spec.min_spikes})"
+        return describe(Status.TOO_FEW_SPIKES, f"{times.size} < {spec.min_spikes}")
     if options.quality is not None and recording.amplitudes is None:
-        return "no amplitudes.npy for the quality filter"
+        return describe(Status.NO_AMPLITUDES, "amplitudes.npy is needed by the quality filter "
+                                              "(or classify with all spikes)")
     return OK
 
 
@@ -203,12 +203,12 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
     if quality is not None:
         keep, reason = quality
         if reason != OK:
-            features.status = f"quality filter: {reason}"
+            features.status = describe(Status.QUALITY_FILTER, reason)
             return features, times
         times = times[keep]
         features.n_spikes_used = int(times.size)
         if times.size < spec.min_filtered_spikes:
-            features.status = f"quality filter left {times.size} spikes"
+            features.status = describe(Status.QUALITY_FILTER, f"{times.size} spikes left")
             return features, times
     try:
         wave = unit_waveform(recording, cluster_id, options.waveform_source, options.extraction)
@@ -216,7 +216,7 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
         features.raw_waveform = np.asarray(wave.peak_channel_waveform, dtype=np.float64)
         features.raw_fs = float(wave.fs)
     except ValueError as error:
-        features.status = f"no waveform: {error}"
+        features.status = describe(Status.NO_WAVEFORM, str(error))
     return features, times
 
 
@@ -344,8 +344,9 @@ def build_table(ids: list[int], features: dict[int, Any], ready: list[int],
             row["c4_ratio"] = float(prediction.ratio[i])
             row["c4_votes"] = prediction.votes_text[i]
             if prediction.cell_type[i] == UNCLASSIFIED:
-                row["c4_status"] = f"{BELOW_THRESHOLD} ({prediction.threshold:g}); best guess " \
-                                   f"{prediction.predicted[i]}"
+                row["c4_status"] = describe(
+                    Status.BELOW_THRESHOLD,
+                    f"{prediction.threshold:g}; best guess {prediction.predicted[i]}")
             for k, label in enumerate(bundle.labels):
                 row[f"c4_p_{label}"] = float(prediction.probabilities[i, k])
         rows.append(row)

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import torch
 
-from phy_c4 import __version__
+from phy_c4._version import __version__
 from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, FeatureSpec
 from phy_c4.families import load_bundle
 from phy_c4.model.bundle import Bundle, BundleError, save_bundle
-from phy_c4.model.laplace import KronHessian, PredictiveFactors, fit_prior_precision
+from phy_c4.model.laplace import KronHessian, calibrate_members
 from phy_c4.model.networks import config_from_state_dict
 
 REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
@@ -247,7 +247,11 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
     calibration = None
     hessian_path = Path(hessians) if hessians is not None else path.parent / "hessians.pt"
     if hessian_path.is_file():
-        calibration = _calibrate(states, _load_hessians(hessian_path, len(states)), config)
+        try:
+            calibration = calibrate_members(states, _load_hessians(hessian_path, len(states)),
+                                            config)
+        except ValueError as error:
+            raise BundleError(f"{hessian_path}: {error}") from None
         manifest["calibration"] = {
             "method": "last-layer KFAC Laplace, marglik prior precision (Adam lr 0.1, 100 "
                       "steps from 1), GLM predictive with probit link (laplace-torch 0.1a2)",
@@ -257,22 +261,6 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
     target = Path(dest) if dest is not None else user_dir() / "bundles" / manifest["name"]
     bundle.path = save_bundle(bundle, target)
     return load_bundle(bundle.path)
-
-
-def _calibrate(states: list[dict[str, torch.Tensor]], hessians: list[KronHessian],
-               config) -> dict[str, torch.Tensor]:
-    n_features = config.head_hidden + (config.layer_dim if config.use_layer else 0)
-    priors = []
-    for state, hessian in zip(states, hessians, strict=True):
-        try:
-            hessian.check(config.n_classes, n_features)
-        except ValueError as error:
-            raise BundleError(f"hessians.pt: {error}") from None
-        priors.append(fit_prior_precision(hessian, state["fc2.weight"], state["fc2.bias"]))
-    factors = PredictiveFactors.from_hessians(hessians, priors)
-    return {"out_vectors_sq": factors.out_vectors_sq, "in_vectors": factors.in_vectors,
-            "inv_weight_eigs": factors.inv_weight_eigs, "bias_var": factors.bias_var,
-            "prior_precision": torch.tensor(priors, dtype=torch.float64)}
 
 
 def download(url: str, target: Path, progress: Callable[[int, int | None], None] | None = None,

@@ -172,3 +172,57 @@ def test_install_plugin_is_idempotent_and_reversible(tmp_path):
     uninstall(tmp_path)
     assert config.read_text() == original
     assert not (tmp_path / "plugins" / "phy_c4_plugin.py").exists()
+
+
+def test_ctrl_s_publishes_the_files_the_cli_writes(gui, qtbot, example_copy, c4_bundle,
+                                                  tmp_path):
+    """Classify all + Ctrl+S in Phy, and `phy-c4 classify --group all` on a copy: the same
+    columns, audit folder and run manifest, byte for byte apart from timestamps."""
+    import json
+    import shutil
+
+    import numpy as np
+
+    from phy_c4.cli import main
+
+    controller, window, plugin = gui
+    cli_folder = tmp_path / "cli"
+    shutil.copytree(example_copy, cli_folder, ignore=shutil.ignore_patterns("raw.bin"))
+    (cli_folder / "raw.bin").symlink_to((example_copy / "raw.bin").resolve())
+    plugin.classify_all()
+    _wait(qtbot, plugin, 1)
+    controller.supervisor.save()
+    qtbot.waitUntil(lambda: bool(plugin.saved), timeout=30_000)
+    assert main(["classify", str(cli_folder), "--bundle", str(c4_bundle.path), "--group", "all",
+                 "--quiet"]) == 0
+    columns = sorted(p.name for p in cli_folder.glob("cluster_c4_*.tsv"))
+    assert len(columns) == 6
+    for name in columns:
+        assert (example_copy / name).read_bytes() == (cli_folder / name).read_bytes(), name
+    audit_gui, audit_cli = (f / "cell_type_classification" for f in (example_copy, cli_folder))
+    assert sorted(p.name for p in audit_gui.iterdir()) == sorted(p.name for p in
+                                                                 audit_cli.iterdir())
+    for path in audit_cli.iterdir():
+        mine = audit_gui / path.name
+        if path.suffix == ".json":
+            a, b = (json.loads(p.read_text()) for p in (mine, path))
+            a.pop("created"), b.pop("created")
+            assert a == b
+        elif path.suffix == ".npz":  # zip entries carry their write time
+            with np.load(mine) as a, np.load(path) as b:
+                assert a.files == b.files
+                for key in a.files:
+                    np.testing.assert_array_equal(a[key], b[key])
+        else:
+            assert mine.read_bytes() == path.read_bytes(), path.name
+
+
+def test_classify_good_uses_the_gui_labels(gui, qtbot):
+    controller, window, plugin = gui
+    controller.supervisor.label("group", "noise", cluster_ids=[0, 1])
+    assert plugin.classify_good()
+    assert plugin.worker.cluster_ids == [2, 3, 4]
+    _wait(qtbot, plugin, 1)
+    controller.supervisor.label("group", "noise", cluster_ids=[2, 3, 4])
+    assert plugin.classify_good() is False
+    assert "no 'good' clusters" in window.status_message

@@ -14,7 +14,7 @@ from phy_c4.families import load_bundle
 from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
 from phy_c4.model import save_bundle
 from phy_c4.pipeline import classify
-from phy_c4.training.cli import evaluate_table
+from phy_c4.training.evaluate import evaluate_table
 from phy_c4.training.tables import FeatureTable, TableError, read_c4_derived, save_npz
 from phy_c4.training.train import TrainConfig, train_bundle
 from tests.conftest import poisson_train, shared_path

@@ -14,6 +14,7 @@ from phy_c4.model.bundle import Bundle
 from phy_c4.model.config import C4NetConfig
 from phy_c4.model.ensemble import c4_inputs
 from phy_c4.model.networks import C4Network
+from phy_c4.status import Status, describe
 
 
 class C4CnnFamily(ModelFamily):
@@ -46,7 +47,7 @@ class C4CnnFamily(ModelFamily):
                     unit.waveform, peak_sign=spec.waveform.peak_sign, fs=unit.waveform_fs,
                     spec=spec.waveform)
             except ValueError as error:
-                failed[unit.cluster_id] = f"no waveform: {error}"
+                failed[unit.cluster_id] = describe(Status.NO_WAVEFORM, str(error))
         candidates = [u for u in units if u.cluster_id in waves]
         rates = {u.fs for u in candidates}
         if len(rates) > 1:
@@ -59,7 +60,7 @@ class C4CnnFamily(ModelFamily):
                                        n_jobs=n_jobs)
         for unit, acg, state in zip(candidates, acgs, status, strict=True):
             if state != "ok":
-                failed[unit.cluster_id] = f"no 3D-ACG: {state}"
+                failed[unit.cluster_id] = describe(Status.NO_FEATURES, f"3D-ACG: {state}")
                 continue
             log = acg_3d_log(acg, bin_ms=spec.acg.bin_ms, win_ms=spec.acg.win_ms,
                              n_log_bins=spec.acg.n_log_bins, start_log_ms=spec.acg.start_log_ms,

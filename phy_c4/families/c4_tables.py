@@ -13,6 +13,7 @@ from phy_c4.families.base import ModelFamily, UnitData
 from phy_c4.features.tabular import acg_1d, isi_histogram, model_rows, table_waveform
 from phy_c4.model.bundle import Bundle
 from phy_c4.model.tabular import TabularConfig, TabularNetwork
+from phy_c4.status import Status, describe
 
 INPUT_NAMES = ("waveform", "acg_1d", "isi")
 
@@ -42,7 +43,7 @@ class TableFamily(ModelFamily):
             try:
                 wave = table_waveform(unit.waveform, unit.waveform_fs, spec=spec.waveform)
             except ValueError as error:
-                failed[unit.cluster_id] = f"no waveform: {error}"
+                failed[unit.cluster_id] = describe(Status.NO_WAVEFORM, str(error))
                 continue
             features[unit.cluster_id] = {
                 "waveform": wave,

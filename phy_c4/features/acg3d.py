@@ -19,9 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numba
 import numpy as np
 
+from phy_c4.arrays import group_by_cluster, sorted_unique
 from phy_c4.config import AcgSpec
 from phy_c4.features._exactsum import constant_kernel_dot, numpy_pairwise_sum
-from phy_c4.features.arrays import group_by_cluster, sorted_unique
 from phy_c4.features.validation import check_sample_rate, check_spike_times
 
 _DEFAULT = AcgSpec()

@@ -132,7 +132,7 @@ class Recording:
 
     @property
     def cluster_ids(self) -> np.ndarray:
-        from phy_c4.features.arrays import unique_ids
+        from phy_c4.arrays import unique_ids
 
         return unique_ids(self.spike_clusters)
 
@@ -147,7 +147,7 @@ class Recording:
     def spikes_of(self, cluster_id: int) -> np.ndarray:
         """Spike indices of a cluster, in time order (one grouping pass for all clusters)."""
         if self._index is None:
-            from phy_c4.features.arrays import group_by_cluster
+            from phy_c4.arrays import group_by_cluster
 
             ids = self.cluster_ids
             order, offsets = group_by_cluster(self.spike_clusters, ids)
@@ -199,7 +199,7 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
     fs = float(model.sample_rate)
     if not np.isfinite(fs) or fs <= 0:
         raise DatasetError(f"{folder}: params.py has an invalid sample_rate {model.sample_rate!r}")
-    from phy_c4.features.arrays import is_sorted
+    from phy_c4.arrays import is_sorted
 
     times = np.asarray(model.spike_samples)
     if times.dtype.kind == "f":

@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phy_c4 import __version__
+from phy_c4._version import __version__
 from phy_c4.atomic import atomic_open
+from phy_c4.status import is_confident
 
 NPYX_COLUMNS = ("predicted_cell_type", "pred_probability", "confidence_ratio", "model_votes")
 AUDIT_DIR = "cell_type_classification"
@@ -56,7 +57,7 @@ def column_values(table: pd.DataFrame) -> dict[str, dict[int, Any]]:
 
 def npyx_values(table: pd.DataFrame) -> dict[str, dict[int, Any]]:
     """npyx's four columns, with npyx's meaning: confident units only."""
-    confident = table[~table["c4_type"].isin(["", "unclassified"])]
+    confident = table[table["c4_type"].map(is_confident)]
     sources = ("c4_type", "c4_confidence", "c4_ratio", "c4_votes")
     formatted = column_values(confident[["cluster_id", *sources]])
     return {npyx: formatted[source] for npyx, source in zip(NPYX_COLUMNS, sources, strict=True)}

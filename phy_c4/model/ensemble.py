@@ -19,9 +19,7 @@ from phy_c4.model.config import C4NetConfig
 from phy_c4.model.laplace import probit_probabilities
 from phy_c4.model.networks import C4Network
 from phy_c4.model.stacked import stacked_forward, supports
-
-UNCLASSIFIED = "unclassified"
-"""Type reported when the confidence ratio is below the threshold (probabilities are kept)."""
+from phy_c4.status import UNCLASSIFIED
 
 _ACTIVATION_BUDGET = 16_000_000  # floats per chunk of (units x members) activations
 

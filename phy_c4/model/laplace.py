@@ -136,3 +136,18 @@ def probit_probabilities(logits: torch.Tensor, variance: torch.Tensor) -> torch.
     """laplace-torch's probit approximation of the GLM predictive."""
     kappa = 1.0 / torch.sqrt(1.0 + math.pi / 8.0 * variance)
     return torch.softmax(kappa * logits.double(), dim=-1)
+
+
+def calibrate_members(states: list[dict[str, torch.Tensor]], hessians: list[KronHessian],
+                      config) -> dict[str, torch.Tensor]:
+    """Fit each member's prior precision (as npyx does at first use) and the predictive factors
+    of the whole ensemble, as the tensors a bundle's ``calibration.safetensors`` holds."""
+    n_features = config.head_hidden + (config.layer_dim if config.use_layer else 0)
+    priors = []
+    for state, hessian in zip(states, hessians, strict=True):
+        hessian.check(config.n_classes, n_features)
+        priors.append(fit_prior_precision(hessian, state["fc2.weight"], state["fc2.bias"]))
+    factors = PredictiveFactors.from_hessians(hessians, priors)
+    return {"out_vectors_sq": factors.out_vectors_sq, "in_vectors": factors.in_vectors,
+            "inv_weight_eigs": factors.inv_weight_eigs, "bias_var": factors.bias_var,
+            "prior_precision": torch.tensor(priors, dtype=torch.float64)}

@@ -6,11 +6,13 @@
 - Work runs in a ``ClassifyWorker`` thread over the shared pipeline; the status bar shows
   progress; a second request while one runs is refused with a message; closing the GUI cancels.
 - Results go into the cluster metadata as the CLI's columns (registered at start-up, so the
-  first result does not reset the sort), as one undo step, and Ctrl+S saves the same TSVs.
+  first result does not reset the sort), as one undo step. On Ctrl+S, after Phy has written its
+  columns, the last Classify is published through ``phy_c4.run``, as the CLI publishes it
+  (columns, audit folder, run manifest, under the folder's lock): the files are the CLI's.
 - New clusters from merges/splits get no inherited (stale) prediction.
 - A dockable C4 view shows the selected cluster's features and probabilities.
 
-No feature or model code lives here: everything goes through ``phy_c4.pipeline.classify``.
+No feature, model or file code lives here: it goes through ``phy_c4.run`` and the pipeline.
 The heavy modules (torch, numba, pandas) load in the worker threads, never at Phy's start-up.
 """
 
@@ -48,6 +50,8 @@ class C4Plugin(IPlugin):
         self.results: dict[int, tuple[dict[str, Any], Any]] = {}
         self.view = None
         self.n_undo_steps: list[int] = []
+        self.last_result: Any = None
+        self.saved: list[Any] = []  # paths of the last publication on Ctrl+S
         self._bundle = None
         # Columns exist (empty) from the start, so the first result keeps the user's sort.
         for field in (*RESULT_COLUMNS, HUMAN_LABEL):
@@ -90,6 +94,12 @@ class C4Plugin(IPlugin):
         def on_close(sender):
             self.cancel_classification(wait=True)
 
+        @connect(sender=self.supervisor)
+        def on_save_clustering(sender, spike_clusters, groups, *labels):
+            from qtpy.QtCore import QTimer
+
+            QTimer.singleShot(0, self._publish_saved)  # after Phy has written its own files
+
         from phy_c4.plugin.worker import WarmUp
 
         self._warmup = WarmUp(self.bundle)
@@ -122,10 +132,17 @@ class C4Plugin(IPlugin):
         return self._start(list(self.supervisor.selected), "selected")
 
     def classify_good(self) -> bool:
-        """Classify all clusters labelled good."""
+        """Classify all clusters labelled good (the GUI's labels, saved or not)."""
+        from phy_c4.run import select_clusters
+
+        ids = [int(c) for c in self.supervisor.clustering.cluster_ids]
         meta = self.supervisor.cluster_meta
-        good = [c for c in self.supervisor.clustering.cluster_ids
-                if meta.get("group", c) == "good"]
+        groups = {c: meta.get("group", c) for c in ids if meta.get("group", c)}
+        try:
+            good = select_clusters(ids, groups, group="good", where="this recording")
+        except ValueError as error:
+            self.gui.status_message = f"C4: {error}"
+            return False
         return self._start(good, "good")
 
     def classify_all(self) -> bool:
@@ -135,10 +152,12 @@ class C4Plugin(IPlugin):
     def accept_prediction(self) -> int:
         """Copy the model's type into the human ``cell_type`` column for the selection."""
         meta = self.supervisor.cluster_meta
+        from phy_c4.status import is_confident
+
         chosen = {}
         for cluster_id in self.supervisor.selected:
             predicted = meta.get("c4_type", cluster_id)
-            if predicted and predicted != "unclassified":
+            if is_confident(predicted):
                 chosen[int(cluster_id)] = predicted
         if not chosen:
             self.gui.status_message = "C4: no confident prediction to accept in the selection."
@@ -217,16 +236,58 @@ class C4Plugin(IPlugin):
         # refresh the table in the next event-loop turn, after the metadata is in place
         QTimer.singleShot(0, lambda: refresh_rows(self.supervisor, clusters, list(values)))
         self.n_undo_steps.append(steps)
+        from phy_c4.run import summary
+
+        self.last_result = result
         for row in result.table.to_dict("records"):
             cluster_id = int(row["cluster_id"])
             self.results[cluster_id] = (row, result.features.get(cluster_id))
         table = result.table
-        confident = int(((table["c4_type"] != "") & (table["c4_type"] != "unclassified")).sum())
+        confident = summary(result)["confident"]
         seconds = time.perf_counter() - self._started
         self.gui.status_message = (
             f"C4: classified {len(table)} clusters in {seconds:.1f} s with {result.bundle_label}"
             f" ({confident} at ratio ≥ {self.threshold:g}); Ctrl+Z undoes it in {steps} step.")
         self._show_selected(self.supervisor.selected)
+
+    def _publish_saved(self) -> None:
+        """Publish the last Classify as the CLI does, for the clusters that still show it."""
+        if self.last_result is None:
+            return
+        from phy_c4.io.publish import publish
+        from phy_c4.run import publication
+
+        try:
+            result = self._still_shown(self.last_result)
+            if result is None:
+                return
+            self.saved = publish(self.controller.model.dir_path, publication(result),
+                                 overwrite=True, wait_s=5.0)
+            self.gui.status_message = (f"C4: saved the audit folder and columns of "
+                                       f"{len(result.table)} clusters")
+        except Exception as error:  # Phy's own save has happened; say what did not
+            logger.debug("C4 publication failed", exc_info=True)
+            self.gui.status_message = f"C4: the audit folder was not saved ({error})"
+
+    def _still_shown(self, result: Any) -> Any:
+        """The result restricted to clusters that exist and still show it (not undone, not
+        merged away); per-member probabilities are dropped when rows are."""
+        import copy
+
+        current = {int(c) for c in self.supervisor.clustering.cluster_ids}
+        meta = self.supervisor.cluster_meta
+        keep = [int(c) in current and meta.get("c4_type", int(c)) is not None
+                for c in result.table["cluster_id"]]
+        if all(keep):
+            return result
+        if not any(keep):
+            return None
+        shown = copy.copy(result)
+        shown.table = result.table[keep].reset_index(drop=True)
+        ids = set(shown.table["cluster_id"].astype(int))
+        shown.features = {c: f for c, f in result.features.items() if c in ids}
+        shown.prediction = None
+        return shown
 
     def _show_selected(self, cluster_ids: list[int]) -> None:
         if self.view is None or not cluster_ids:

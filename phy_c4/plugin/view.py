@@ -14,6 +14,8 @@ from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from phy_c4.status import Status
+
 
 class _Rendered(QObject):
     done = Signal(int, int, int, bytes)
@@ -87,7 +89,7 @@ class C4View(QWidget):
             return
         label = row.get("c4_type") or "not classified"
         extra = f"— {label}  ·  {row.get('c4_model', '')}"
-        if row.get("c4_status") not in (None, "ok"):
+        if row.get("c4_status") not in (None, Status.OK.value):
             extra += f"\n{row['c4_status']}"
         self._last = (cluster_id, row, features, threshold)
 

@@ -43,7 +43,7 @@ class ClassifyWorker(QThread):
         self._cancel = True
 
     def run(self) -> None:  # runs in the worker thread
-        from phy_c4.features.arrays import copy_nogil
+        from phy_c4.arrays import copy_nogil
         from phy_c4.io.dataset import open_recording
         from phy_c4.pipeline import CancelledError, PipelineOptions, classify
         from phy_c4.weights import get_bundle

@@ -6,9 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS
 
 VARIANTS = {"base": BASE_LABELS, "mli_split": MLI_SPLIT_LABELS}
@@ -52,7 +49,8 @@ def _table_options(parser) -> None:
 
 
 def _load_tables(paths: list[str], args: argparse.Namespace):
-    from phy_c4.training.tables import concat, read_table
+    from phy_c4.training.sources import read_table
+    from phy_c4.training.tables import concat
 
     if args.fs is not None and not args.fs > 0:
         raise ValueError(f"--fs must be a positive sample rate in Hz, got {args.fs}")
@@ -65,6 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from phy_c4.families import load_bundle
     from phy_c4.model.bundle import save_bundle
+    from phy_c4.training.evaluate import model_card
     from phy_c4.training.train import TrainConfig, train_bundle
 
     table = _load_tables(args.table, args)
@@ -104,49 +103,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def model_card(bundle, table, calibration: dict) -> str:
-    """A model card for a bundle trained with ``phy-c4 train`` (numbers from training only)."""
-    training = bundle.manifest["training"]
-    return f"""# Model card: {bundle.label}
-
-Trained with `phy-c4 train` (phy_c4 {training['phy_c4']}) on: {table.name}.
-Architecture: {bundle.architecture}; {bundle.n_members} members; classes {list(bundle.labels)}.
-Feature spec (inputs follow it at run time): `{json.dumps(bundle.manifest['features'])}`.
-
-Labelled units per class: {training['class_counts']}; units used for VAE pretraining:
-{training['units_pretraining']}.
-
-Calibration ({calibration['out_of_fold_units']} out-of-fold units): temperature
-{calibration['temperature']:.3f}; expected calibration error {calibration['ece_before']:.3f}
-before, {calibration['ece_after']:.3f} after.
-
-Not measured here: accuracy on data from another lab, species or probe. Evaluate before use:
-`phy-c4 evaluate --bundle {bundle.path} --table <held-out lab> --json`.
-"""
-
-
-def evaluate_table(bundle, table) -> dict:
-    """Metrics of a bundle on a table's labelled units (labels must be the bundle's)."""
-    from phy_c4.model.ensemble import predict_inputs
-    from phy_c4.training.metrics import evaluate
-
-    labelled = table.labelled
-    unknown = sorted(set(table.labels[labelled]) - set(bundle.labels))
-    if unknown:
-        raise ValueError(f"labels {unknown} are not classes of bundle {bundle.name} "
-                         f"({list(bundle.labels)})")
-    if not labelled.any():
-        raise ValueError(f"table {table.name} has no labelled units")
-    if bundle.architecture != "c4_tabular":
-        raise ValueError(f"bundle {bundle.name} needs 3D-ACGs; tables carry none (use a Phy "
-                         "folder with spike times)")
-    inputs = torch.from_numpy(table.inputs(bundle.spec)[labelled])
-    prediction = predict_inputs(bundle, inputs)
-    y = np.array([bundle.labels.index(lab) for lab in table.labels[labelled]])
-    return evaluate(prediction.probabilities, y, bundle.labels)
-
-
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from phy_c4.training.evaluate import evaluate_table
     from phy_c4.weights import get_bundle
 
     bundle = get_bundle(args.bundle)

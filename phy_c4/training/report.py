@@ -12,6 +12,8 @@ matplotlib.use("Agg", force=False)
 import matplotlib.pyplot as plt
 import numpy as np
 
+from phy_c4.training.evaluate import evaluate_table
+
 
 def plot_metrics(result: dict, path: str | os.PathLike, title: str) -> Path:
     labels = result["confusion"]["labels"]
@@ -45,8 +47,6 @@ def plot_metrics(result: dict, path: str | os.PathLike, title: str) -> Path:
 
 
 def training_figures(bundle, table, folder: str | os.PathLike) -> list[Path]:
-    from phy_c4.training.cli import evaluate_table
-
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
     result = evaluate_table(bundle, table)

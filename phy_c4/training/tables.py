@@ -157,22 +157,6 @@ def save_npz(table: FeatureTable, path: str | os.PathLike) -> None:
                         labels=np.asarray(table.labels, dtype=str), name=table.name)
 
 
-def read_table(path: str | os.PathLike, label_column: str = "cell_type",
-               fs: float | None = None, peak_index: int | None = None) -> FeatureTable:
-    """A ``c4_derived`` folder, a ``.npz`` table, or a Phy folder with a label column
-    (``fs`` and ``peak_index``: see ``read_c4_derived``)."""
-    path = Path(path)
-    if path.suffix == ".npz":
-        return read_npz(path)
-    if (path / "params.py").is_file():
-        from phy_c4.training.phy_tables import table_from_phy
-
-        return table_from_phy(path, label_column)
-    if not path.exists():
-        raise TableError(f"no feature table at {path}")
-    return read_c4_derived(path, fs, peak_index)
-
-
 def concat(tables: list[FeatureTable], name: str | None = None) -> FeatureTable:
     return FeatureTable(name or "+".join(t.name for t in tables),
                         np.concatenate([t.waveform for t in tables]),
@@ -182,5 +166,4 @@ def concat(tables: list[FeatureTable], name: str | None = None) -> FeatureTable:
 
 
 __all__ = ["TABLE_MODALITIES", "FeatureTable", "TableError", "concat", "read_c4_derived",
-           "read_npz",
-           "read_table", "save_npz"]
+           "read_npz", "save_npz"]

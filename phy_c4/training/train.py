@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.nn import functional as F
 
-from phy_c4 import __version__
+from phy_c4._version import __version__
 from phy_c4.config import BASE_LABELS, TableFeatureSpec
 from phy_c4.families import attach
 from phy_c4.model.bundle import Bundle
