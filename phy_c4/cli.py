@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -109,11 +110,13 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
                                                        fn_threshold=args.fn_threshold,
                                                        min_good_s=args.min_good_seconds)
     options = PipelineOptions(quality=quality, waveform_source=args.waveform_source,
-                              n_jobs=args.jobs, cache=not args.no_cache, processes=True)
+                              threads=args.jobs, cache=not args.no_cache,
+                              processes=args.jobs or os.cpu_count() or 1,
+                              threshold=args.threshold)
     progress = _progress_bar(args, folder.name)
     try:
-        result = classify(recording, clusters, bundle=bundle, threshold=args.threshold,
-                          layer=layer, progress=progress, options=options)
+        result = classify(recording, clusters, bundle=bundle, layer=layer, progress=progress,
+                          options=options)
     finally:
         if hasattr(progress, "close"):
             progress.close()

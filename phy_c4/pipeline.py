@@ -70,11 +70,22 @@ class PipelineOptions:
     quality: QualitySpec | None = field(default_factory=QualitySpec)  # None: all spikes
     waveform_source: str = "auto"
     extraction: ExtractionSpec = field(default_factory=ExtractionSpec)
-    n_jobs: int | None = None
+    threads: int | None = None
+    """Threads for the 3D-ACGs (None: all cores)."""
     cache: bool = True
-    processes: bool = False
-    """Run the quality filter in worker processes (spawn). Off by default: a script or notebook
-    without an ``if __name__ == "__main__"`` guard cannot spawn; the CLI turns it on."""
+    processes: int = 0
+    """Worker processes (spawn) for the quality filter's curve fits, which hold the GIL; 0 runs
+    them in this process. Off by default: a script or notebook without an ``if __name__ ==
+    "__main__"`` guard cannot spawn; the CLI uses one per core."""
+
+    def __post_init__(self) -> None:
+        if not (self.threshold >= 1.0 and np.isfinite(self.threshold)):
+            raise ValueError(f"confidence-ratio threshold must be a number >= 1, got "
+                             f"{self.threshold}")
+        if self.threads is not None and self.threads < 1:
+            raise ValueError(f"threads must be at least 1, got {self.threads}")
+        if self.processes < 0:
+            raise ValueError(f"processes must be 0 or more, got {self.processes}")
 
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -168,8 +179,8 @@ def _quality_masks(recording: Recording, spikes: dict[int, tuple[np.ndarray, np.
     between units."""
     jobs = {c: (times, recording.amplitudes[first]) for c, (times, first) in spikes.items()}
     results: dict[int, tuple[np.ndarray, str]] = {}
-    workers = options.n_jobs or os.cpu_count() or 1
-    if not options.processes or workers < 2 or len(jobs) < 8:
+    workers = options.processes
+    if workers < 2 or len(jobs) < 8:
         for done, (cluster_id, (times, amplitudes)) in enumerate(jobs.items()):
             if cancel is not None and cancel():
                 raise CancelledError(f"cancelled after {done} of {total} units")
@@ -266,7 +277,7 @@ def classify(
     model: Any,
     cluster_ids: Sequence[int] | None = None,
     bundle: str | os.PathLike | Bundle = "default",
-    threshold: float = 2.0,
+    threshold: float | None = None,
     layer: dict[int, str] | None = None,
     progress: ProgressCallback | None = None,
     cancel: Callable[[], bool] | None = None,
@@ -275,13 +286,16 @@ def classify(
 ) -> ClassificationResult:
     """Classify clusters of a recording (a folder, ``params.py`` or a loaded ``TemplateModel``).
 
-    ``layer`` maps cluster ids to layer names for layer-informed bundles. ``progress`` is called
-    as ``progress(done, total, message)``; ``cancel()`` returning True stops between units with
-    ``CancelledError``. ``spike_clusters`` overrides the saved assignment (the GUI's unsaved
-    merges and splits).
+    ``options`` carries every setting; ``threshold``, when given, replaces its threshold (a
+    shorthand for the API). ``layer`` maps cluster ids to layer names for layer-informed
+    bundles. ``progress`` is called as ``progress(done, total, message)``; ``cancel()``
+    returning True stops between units with ``CancelledError``. ``spike_clusters`` overrides
+    the saved assignment (the GUI's unsaved merges and splits).
     Deterministic: the same inputs give the same table.
     """
-    options = replace(options or PipelineOptions(), threshold=threshold)
+    options = options or PipelineOptions()
+    if threshold is not None:
+        options = replace(options, threshold=threshold)
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
     notes = []
@@ -303,7 +317,7 @@ def classify(
              for c in ids if features[c].status == OK]
     if units and progress is not None:
         progress(total, total, f"features of {len(units)} units")
-    inputs = family.unit_inputs(bundle, units, options.n_jobs)
+    inputs = family.unit_inputs(bundle, units, options.threads)
     for cluster_id, reason in inputs.failed.items():
         features[cluster_id].status = reason
     for cluster_id, named in inputs.features.items():

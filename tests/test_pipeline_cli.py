@@ -50,21 +50,55 @@ def test_low_threshold_classifies_what_high_threshold_does_not(example_copy, c4_
     assert high.loc[ok, "c4_status"].str.startswith("below confidence-ratio threshold").all()
 
 
-def test_cache_follows_merges(example_copy, c4_bundle):
-    first = classify(example_copy, bundle=c4_bundle, options=PipelineOptions(quality=None))
+def test_cache_follows_the_spikes_not_the_ids(example_copy, c4_bundle, monkeypatch):
+    """After a merge only the new cluster is computed again; a cluster id that now holds other
+    spikes (ids 0 and 1 swapped) gets the other cluster's result, not its cached one."""
+    import phy_c4.pipeline as pipeline
+
+    calls = []
+    real = pipeline._finish_unit
+    monkeypatch.setattr(pipeline, "_finish_unit",
+                        lambda recording, cluster_id, *a: calls.append(cluster_id)
+                        or real(recording, cluster_id, *a))
+    options = PipelineOptions(quality=None)
+    first = classify(example_copy, bundle=c4_bundle, options=options).table.set_index(
+        "cluster_id")
+    assert sorted(calls) == [0, 1, 2, 3, 4]
     clusters = np.load(example_copy / "spike_clusters.npy").astype(np.int64)
     merged = np.where(np.isin(clusters, [2, 3]), 100, clusters)
-    after = classify(example_copy, bundle=c4_bundle, spike_clusters=merged,
-                     options=PipelineOptions(quality=None))
-    assert 100 in set(after.table["cluster_id"]) and 2 not in set(after.table["cluster_id"])
-    row = after.table.set_index("cluster_id").loc[100]
-    assert row["c4_status"] in ("ok",) or row["c4_status"].startswith("below")
-    unchanged = first.table.set_index("cluster_id").loc[0]
-    np.testing.assert_allclose(after.table.set_index("cluster_id").loc[0, "c4_confidence"],
-                               unchanged["c4_confidence"])
+    calls.clear()
+    after = classify(example_copy, bundle=c4_bundle, spike_clusters=merged, options=options)
+    assert calls == [100]  # 0, 1 and 4 came from the cache
+    after = after.table.set_index("cluster_id")
+    assert 2 not in after.index and 100 in after.index
+    assert after.loc[0, "c4_confidence"] == first.loc[0, "c4_confidence"]
+    swapped = np.where(clusters == 0, 1, np.where(clusters == 1, 0, clusters))
+    again = classify(example_copy, bundle=c4_bundle, spike_clusters=swapped,
+                     options=options).table.set_index("cluster_id")
+    for column in ("c4_type", "c4_confidence", "c4_ratio"):
+        assert again.loc[0, column] == first.loc[1, column], column
+        assert again.loc[1, column] == first.loc[0, column], column
 
 
 def test_cancel_stops_between_units(example_copy, c4_bundle):
+    """Cancelling while the third unit is prepared stops there: no later unit is computed."""
+    import phy_c4.pipeline as pipeline
+
+    seen = []
+    real = pipeline._finish_unit
+
+    def counting(recording, cluster_id, *args):
+        seen.append(cluster_id)
+        return real(recording, cluster_id, *args)
+
+    pipeline._finish_unit, original = counting, pipeline._finish_unit
+    try:
+        with pytest.raises(CancelledError, match="cancelled after 2 of 5"):
+            classify(example_copy, bundle=c4_bundle, cancel=lambda: len(seen) >= 2,
+                     options=PipelineOptions(quality=None, cache=False))
+    finally:
+        pipeline._finish_unit = original
+    assert seen == [0, 1]
     with pytest.raises(CancelledError, match="cancelled after 0"):
         classify(example_copy, bundle=c4_bundle, cancel=lambda: True)
 
@@ -119,3 +153,30 @@ def test_demo_runs_the_main_job_with_the_shipped_default_weights(tmp_path, capsy
     assert summary["ok"] and summary["units"] == 5 and summary["bundle"] == "c4-tables@2"
     assert (out / "cluster_c4_type.tsv").is_file()
     assert (out / "cell_type_classification" / "figures" / "summary.png").is_file()
+
+
+def test_layer_input_from_cli_file_and_folder(example_copy, tmp_path, capsys):
+    """A layer bundle reads --layer (or the folder's cluster_layer.tsv): changing one unit's
+    layer changes that unit's probabilities only."""
+    from phy_c4.weights import import_c4_archive
+    from tests.conftest import shared_path
+
+    bundle = import_c4_archive(shared_path("reference", "c4_format", "layer",
+                                           "trained_models.tar.gz"),
+                               "layer_information_mli_clustering", dest=tmp_path / "layer")
+    options = PipelineOptions(quality=None)
+    base = classify(example_copy, bundle=bundle, threshold=1.0, layer={0: "GCL", 1: "GCL"},
+                    options=options).table.set_index("cluster_id")
+    moved = classify(example_copy, bundle=bundle, threshold=1.0, layer={0: "ML", 1: "GCL"},
+                     options=options).table.set_index("cluster_id")
+    p_columns = [c for c in base.columns if c.startswith("c4_p_")]
+    assert not np.allclose(base.loc[0, p_columns].astype(float),
+                           moved.loc[0, p_columns].astype(float))
+    np.testing.assert_allclose(base.loc[1, p_columns].astype(float),
+                               moved.loc[1, p_columns].astype(float))
+    layer_file = tmp_path / "layers.tsv"
+    layer_file.write_text("cluster_id\tlayer\n0\tML\n1\tGCL\n")
+    assert main(["classify", str(example_copy), "--bundle", str(bundle.path), "--all-spikes",
+                 "--layer", str(layer_file), "--threshold", "1", "--quiet"]) == 0
+    saved = read_cluster_column(example_copy / "cluster_c4_confidence.tsv")
+    assert float(saved[0]) == pytest.approx(moved.loc[0, "c4_confidence"], abs=1e-4)

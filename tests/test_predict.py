@@ -22,9 +22,10 @@ def bundles(tmp_path_factory):
     return out
 
 
-def test_batched_members_equal_a_loop_of_plain_modules(bundles):
-    bundle = bundles["base"]
-    X = np.load(shared_path("reference", "c4_format", "base", "expected.npz"))["X"]
+@pytest.mark.parametrize("name", ["base", "layer"])  # layer: layer one-hot and the MLI split
+def test_batched_members_equal_a_loop_of_plain_modules(bundles, name):
+    bundle = bundles[name]
+    X = np.load(shared_path("reference", "c4_format", name, "expected.npz"))["X"]
     inputs = npyx_rows_to_inputs(bundle, X)
     batched = predict_raw(bundle, X)
     for member in range(bundle.n_members):

@@ -39,9 +39,10 @@ class C4Plugin(IPlugin):
     bundle: str = "default"
     threshold: float = 2.0
     options: Any = None
-    """``PipelineOptions``; None means C4's defaults with the quality filter in worker
-    processes, as the CLI (Phy starts from a console script with a __main__ guard, so spawning
-    works; an uncached 400-unit run: ~66 s instead of ~107 s)."""
+    """``PipelineOptions`` (its threshold is replaced by ``threshold``); None means the CLI's
+    defaults: C4's quality filter in one worker process per core (Phy starts from a console
+    script with a __main__ guard, so spawning works; an uncached 400-unit run: ~66 s instead of
+    ~107 s)."""
 
     def attach_to_controller(self, controller: Any) -> None:
         self.controller = controller
@@ -102,8 +103,9 @@ class C4Plugin(IPlugin):
 
         from phy_c4.plugin.worker import WarmUp
 
-        self._warmup = WarmUp(self.bundle)
-        self._warmup.loaded.connect(self._remember_bundle)
+        requested = self.bundle
+        self._warmup = WarmUp(requested)
+        self._warmup.loaded.connect(lambda bundle: self._remember_bundle(requested, bundle))
         self._warmup.start()
         gui.status_message = "C4 ready: Ctrl+Shift+C classifies the selected clusters."
 
@@ -179,10 +181,11 @@ class C4Plugin(IPlugin):
     # Running
     # ---------------------------------------------------------------------------------------
 
-    def _remember_bundle(self, bundle: Any) -> None:
-        """Keep the first loaded bundle (from the warm-up or a worker) for later runs."""
-        if self._bundle is None and not isinstance(bundle, str | os.PathLike):
-            self._bundle = bundle
+    def _remember_bundle(self, requested: Any, bundle: Any) -> None:
+        """Keep a loaded bundle (from the warm-up or a worker) for later runs, for as long as
+        ``bundle`` still names it."""
+        if not isinstance(bundle, str | os.PathLike):
+            self._bundle = (requested, bundle)
 
     def _start(self, cluster_ids: list[int], what: str) -> bool:
         from phy_c4.plugin.worker import ClassifyWorker
@@ -200,12 +203,14 @@ class C4Plugin(IPlugin):
         spike_clusters = self.supervisor.clustering.spike_clusters
         layer = {int(c): str(v) for c, v in
                  self.controller.model.metadata.get("layer", {}).items()} or None
-        bundle = self._bundle if self._bundle is not None else self.bundle
+        requested = self.bundle
+        cached = self._bundle
+        bundle = cached[1] if cached is not None and cached[0] == requested else requested
         self.worker = ClassifyWorker(self.controller.model, spike_clusters,
                                      [int(c) for c in cluster_ids], bundle, self.threshold, layer,
-                                     self.options, processes=True)
+                                     self.options)
         worker = self.worker
-        worker.finished.connect(lambda: self._remember_bundle(worker.bundle))
+        worker.finished.connect(lambda: self._remember_bundle(requested, worker.bundle))
         self.worker.progress.connect(self._on_progress)
         self.worker.succeeded.connect(self._on_result)
         self.worker.failed.connect(self._on_failed)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import traceback
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,8 @@ class ClassifyWorker(QThread):
     cancelled = Signal()
 
     def __init__(self, model: Any, spike_clusters: Any, cluster_ids: list[int], bundle: Any,
-                 threshold: float, layer: dict[int, str] | None, options: Any = None,
-                 processes: bool = True) -> None:
+                 threshold: float, layer: dict[int, str] | None, options: Any = None
+                 ) -> None:
         super().__init__()
         self.model = model
         self.spike_clusters = spike_clusters
@@ -35,8 +36,7 @@ class ClassifyWorker(QThread):
         self.bundle = bundle
         self.threshold = threshold
         self.layer = layer
-        self.options = options  # PipelineOptions, or None for the defaults
-        self.processes = processes
+        self.options = options  # PipelineOptions, or None: the CLI's defaults
         self._cancel = False
 
     def cancel(self) -> None:
@@ -48,14 +48,14 @@ class ClassifyWorker(QThread):
         from phy_c4.pipeline import CancelledError, PipelineOptions, classify
         from phy_c4.weights import get_bundle
 
-        options = self.options or PipelineOptions(processes=self.processes)
+        options = replace(self.options or PipelineOptions(processes=os.cpu_count() or 1),
+                          threshold=self.threshold)
         try:
             if isinstance(self.bundle, str | os.PathLike):
                 self.bundle = get_bundle(self.bundle)  # load and verify off the GUI thread
             snapshot = copy_nogil(np.ascontiguousarray(self.spike_clusters))
             recording = open_recording(self.model, snapshot)
-            result = classify(recording, self.cluster_ids, bundle=self.bundle,
-                              threshold=self.threshold, layer=self.layer,
+            result = classify(recording, self.cluster_ids, bundle=self.bundle, layer=self.layer,
                               progress=lambda d, t, m: self.progress.emit(d, t, m),
                               cancel=lambda: self._cancel, options=options)
         except CancelledError:
