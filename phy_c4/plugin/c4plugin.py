@@ -75,8 +75,11 @@ class C4Plugin(IPlugin):
         from phy_c4.plugin.view import C4View
 
         self.gui = gui
+        from phy_c4.plugin.phy_compat import startup_message
+
         self.supervisor = self.controller.supervisor
         clear_inherited_predictions(self.supervisor)
+        compat_problem = startup_message(self.supervisor)
         self.actions = Actions(gui, name="C4", menu="&C4", insert_menu_before="&View")
         self._add_actions(self.actions, with_shortcuts=True)
         self.view_actions = Actions(gui, name="C4 (cluster view)",
@@ -107,7 +110,10 @@ class C4Plugin(IPlugin):
         self._warmup = WarmUp(requested)
         self._warmup.loaded.connect(lambda bundle: self._remember_bundle(requested, bundle))
         self._warmup.start()
-        gui.status_message = "C4 ready: Ctrl+Shift+C classifies the selected clusters."
+        gui.status_message = compat_problem or \
+            "C4 ready: Ctrl+Shift+C classifies the selected clusters."
+        if compat_problem:
+            logger.warning(compat_problem)
 
     def _add_actions(self, actions: Any, with_shortcuts: bool) -> None:
         def shortcut(name: str) -> str | None:

@@ -8,18 +8,21 @@ refreshed once, with per-row values.
 
 Merged or split clusters would inherit a parent's prediction (``set_from_descendants``); the
 ``c4_*`` fields of new clusters are cleared instead, so no stale type is ever shown.
+
+phy's private API is reached only through ``phy_compat``; without it (another phy version)
+labels go through the public ``supervisor.label``, one undo step per value.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from copy import deepcopy
 from typing import Any
 
 from phylib.utils.event import silent
 
 from phy_c4.config import RESULT_COLUMNS
+from phy_c4.plugin import phy_compat
 
 HUMAN_LABEL = "cell_type"
 """The curated label column "Accept prediction" fills; never written by the model."""
@@ -38,14 +41,7 @@ class _BatchEntry:
         # ClusterMeta.undo() rebuilds every value from its base snapshot and replays the whole
         # stack; calling it n times is quadratic (0.3 s for 400 units). Step back n entries and
         # replay once, which is what n undos amount to.
-        meta = self.supervisor.cluster_meta
-        for _ in range(self.n_steps):
-            meta._undo_stack.back()
-        meta._data = deepcopy(meta._data_base)
-        with silent():
-            for clusters, field, value, _up, _state in meta._undo_stack:
-                if clusters is not None:
-                    meta.set(field, clusters, value, add_to_stack=False)
+        phy_compat.replay_meta_without_last(self.supervisor.cluster_meta, self.n_steps)
         refresh_rows(self.supervisor, self.clusters, self.fields)
 
     def redo(self):
@@ -62,7 +58,7 @@ def ensure_columns(supervisor: Any, fields: Iterable[str]) -> None:
         supervisor.cluster_meta.add_field(field)
         supervisor.columns.append(field)
     if missing:
-        supervisor._reset_cluster_view()
+        phy_compat.reset_cluster_view(supervisor)
 
 
 def refresh_rows(supervisor: Any, clusters: list[int], fields: list[str]) -> None:
@@ -77,33 +73,7 @@ def refresh_rows(supervisor: Any, clusters: list[int], fields: list[str]) -> Non
             row[field] = supervisor.cluster_meta.get(field, cluster_id)
         rows.append(row)
     if rows:
-        _change_columns(supervisor.cluster_view, rows, fields)
-
-
-def _change_columns(table: Any, rows: list[dict], fields: list[str]) -> None:
-    """phy's ``Table.change`` for a few columns only: it would mark every cell of the table as
-    changed and re-fit every column width (~0.3-1 s on 400 rows); here only the C4 columns are
-    signalled, and the table is re-sorted only when it is sorted by one of them.
-
-    One signal for all rows: Qt's sort/filter proxy then re-evaluates the whole table once
-    (~0.3 s on 400 rows, measured); signalling in chunks repeats that cost per chunk."""
-    model = table._model
-    updated = {row["id"]: row for row in rows}
-    for row in model._rows:
-        patch = updated.get(row["id"])
-        if patch:
-            row.update(patch)
-    columns = [table.columns.index(f) for f in fields if f in table.columns]
-    if not columns or not model.rowCount():
-        return
-    model.dataChanged.emit(model.index(0, min(columns)),
-                           model.index(model.rowCount() - 1, max(columns)))
-    sort = table._current_sort
-    if sort and sort[0] in fields:
-        from qtpy.QtCore import Qt
-
-        order = Qt.AscendingOrder if sort[1] == "asc" else Qt.DescendingOrder
-        table._proxy.sort(table.columns.index(sort[0]), order)
+        phy_compat.change_columns(supervisor.cluster_view, rows, fields)
 
 
 def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
@@ -114,6 +84,8 @@ def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
     ``refresh=False`` the caller refreshes the cluster view itself (e.g. in chunks).
     """
     existing = set(supervisor.clustering.cluster_ids)
+    if phy_compat.missing(supervisor):
+        return _apply_with_public_api(supervisor, values, existing)
     ensure_columns(supervisor, values)
     n_steps = 0
     touched: set[int] = set()
@@ -130,22 +102,35 @@ def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
     if n_steps == 0:
         return 0
     entry = _BatchEntry(supervisor, n_steps, sorted(touched), list(values))
-    supervisor._global_history.action(entry)
+    phy_compat.push_history(supervisor, entry)
     if refresh:
         refresh_rows(supervisor, sorted(touched), list(values))
     return 1
 
 
-def clear_inherited_predictions(supervisor: Any) -> None:
-    """Make merges and splits leave new clusters without (stale) c4_* predictions."""
-    meta = supervisor.cluster_meta
-    original = meta.set_from_descendants
+def _apply_with_public_api(supervisor: Any, values: dict[str, dict[int, Any]],
+                           existing: set[int]) -> int:
+    """The fallback for phy versions without the private hooks: one undo step per value."""
+    steps = 0
+    for field, per_cluster in values.items():
+        groups: dict[Any, list[int]] = defaultdict(list)
+        for cluster_id, value in per_cluster.items():
+            if cluster_id in existing:
+                groups[value].append(int(cluster_id))
+        for value, clusters in groups.items():
+            supervisor.label(field, value, cluster_ids=clusters)
+            steps += 1
+    return steps
 
-    def set_from_descendants(descendants, largest_old_cluster=None):
-        original(descendants, largest_old_cluster=largest_old_cluster)
-        new_clusters = sorted({new for _, new in descendants})
+
+def clear_inherited_predictions(supervisor: Any) -> bool:
+    """Make merges and splits leave new clusters without (stale) c4_* predictions; False when
+    this phy offers no hook for it."""
+    meta = supervisor.cluster_meta
+
+    def clear(new_clusters: list[int]) -> None:
         for field in RESULT_COLUMNS:
             if field in meta.fields:
                 meta.set(field, new_clusters, None, add_to_stack=False)
 
-    meta.set_from_descendants = set_from_descendants
+    return phy_compat.wrap_set_from_descendants(meta, clear)
