@@ -91,8 +91,10 @@ class PipelineOptions:
 ProgressCallback = Callable[[int, int, str], None]
 
 
-def _unit_key(times: np.ndarray, recording: Recording, cluster_id: int,
-              options: PipelineOptions, spec: Any) -> str:
+def _unit_key(times: np.ndarray, spike_ids: np.ndarray, recording: Recording,
+              cluster_id: int, options: PipelineOptions, spec: Any) -> str:
+    """What a unit's cached features depend on: its spikes (times and amplitudes), the raw
+    file, and every parameter; never the cluster id alone (ids are reused after re-sorting)."""
     digest = hashlib.sha256(memoryview(np.ascontiguousarray(times)).cast("B"))
     digest.update(json.dumps({
         "fs": recording.fs, "cluster": int(cluster_id), "quality": repr(options.quality),
@@ -101,8 +103,7 @@ def _unit_key(times: np.ndarray, recording: Recording, cluster_id: int,
         "raw": _raw_stamp(recording),
     }, sort_keys=True, default=str).encode())
     if recording.amplitudes is not None:
-        idx = recording.spikes_of(cluster_id)
-        digest.update(memoryview(np.ascontiguousarray(recording.amplitudes[idx])).cast("B"))
+        digest.update(memoryview(np.ascontiguousarray(recording.amplitudes[spike_ids])).cast("B"))
     return digest.hexdigest()[:24]
 
 
@@ -144,11 +145,11 @@ def _store_cached(path: Path, features: UnitFeatures, times: np.ndarray) -> None
                                else np.zeros(0)), raw_fs=features.raw_fs)
 
 
-def _unit_spikes(recording: Recording, cluster_id: int) -> tuple[np.ndarray, np.ndarray]:
-    """A cluster's unique spike times and, for each, the index of its first spike."""
-    spike_ids = recording.spikes_of(cluster_id)
-    times, first = np.unique(recording.spike_times[spike_ids], return_index=True)
-    return times, spike_ids[first]
+def _unit_spikes(spike_ids: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A cluster's unique spike times and, for each, the index of its first spike, from its
+    spike indices and their times (gathered once per unit)."""
+    unique, first = np.unique(times, return_index=True)
+    return unique, spike_ids[first]
 
 
 def _quality_job(times: np.ndarray, amplitudes: np.ndarray, fs: float,
@@ -202,12 +203,12 @@ def _quality_masks(recording: Recording, spikes: dict[int, tuple[np.ndarray, np.
     return results
 
 
-def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray,
+def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray, status: str,
                  quality: tuple[np.ndarray, str] | None, options: PipelineOptions,
                  spec: Any) -> tuple[UnitFeatures, np.ndarray]:
-    """Apply the quality mask and find the unit's peak-channel waveform."""
+    """Apply the quality mask and find the unit's peak-channel waveform (``status``: the
+    unit's spike-count check, made once)."""
     features = UnitFeatures(n_spikes_used=int(times.size))
-    status = _check_spikes(recording, times, options, spec)
     if status != OK:
         features.status = status
         return features, times
@@ -242,20 +243,24 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
     features: dict[int, UnitFeatures] = {}
     kept: dict[int, np.ndarray] = {}
     paths: dict[int, Path] = {}
+    gathered: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for cluster_id in ids:
+        spike_ids = recording.spikes_of(cluster_id)
+        gathered[cluster_id] = spike_ids, recording.spike_times[spike_ids]
         if options.cache:
-            raw_times = recording.spike_times[recording.spikes_of(cluster_id)]
-            key = _unit_key(raw_times, recording, cluster_id, options, spec)
+            key = _unit_key(gathered[cluster_id][1], spike_ids, recording, cluster_id, options,
+                            spec)
             paths[cluster_id] = _cache_dir(recording) / f"unit_{key}.npz"
             cached = _load_cached(paths[cluster_id]) if paths[cluster_id].is_file() else None
             if cached is not None:
                 features[cluster_id], kept[cluster_id] = cached
     misses = [c for c in ids if c not in features]
-    spikes = {c: _unit_spikes(recording, c) for c in misses}
+    spikes = {c: _unit_spikes(*gathered.pop(c)) for c in misses}
+    gathered.clear()
+    checks = {c: _check_spikes(recording, spikes[c][0], options, spec) for c in misses}
     quality: dict[int, tuple[np.ndarray, str]] = {}
     if options.quality is not None:
-        checkable = {c: spikes[c] for c in misses
-                     if _check_spikes(recording, spikes[c][0], options, spec) == OK}
+        checkable = {c: spikes[c] for c in misses if checks[c] == OK}
         quality = _quality_masks(recording, checkable, options, progress, cancel, total)
     for done, cluster_id in enumerate(misses):
         if cancel is not None and cancel():
@@ -263,7 +268,7 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
         if progress is not None:
             progress(done, total, f"waveform of cluster {cluster_id}")
         unit, times = _finish_unit(recording, cluster_id, spikes[cluster_id][0],
-                                   quality.get(cluster_id), options, spec)
+                                   checks[cluster_id], quality.get(cluster_id), options, spec)
         features[cluster_id], kept[cluster_id] = unit, times
         if cluster_id in paths:
             try:

@@ -291,3 +291,27 @@ def test_phy_private_api_is_checked_and_has_a_public_fallback(gui, monkeypatch):
     steps = apply_values(supervisor, {"c4_type": {0: "GoC", 1: "GoC", 2: "MLI"}})
     assert steps == 2  # public API: one undo step per value
     assert _meta(controller, "c4_type", [0, 1, 2]) == {0: "GoC", 1: "GoC", 2: "MLI"}
+
+
+def test_layer_edited_in_the_gui_reaches_the_pipeline(gui, qtbot):
+    controller, _window, plugin = gui
+    controller.supervisor.label("layer", "PCL", cluster_ids=[2])
+    controller.supervisor.select([2])
+    controller.supervisor.block()
+    plugin.classify_selected()
+    assert plugin.worker.layer == {2: "PCL"}
+    _wait(qtbot, plugin, 1)
+
+
+def test_one_recording_per_session(gui, qtbot):
+    controller, _window, plugin = gui
+    plugin.classify_all()
+    _wait(qtbot, plugin, 1)
+    first = plugin.session["recording"]
+    controller.supervisor.merge([0, 1])
+    controller.supervisor.block()
+    plugin.classify_all()
+    _wait(qtbot, plugin, 2)
+    assert plugin.session["recording"] is first  # not reopened; only the assignment changed
+    new = max(controller.supervisor.clustering.cluster_ids)
+    assert _meta(controller, "c4_type", [new])[new] is not None

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,7 @@ class Recording:
     model: Any = field(repr=False, default=None)  # phylib TemplateModel
     metadata: dict[str, dict[int, Any]] = field(default_factory=dict)
     _index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _times_digest: str | None = field(default=None, repr=False)
 
     @property
     def cluster_ids(self) -> np.ndarray:
@@ -143,6 +144,18 @@ class Recording:
     @property
     def duration_s(self) -> float:
         return float(self.spike_times[-1]) / self.fs if self.spike_times.size else 0.0
+
+    def with_assignment(self, spike_clusters: np.ndarray) -> Recording:
+        """The same recording under another cluster assignment (the GUI's unsaved merges and
+        splits): spike times, amplitudes, the model and the spike-times digest are shared; only
+        the cluster index is rebuilt. The plugin keeps one Recording for a whole session."""
+        clusters = np.asarray(spike_clusters)
+        if clusters.shape != self.spike_times.shape:
+            raise DatasetError(f"{self.folder}: {clusters.size} spike clusters for "
+                               f"{self.spike_times.size} spikes")
+        if clusters.size and clusters.min() < 0:
+            raise DatasetError(f"{self.folder}: negative cluster ids ({int(clusters.min())})")
+        return replace(self, spike_clusters=clusters.astype(np.int64, copy=False), _index=None)
 
     def spikes_of(self, cluster_id: int) -> np.ndarray:
         """Spike indices of a cluster, in time order (one grouping pass for all clusters)."""
@@ -160,10 +173,10 @@ class Recording:
 
     def content_key(self) -> str:
         """Hash of the spike files' content, so caches never outlive a re-sort."""
-        digest = hashlib.sha256()
-        for array in (self.spike_times, self.spike_clusters):
-            # a zero-copy view: hashlib releases the GIL on large buffers, .tobytes() would not
-            digest.update(memoryview(np.ascontiguousarray(array)).cast("B"))
+        if self._times_digest is None:  # shared by with_assignment: hashed once a session
+            self._times_digest = _digest(self.spike_times)
+        digest = hashlib.sha256(self._times_digest.encode())
+        digest.update(_digest(self.spike_clusters).encode())
         digest.update(repr(self.fs).encode())
         return digest.hexdigest()[:16]
 
@@ -185,6 +198,11 @@ class Recording:
         if total is None:
             raise ValueError(f"cluster {cluster_id} has no template")
         return total / counts.sum()
+
+
+def _digest(array: np.ndarray) -> str:
+    # a zero-copy view: hashlib releases the GIL on large buffers, .tobytes() would not
+    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
 
 
 def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | None = None,

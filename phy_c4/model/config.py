@@ -27,7 +27,6 @@ class C4NetConfig:
     wvf_dropout: float = 0.1
     head_hidden: int = 100
     layer_dim: int = 4
-    acg_decoder_hidden: tuple[int, int] = (250, 500)
 
     @property
     def n_classes(self) -> int:

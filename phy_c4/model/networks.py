@@ -1,4 +1,4 @@
-"""C4's networks in plain torch: encoders returning latent Gaussians, decoders, the classifier.
+"""C4's networks in plain torch: encoders returning latent Gaussians, and the classifier.
 
 Layer names follow npyx 4.3.1's ``CNNCerebellum`` state dict so official weights load directly.
 """
@@ -57,39 +57,6 @@ class WaveformEncoder(nn.Module):
         h = self.encoder(x.reshape(x.shape[0], -1))
         mu, log_sigma = h[:, : self.d_latent], h[:, self.d_latent :]
         return dist.Normal(mu, torch.exp(log_sigma), validate_args=False)
-
-
-class AcgDecoder(nn.Module):
-    """Latent -> 3D-ACG (npyx ``ForwardDecoder`` with hidden [250, 500]), for VAE pretraining."""
-
-    def __init__(self, config: C4NetConfig) -> None:
-        super().__init__()
-        h0, h1 = config.acg_decoder_hidden
-        self.shape = (1, config.acg_rows, config.acg_cols)
-        self.decoder = nn.Sequential(
-            nn.Linear(config.d_latent, h0), nn.ReLU(), nn.Dropout(config.acg_dropout),
-            nn.Linear(h0, h1), nn.ReLU(), nn.Dropout(config.acg_dropout),
-            nn.Linear(h1, config.acg_flat),
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).reshape(-1, *self.shape)
-
-
-class WaveformDecoder(nn.Module):
-    """Latent -> waveform (the waveform VAE's mirror of the encoder), for VAE pretraining."""
-
-    def __init__(self, config: C4NetConfig) -> None:
-        super().__init__()
-        h0, h1 = config.wvf_hidden
-        self.decoder = nn.Sequential(
-            nn.Linear(config.d_latent, h1), nn.GELU(), nn.Dropout(config.wvf_dropout),
-            nn.Linear(h1, h0), nn.GELU(), nn.Dropout(config.wvf_dropout),
-            nn.Linear(h0, config.wvf_samples),
-        )
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)
 
 
 class C4Network(nn.Module):

@@ -52,6 +52,8 @@ class C4Plugin(IPlugin):
         self.view = None
         self.n_undo_steps: list[int] = []
         self.last_result: Any = None
+        self.session: dict[str, Any] = {}  # the Recording, opened once (see worker.py)
+        self._touched: set[int] = set()  # clusters merged/split/undone while classifying
         self.saved: list[Any] = []  # paths of the last publication on Ctrl+S
         self._bundle = None
         # Columns exist (empty) from the start, so the first result keeps the user's sort.
@@ -93,6 +95,11 @@ class C4Plugin(IPlugin):
         @connect(sender=self.supervisor)
         def on_select(sender, cluster_ids, **kwargs):
             self._show_selected(cluster_ids)
+
+        @connect(sender=self.supervisor)
+        def on_cluster(sender, up):
+            if self.worker is not None and self.worker.isRunning():
+                self._touched.update(int(c) for c in (*up.deleted, *up.added))
 
         @connect(sender=gui)
         def on_close(sender):
@@ -204,17 +211,19 @@ class C4Plugin(IPlugin):
             self.gui.status_message = f"C4: no {what} clusters to classify."
             return False
         # The worker snapshots the current assignment first thing (a 41-M-spike copy would
-        # stall the GUI thread for ~0.3 s); merges made while classifying are not seen, and
-        # their clusters' results are skipped when applied.
+        # stall the GUI thread for ~0.3 s); clusters merged, split or undone while classifying
+        # are recorded (on_cluster) and their results dropped when applied.
         spike_clusters = self.supervisor.clustering.spike_clusters
-        layer = {int(c): str(v) for c, v in
-                 self.controller.model.metadata.get("layer", {}).items()} or None
+        meta = self.supervisor.cluster_meta  # the GUI's layer values, edited or not
+        layer = {int(c): str(meta.get("layer", c)) for c in cluster_ids
+                 if "layer" in meta.fields and meta.get("layer", c)} or None
         requested = self.bundle
         cached = self._bundle
         bundle = cached[1] if cached is not None and cached[0] == requested else requested
+        self._touched = set()
         self.worker = ClassifyWorker(self.controller.model, spike_clusters,
                                      [int(c) for c in cluster_ids], bundle, self.threshold, layer,
-                                     self.options)
+                                     self.options, self.session)
         worker = self.worker
         worker.finished.connect(lambda: self._remember_bundle(requested, worker.bundle))
         self.worker.progress.connect(self._on_progress)
@@ -237,6 +246,11 @@ class C4Plugin(IPlugin):
 
     def _on_result(self, result: Any) -> None:
         from qtpy.QtCore import QTimer
+
+        if self._touched:  # their spikes changed while classifying: results would be stale
+            result.table = result.table[~result.table["cluster_id"].isin(self._touched)]
+            result.table = result.table.reset_index(drop=True)
+            result.prediction = None
 
         from phy_c4.io.results import column_values
         from phy_c4.plugin.labels import refresh_rows

@@ -21,8 +21,8 @@ from typing import Any
 
 from phylib.utils.event import silent
 
+import phy_c4.plugin.phy_compat as phy_compat
 from phy_c4.config import RESULT_COLUMNS
-from phy_c4.plugin import phy_compat
 
 HUMAN_LABEL = "cell_type"
 """The curated label column "Accept prediction" fills; never written by the model."""
@@ -81,7 +81,7 @@ def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
     """Write ``{field: {cluster: value}}`` as one undoable action; returns the Ctrl+Z count (1).
 
     Values of clusters that no longer exist (merged while classifying) are skipped. With
-    ``refresh=False`` the caller refreshes the cluster view itself (e.g. in chunks).
+    ``refresh=False`` the caller refreshes the cluster view itself (once, later).
     """
     existing = set(supervisor.clustering.cluster_ids)
     if phy_compat.missing(supervisor):

@@ -1,7 +1,11 @@
 """Classification off the GUI thread: a QThread running the shared pipeline.
 
-The current spike clusters are snapshotted here, the pipeline runs here, and results come back
-through queued signals; nothing in this thread touches Qt widgets or the supervisor.
+The current spike clusters are snapshotted here (copying 40 M ids on the GUI thread would block
+it ~0.3 s), the pipeline runs here, and results come back through queued signals; nothing in
+this thread touches Qt widgets or the supervisor. A merge or split made while the copy runs can
+tear it for the clusters it touches; the plugin drops the results of every cluster touched while
+a Classify runs. The recording itself (spike times, amplitudes) is opened once per session and
+kept in ``session``; each Classify only swaps the cluster assignment.
 ``cancel()`` stops between units. The pipeline's modules (torch, numba, pandas) are imported in
 these threads, so loading the plugin costs Phy's start-up nothing.
 """
@@ -27,10 +31,11 @@ class ClassifyWorker(QThread):
     cancelled = Signal()
 
     def __init__(self, model: Any, spike_clusters: Any, cluster_ids: list[int], bundle: Any,
-                 threshold: float, layer: dict[int, str] | None, options: Any = None
-                 ) -> None:
+                 threshold: float, layer: dict[int, str] | None, options: Any = None,
+                 session: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.model = model
+        self.session = session if session is not None else {}
         self.spike_clusters = spike_clusters
         self.cluster_ids = cluster_ids
         self.bundle = bundle
@@ -54,7 +59,9 @@ class ClassifyWorker(QThread):
             if isinstance(self.bundle, str | os.PathLike):
                 self.bundle = get_bundle(self.bundle)  # load and verify off the GUI thread
             snapshot = copy_nogil(np.ascontiguousarray(self.spike_clusters))
-            recording = open_recording(self.model, snapshot)
+            if "recording" not in self.session:
+                self.session["recording"] = open_recording(self.model, snapshot)
+            recording = self.session["recording"].with_assignment(snapshot)
             result = classify(recording, self.cluster_ids, bundle=self.bundle, layer=self.layer,
                               progress=lambda d, t, m: self.progress.emit(d, t, m),
                               cancel=lambda: self._cancel, options=options)
