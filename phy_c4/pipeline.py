@@ -55,13 +55,49 @@ class UnitFeatures:
 
 @dataclass
 class ClassificationResult:
-    """The table the faces show and save, plus what is needed to audit it."""
+    """One entry per requested cluster, as arrays with the class labels beside them; the
+    DataFrame (``table``), TSV columns and Phy metadata are views made at the edges."""
 
-    table: pd.DataFrame
-    prediction: Prediction | None
+    cluster_ids: np.ndarray  # (N,) int64
+    labels: tuple[str, ...]
+    probabilities: np.ndarray  # (N, K) mean over members; NaN rows where not classified
+    cell_type: np.ndarray  # (N,) object: a label, "unclassified", or "" (not classifiable)
+    confidence: np.ndarray  # (N,) NaN where not classified
+    ratio: np.ndarray  # (N,)
+    votes: np.ndarray  # (N,) object, "k/M" or ""
+    status: np.ndarray  # (N,) object, c4_status texts
+    bundle_label: str
+    prediction: Prediction | None  # the ensemble's output for the classified rows, in order
     features: dict[int, UnitFeatures] = field(default_factory=dict)
-    bundle_label: str = ""
     parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def classified(self) -> np.ndarray:
+        """Cluster ids with probabilities (the rows of ``prediction``, in its order)."""
+        return self.cluster_ids[np.isfinite(self.confidence)]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        """cluster_id, c4_type, c4_confidence, c4_ratio, c4_votes, c4_model, c4_status,
+        c4_p_<label>: what the faces show and save."""
+        frame = pd.DataFrame({
+            "cluster_id": self.cluster_ids, "c4_type": self.cell_type,
+            "c4_confidence": self.confidence, "c4_ratio": self.ratio, "c4_votes": self.votes,
+            "c4_model": [self.bundle_label] * len(self.cluster_ids), "c4_status": self.status})
+        for k, label in enumerate(self.labels):
+            frame[f"c4_p_{label}"] = self.probabilities[:, k]
+        return frame
+
+    def subset(self, keep: np.ndarray) -> ClassificationResult:
+        """The rows where ``keep`` is True; the per-member output is dropped unless all stay."""
+        keep = np.asarray(keep, dtype=bool)
+        ids = set(self.cluster_ids[keep].tolist())
+        return replace(self, cluster_ids=self.cluster_ids[keep],
+                       probabilities=self.probabilities[keep], cell_type=self.cell_type[keep],
+                       confidence=self.confidence[keep], ratio=self.ratio[keep],
+                       votes=self.votes[keep], status=self.status[keep],
+                       prediction=self.prediction if keep.all() else None,
+                       features={c: f for c, f in self.features.items() if c in ids})
 
 
 @dataclass(frozen=True)
@@ -334,42 +370,42 @@ def classify(
         if progress is not None:
             progress(total, total, f"predicting {len(inputs.ready)} units")
         prediction = predict_inputs(bundle, inputs.rows, threshold=options.threshold)
-    table = build_table(ids, features, inputs.ready, prediction, bundle)
+    result = build_result(ids, features, inputs.ready, prediction, bundle)
     if notes:
-        table.loc[table["c4_status"] == OK, "c4_status"] = f"{OK}; {'; '.join(notes)}"
-    parameters = {"threshold": options.threshold,
+        result.status[result.status == OK] = f"{OK}; {'; '.join(notes)}"
+    result.parameters = {"threshold": options.threshold,
                   "quality": None if options.quality is None else asdict(options.quality),
                   "waveform_source": options.waveform_source, "bundle": bundle.label,
                   "architecture": bundle.architecture, "feature_spec": bundle.spec.to_dict(),
                   "fs": recording.fs, "dataset_key": recording.content_key(), "notes": notes}
-    return ClassificationResult(table, prediction, features, bundle.label, parameters)
+    return result
 
 
-def build_table(ids: list[int], features: dict[int, Any], ready: list[int],
-                prediction: Prediction | None, bundle: Bundle) -> pd.DataFrame:
-    """One row per requested cluster: type, confidence, ratio, votes, model, status, p_<label>."""
-    rows = []
-    position = {c: i for i, c in enumerate(ready)} if prediction is not None else {}
-    for cluster_id in ids:
-        row: dict[str, Any] = {"cluster_id": cluster_id, "c4_type": "", "c4_confidence": np.nan,
-                               "c4_ratio": np.nan, "c4_votes": "", "c4_model": bundle.label,
-                               "c4_status": features[cluster_id].status}
-        for label in bundle.labels:
-            row[f"c4_p_{label}"] = np.nan
-        i = position.get(cluster_id)
-        if i is not None and prediction is not None:
-            row["c4_type"] = str(prediction.cell_type[i])
-            row["c4_confidence"] = float(prediction.confidence[i])
-            row["c4_ratio"] = float(prediction.ratio[i])
-            row["c4_votes"] = prediction.votes_text[i]
-            if prediction.cell_type[i] == UNCLASSIFIED:
-                row["c4_status"] = describe(
-                    Status.BELOW_THRESHOLD,
-                    f"{prediction.threshold:g}; best guess {prediction.predicted[i]}")
-            for k, label in enumerate(bundle.labels):
-                row[f"c4_p_{label}"] = float(prediction.probabilities[i, k])
-        rows.append(row)
-    return pd.DataFrame(rows)
+def build_result(ids: list[int], features: dict[int, Any], ready: list[int],
+                 prediction: Prediction | None, bundle: Bundle) -> ClassificationResult:
+    """One entry per requested cluster: ``ready`` ones from ``prediction`` (in its order), the
+    others with their status and no type."""
+    n, labels = len(ids), tuple(bundle.labels)
+    result = ClassificationResult(
+        np.asarray(ids, dtype=np.int64), labels, np.full((n, len(labels)), np.nan),
+        np.full(n, "", dtype=object), np.full(n, np.nan), np.full(n, np.nan),
+        np.full(n, "", dtype=object),
+        np.array([features[c].status for c in ids], dtype=object), bundle.label, prediction,
+        features)
+    if prediction is None or not ready:
+        return result
+    row = {c: i for i, c in enumerate(ids)}
+    rows = np.array([row[c] for c in ready])
+    result.probabilities[rows] = prediction.probabilities
+    result.cell_type[rows] = prediction.cell_type
+    result.confidence[rows] = prediction.confidence
+    result.ratio[rows] = prediction.ratio
+    result.votes[rows] = prediction.votes_text
+    for i, j in enumerate(rows):
+        if prediction.cell_type[i] == UNCLASSIFIED:
+            detail = f"{prediction.threshold:g}; best guess {prediction.predicted[i]}"
+            result.status[j] = describe(Status.BELOW_THRESHOLD, detail)
+    return result
 
 
 def warm_up(bundle: str | os.PathLike | Bundle = "default") -> Bundle:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from phy_c4.io.publish import Publication
 from phy_c4.pipeline import ClassificationResult
@@ -65,14 +66,16 @@ def publication(result: ClassificationResult, *, npyx_columns: bool = False,
                 figures: Callable[[Path], list[Path]] | None = None) -> Publication:
     """Everything a run publishes, made the same way for both faces."""
     raw = result.prediction.raw if result.prediction is not None else None
-    labels = result.prediction.labels if result.prediction is not None else ()
-    return Publication(result.table, tuple(labels), raw, feature_arrays(result),
-                       result.parameters, npyx_columns, figures)
+    features = feature_arrays(result)
+    if raw is not None:  # rows of the per-member probabilities file
+        features["member_probabilities_cluster_ids"] = result.classified
+    return Publication(result.table, result.labels, raw, features, result.parameters,
+                       npyx_columns, figures)
 
 
 def summary(result: ClassificationResult) -> dict[str, object]:
     """Counts a face reports after a run: confident types, below threshold, not classifiable."""
-    types = result.table["c4_type"]
+    types = pd.Series(result.cell_type)
     return {"units": len(types),
             "counts": types[types.map(is_confident)].value_counts().to_dict(),
             "confident": int(types.map(is_confident).sum()),

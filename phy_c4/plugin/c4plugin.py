@@ -245,12 +245,11 @@ class C4Plugin(IPlugin):
         self.gui.status_message = "C4: classification cancelled; nothing was changed."
 
     def _on_result(self, result: Any) -> None:
+        import numpy as np
         from qtpy.QtCore import QTimer
 
         if self._touched:  # their spikes changed while classifying: results would be stale
-            result.table = result.table[~result.table["cluster_id"].isin(self._touched)]
-            result.table = result.table.reset_index(drop=True)
-            result.prediction = None
+            result = result.subset(~np.isin(result.cluster_ids, list(self._touched)))
 
         from phy_c4.io.results import column_values
         from phy_c4.plugin.labels import refresh_rows
@@ -297,22 +296,13 @@ class C4Plugin(IPlugin):
     def _still_shown(self, result: Any) -> Any:
         """The result restricted to clusters that exist and still show it (not undone, not
         merged away); per-member probabilities are dropped when rows are."""
-        import copy
-
         current = {int(c) for c in self.supervisor.clustering.cluster_ids}
         meta = self.supervisor.cluster_meta
         keep = [int(c) in current and meta.get("c4_type", int(c)) is not None
-                for c in result.table["cluster_id"]]
+                for c in result.cluster_ids]
         if all(keep):
             return result
-        if not any(keep):
-            return None
-        shown = copy.copy(result)
-        shown.table = result.table[keep].reset_index(drop=True)
-        ids = set(shown.table["cluster_id"].astype(int))
-        shown.features = {c: f for c, f in result.features.items() if c in ids}
-        shown.prediction = None
-        return shown
+        return result.subset(keep) if any(keep) else None
 
     def _show_selected(self, cluster_ids: list[int]) -> None:
         if self.view is None or not cluster_ids:
