@@ -180,3 +180,13 @@ def test_layer_input_from_cli_file_and_folder(example_copy, tmp_path, capsys):
                  "--layer", str(layer_file), "--threshold", "1", "--quiet"]) == 0
     saved = read_cluster_column(example_copy / "cluster_c4_confidence.tsv")
     assert float(saved[0]) == pytest.approx(moved.loc[0, "c4_confidence"], abs=1e-4)
+    # without --layer, the folder's own cluster_layer.tsv is read
+    folder_layers = read_cluster_column(example_copy / "cluster_layer.tsv")
+    expected = classify(example_copy, bundle=bundle, threshold=1.0, layer=folder_layers,
+                        options=options).table.set_index("cluster_id")
+    assert main(["classify", str(example_copy), "--bundle", str(bundle.path), "--all-spikes",
+                 "--threshold", "1", "--quiet", "--overwrite"]) == 0
+    saved = read_cluster_column(example_copy / "cluster_c4_confidence.tsv")
+    for cluster_id, value in saved.items():
+        assert float(value) == pytest.approx(expected.loc[cluster_id, "c4_confidence"], abs=1e-4)
+    assert folder_layers != {0: "ML", 1: "GCL"}
