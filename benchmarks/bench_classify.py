@@ -1,5 +1,9 @@
-"""End to end on a generated 400-unit, 1-hour recording: folder -> written TSVs (issue target:
-under 30 s here, and >= 20x faster than npyx's path for the same units). Run by hand.
+"""End to end on a generated 400-unit, 1-hour recording: folder -> written TSVs, with and
+without C4's quality filter. Run by hand.
+
+``--baseline DIR`` also runs another phy_c4 checkout (e.g. ``git worktree add /tmp/v010
+c9edfaf``: 0.1.0, whose quality filter used curve_fit in worker processes) on the same folder in
+the same run, as a subprocess, and prints the ratio.
 
 The recording has no raw binary (1 h x 32 channels would be 7 GB), so waveforms come from the
 templates. npyx's side is timed on a sample of the same units (its 3D-ACG, plus its quality
@@ -10,6 +14,11 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 from argparse import Namespace
 from contextlib import redirect_stdout
@@ -34,7 +43,8 @@ def cli_args(**overrides) -> Namespace:
     base = dict(bundle="default", clusters=None, group="all", threshold=2.0, layer=None,
                 all_spikes=False, fp_threshold=0.05, fn_threshold=0.05, min_good_seconds=180.0,
                 waveform_source="auto", jobs=None, no_cache=True, json=False, quiet=True,
-                overwrite=True, npyx_columns=False, report=False)
+                overwrite=True, npyx_columns=False, report=False, out=None, force=False,
+                paths=["."])
     base.update(overrides)
     return Namespace(**base)
 
@@ -57,6 +67,25 @@ def time_npyx(folder: Path, sample: int) -> tuple[float, int, str] | None:
     return time.perf_counter() - start, len(ids), "3D-ACG only (no quality filter)"
 
 
+def time_baseline(checkout: Path, folder: Path, *extra: str) -> float:
+    """Seconds ``phy-c4 classify --group all --no-cache`` from a checkout reports for the
+    folder, run in a fresh process (the pipeline's imports, made lazily, are included)."""
+    copy = folder.with_name(folder.name + "_baseline")
+    if not copy.exists():
+        copy.mkdir()
+        for item in folder.iterdir():
+            if item.is_file() and not item.name.startswith("cluster_c4_") and \
+                    item.name != "params.py":
+                (copy / item.name).symlink_to(item.resolve())
+        shutil.copy2(folder / "params.py", copy / "params.py")
+    env = {**os.environ, "PYTHONPATH": str(checkout.resolve())}
+    run = subprocess.run([sys.executable, "-m", "phy_c4.cli", "classify", str(copy.resolve()),
+                          "--group", "all", "--no-cache", "--overwrite", "--quiet", *extra],
+                         check=True,
+                         env=env, cwd=checkout, capture_output=True, text=True)
+    return float(re.search(r"units in ([0-9.]+) s", run.stdout).group(1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--folder", default=".bench/rec400")
@@ -64,25 +93,38 @@ def main() -> None:
     parser.add_argument("--units-per-type", type=int, default=80)
     parser.add_argument("--duration", type=float, default=3600.0)
     parser.add_argument("--npyx-sample", type=int, default=20)
+    parser.add_argument("--baseline", help="another phy_c4 checkout to time on the same folder")
     args = parser.parse_args()
     folder = Path(args.folder)
     ensure_dataset(folder, args.units_per_type, args.duration)
     n_spikes = np.load(folder / "spike_times.npy", mmap_mode="r").shape[0]
     lines = []
+    from phy_c4.pipeline import warm_up
+
+    start = time.perf_counter()
+    warm_up(args.bundle)  # imports and compiled kernels, once: not part of the figures below
+    print(f"imports and kernel loading (once per process): {time.perf_counter() - start:.1f} s")
     for label, overrides in (("with C4's quality filter", {}),
                              ("all spikes (--all-spikes)", {"all_spikes": True})):
         summary = classify_one(str(folder), cli_args(bundle=args.bundle, **overrides))
         lines.append(f"phy_c4 {label}: {summary['units']} units, {n_spikes:,d} spikes, "
                      f"{summary['seconds']:.1f} s end to end (folder -> TSVs)")
-        ours = summary["seconds"]
         print(lines[-1], flush=True)
+    if args.baseline:  # both checkouts the same way: a fresh process each, imports included
+        here = Path(__file__).resolve().parents[1]
+        for label, extra in (("with the quality filter", ()), ("all spikes", ("--all-spikes",))):
+            theirs = time_baseline(Path(args.baseline), folder, *extra)
+            mine = time_baseline(here, folder, *extra)
+            lines.append(f"fresh process, {label}: baseline {args.baseline} {theirs:.1f} s, "
+                         f"this checkout {mine:.1f} s: {theirs / mine:.1f}x")
+            print(lines[-1], flush=True)
     npyx = time_npyx(folder, args.npyx_sample)
     if npyx is not None:
         seconds, count, what = npyx
         scaled = seconds * summary["units"] / count
         lines.append(f"npyx {what}: {seconds:.1f} s for {count} units, {scaled:.0f} s scaled to "
                      f"{summary['units']} units; ratio to phy_c4 all-spikes end to end: "
-                     f"{scaled / ours:.0f}x")
+                     f"{scaled / summary['seconds']:.0f}x")
         print(lines[-1])
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -111,7 +110,6 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
                                                        min_good_s=args.min_good_seconds)
     options = PipelineOptions(quality=quality, waveform_source=args.waveform_source,
                               threads=args.jobs, cache=not args.no_cache,
-                              processes=args.jobs or os.cpu_count() or 1,
                               threshold=args.threshold)
     progress = _progress_bar(args, folder.name)
     try:

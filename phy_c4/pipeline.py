@@ -10,10 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -107,12 +106,9 @@ class PipelineOptions:
     waveform_source: str = "auto"
     extraction: ExtractionSpec = field(default_factory=ExtractionSpec)
     threads: int | None = None
-    """Threads for the 3D-ACGs (None: all cores)."""
+    """Threads for the quality filter and the 3D-ACGs (None: all cores). No worker processes:
+    the heavy kernels are numba without the GIL."""
     cache: bool = True
-    processes: int = 0
-    """Worker processes (spawn) for the quality filter's curve fits, which hold the GIL; 0 runs
-    them in this process. Off by default: a script or notebook without an ``if __name__ ==
-    "__main__"`` guard cannot spawn; the CLI uses one per core."""
 
     def __post_init__(self) -> None:
         if not (self.threshold >= 1.0 and np.isfinite(self.threshold)):
@@ -120,8 +116,7 @@ class PipelineOptions:
                              f"{self.threshold}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
-        if self.processes < 0:
-            raise ValueError(f"processes must be 0 or more, got {self.processes}")
+
 
 
 ProgressCallback = Callable[[int, int, str], None]
@@ -190,7 +185,7 @@ def _unit_spikes(spike_ids: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, 
 
 def _quality_job(times: np.ndarray, amplitudes: np.ndarray, fs: float,
                  spec: QualitySpec) -> tuple[np.ndarray, str]:
-    """Runs in a worker process: the quality mask and its reason."""
+    """Runs in a worker thread: the quality mask and its reason."""
     result = quality_filter(times, amplitudes, fs, spec)
     return result.keep, result.reason
 
@@ -211,22 +206,12 @@ def _quality_masks(recording: Recording, spikes: dict[int, tuple[np.ndarray, np.
                    options: PipelineOptions, progress: ProgressCallback | None,
                    cancel: Callable[[], bool] | None,
                    total: int) -> dict[int, tuple[np.ndarray, str]]:
-    """C4's quality filter for many units (``spikes`` from ``_unit_spikes``); worker processes
-    when there are many (the curve fits hold the GIL), in-process otherwise. Cancellable
-    between units."""
+    """C4's quality filter for many units (``spikes`` from ``_unit_spikes``), in threads: the
+    amplitude fits run in numba without the GIL. Cancellable between units."""
     jobs = {c: (times, recording.amplitudes[first]) for c, (times, first) in spikes.items()}
     results: dict[int, tuple[np.ndarray, str]] = {}
-    workers = options.processes
-    if workers < 2 or len(jobs) < 8:
-        for done, (cluster_id, (times, amplitudes)) in enumerate(jobs.items()):
-            if cancel is not None and cancel():
-                raise CancelledError(f"cancelled after {done} of {total} units")
-            if progress is not None:
-                progress(done, total, f"spike quality of cluster {cluster_id}")
-            results[cluster_id] = _quality_job(times, amplitudes, recording.fs, options.quality)
-        return results
-    context = multiprocessing.get_context("spawn")  # safe inside Qt and threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    threads = options.threads or os.cpu_count() or 1
+    with ThreadPoolExecutor(max_workers=threads) as pool:
         futures = {pool.submit(_quality_job, t, a, recording.fs, options.quality): c
                    for c, (t, a) in jobs.items()}
         for done, future in enumerate(as_completed(futures)):

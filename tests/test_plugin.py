@@ -315,3 +315,53 @@ def test_one_recording_per_session(gui, qtbot):
     assert plugin.session["recording"] is first  # not reopened; only the assignment changed
     new = max(controller.supervisor.clustering.cluster_ids)
     assert _meta(controller, "c4_type", [new])[new] is not None
+
+
+STDIN_SCRIPT = """
+import os, sys, time
+os.environ["QT_QPA_PLATFORM"] = "offscreen"
+from phy.apps.template import TemplateController
+from phylib.io.model import load_model
+from qtpy.QtWidgets import QApplication
+from phy.gui.qt import create_app
+from phy_c4.plugin import C4Plugin
+
+from pathlib import Path
+folder, config, bundle = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+C4Plugin.bundle = bundle
+app = create_app()
+controller = TemplateController(dir_path=folder, config_dir=config, model=load_model(
+    folder / "params.py"), plugins=["C4Plugin"], clear_cache=True, clear_state=True,
+    enable_threading=False)
+gui = controller.create_gui(do_prompt_save=False)
+gui.show()
+plugin = controller.c4_plugin
+plugin.classify_all()  # C4's quality filter on (the default options)
+deadline = time.time() + 120
+while (plugin.worker.isRunning() or not plugin.n_undo_steps) and time.time() < deadline:
+    app.processEvents()
+    time.sleep(0.01)
+meta = controller.supervisor.cluster_meta
+print("TYPES", [meta.get("c4_status", c) for c in controller.supervisor.clustering.cluster_ids])
+gui.close()
+"""
+
+
+def test_plugin_works_in_phy_started_from_standard_input(tmp_path):
+    """phy_c4 0.1 spawned worker processes for the quality filter of 8 units or more; they
+    re-import __main__, so a host reading its script from stdin never got its columns (tried:
+    all ten statuses None, FileNotFoundError '<stdin>'). Now everything runs in threads."""
+    import ast
+    import subprocess
+    import sys
+
+    from phy_c4.testing import make_dataset
+
+    folder = tmp_path / "rec10"
+    make_dataset(folder, n_units_per_type=2, duration_s=200.0, seed=2, n_channels=4, raw=False)
+    run = subprocess.run([sys.executable, "-", str(folder), str(tmp_path / "config"), "default"],
+                         input=STDIN_SCRIPT, text=True, capture_output=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = next(x for x in run.stdout.splitlines() if x.startswith("TYPES"))
+    statuses = ast.literal_eval(line[len("TYPES"):])
+    assert len(statuses) == 10 and None not in statuses, statuses

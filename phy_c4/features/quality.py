@@ -5,17 +5,19 @@ with enough spikes, false positives are estimated from refractory violations (Hi
 and false negatives from a Gaussian fitted to the amplitude histogram truncated at the detection
 threshold. A chunk is good when any window covering it passes; a spike is kept when its chunk is
 good for both. The unit is usable only with more than ``min_good_s`` seconds of kept spikes.
+
+The fits run in numba without the GIL (``missed_fraction``), so many units are filtered in
+threads: no worker processes. Their keep/drop decisions are checked against npyx's
+``curve_fit`` path in ``tests/test_quality_fit.py``.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
-from scipy.optimize import OptimizeWarning, curve_fit
-from scipy.special import erf
 
 
 @dataclass(frozen=True)
@@ -39,46 +41,159 @@ class QualityResult:
     reason: str  # "ok" or why no spike was kept
 
 
-def _truncated_gaussian(x: np.ndarray, a: float, mu: float, sigma: float, cut: float
-                        ) -> np.ndarray:
-    return np.where(x >= cut, a * np.exp(-((x - mu) ** 2) / (2 * sigma**2)), 0.0)
+@numba.njit(cache=True, nogil=True)
+def _percentile_sorted(x: np.ndarray, q: float) -> float:
+    """``np.percentile(x, q)`` (linear method) of a sorted array, in numpy's arithmetic."""
+    n = x.size
+    quantile = q / 100.0
+    virtual = n * quantile + (1.0 + quantile * (1.0 - 1.0 - 1.0)) - 1.0
+    below = math.floor(virtual)
+    lo = min(max(int(below), 0), n - 1)
+    hi = min(lo + 1, n - 1)
+    gamma = virtual - below
+    a, b = x[lo], x[hi]
+    diff = b - a
+    if gamma >= 0.5:
+        return b - diff * (1.0 - gamma)
+    return a + diff * gamma
 
 
+@numba.njit(cache=True, nogil=True)
+def _fd_histogram(sorted_amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.histogram(a, bins=np.histogram_bin_edges(a, bins="fd"))`` of a sorted array:
+    (edges, counts), in numpy's arithmetic (Freedman-Diaconis width, linspace edges, last bin
+    closed)."""
+    n = sorted_amps.size
+    iqr = _percentile_sorted(sorted_amps, 75.0) - _percentile_sorted(sorted_amps, 25.0)
+    width = 2.0 * iqr * n ** (-1.0 / 3.0)
+    first, last = sorted_amps[0], sorted_amps[-1]
+    if first == last:
+        first -= 0.5
+        last += 0.5
+    n_bins = int(math.ceil((last - first) / width)) if width != 0 else 1
+    step = (last - first) / n_bins
+    edges = np.arange(n_bins + 1) * step + first
+    edges[-1] = last
+    counts = np.empty(n_bins)
+    for i in range(n_bins):
+        lo = np.searchsorted(sorted_amps, edges[i], side="left")
+        if i == n_bins - 1:
+            hi = np.searchsorted(sorted_amps, edges[i + 1], side="right")
+        else:
+            hi = np.searchsorted(sorted_amps, edges[i + 1], side="left")
+        counts[i] = hi - lo
+    return edges, counts
+
+
+@numba.njit(cache=True, nogil=True)
+def _gaussian_cost(x, y, cut, a, mu, sigma) -> float:
+    cost = 0.0
+    for i in range(x.size):
+        model = a * math.exp(-((x[i] - mu) ** 2) / (2.0 * sigma * sigma)) if x[i] >= cut else 0.0
+        cost += (model - y[i]) ** 2
+    return cost
+
+
+@numba.njit(cache=True, nogil=True)
+def _fit_gaussian(x, y, cut, a, mu, sigma, max_iter=1000):
+    """Least squares of ``a exp(-(x - mu)^2 / 2 sigma^2)`` (0 below ``cut``) to ``y``:
+    Levenberg-Marquardt with the analytic Jacobian and Marquardt's diagonal scaling.
+    Returns (a, mu, sigma, converged)."""
+    p = np.array([a, mu, sigma])
+    cost = _gaussian_cost(x, y, cut, p[0], p[1], p[2])
+    damping = 1e-3
+    for _ in range(max_iter):
+        jtj = np.zeros((3, 3))
+        jtr = np.zeros(3)
+        s2 = p[2] * p[2]
+        for i in range(x.size):
+            if x[i] < cut:
+                continue
+            d = x[i] - p[1]
+            e = math.exp(-(d * d) / (2.0 * s2))
+            r = p[0] * e - y[i]
+            g0, g1, g2 = e, p[0] * e * d / s2, p[0] * e * d * d / (s2 * p[2])
+            jac = (g0, g1, g2)
+            for j in range(3):
+                jtr[j] += jac[j] * r
+                for k in range(3):
+                    jtj[j, k] += jac[j] * jac[k]
+        improved = False
+        while damping < 1e16:
+            system = jtj.copy()
+            for j in range(3):
+                system[j, j] += damping * max(jtj[j, j], 1e-300)
+            try:
+                step = np.linalg.solve(system, -jtr)
+            except Exception:  # singular: more damping
+                damping *= 10.0
+                continue
+            trial = p + step
+            if trial[2] == 0.0 or not np.all(np.isfinite(trial)):
+                damping *= 10.0
+                continue
+            new_cost = _gaussian_cost(x, y, cut, trial[0], trial[1], trial[2])
+            if new_cost < cost:
+                small = np.all(np.abs(step) <= 1e-10 * (np.abs(p) + 1e-10))
+                relative = (cost - new_cost) <= 1e-14 * cost
+                p, cost = trial, new_cost
+                damping = max(damping / 10.0, 1e-12)
+                improved = True
+                if small or relative or cost == 0.0:
+                    return p[0], p[1], p[2], True
+                break
+            damping *= 10.0
+        if not improved:  # no step lowers the cost: a minimum
+            return p[0], p[1], p[2], True
+    return p[0], p[1], p[2], False
+
+
+@numba.njit(cache=True, nogil=True)
 def missed_fraction(amplitudes: np.ndarray) -> float:
-    """Fraction of spikes lost under the detection threshold (nan when the fit fails)."""
-    if amplitudes.size < 2 or not np.all(np.isfinite(amplitudes)):
+    """Fraction of spikes lost under the detection threshold (nan when the fit fails).
+
+    npyx fits a Gaussian truncated at a cut to the amplitude histogram (Freedman-Diaconis bins,
+    zero-extended down to 0) with ``curve_fit``. The cut enters through a step, so its
+    finite-difference derivative is zero and ``curve_fit`` leaves it at its start, the 1st
+    percentile; the three other parameters are fitted here the same way, without the GIL.
+    """
+    n = amplitudes.size
+    if n < 2:
         return math.nan
-    edges = np.histogram_bin_edges(amplitudes, bins="fd")
+    sorted_amps = np.sort(amplitudes)
+    if not (np.isfinite(sorted_amps[0]) and np.isfinite(sorted_amps[-1])):
+        return math.nan
+    edges, counts = _fd_histogram(sorted_amps)
     if edges.size - 1 <= 3:
         return math.nan
-    counts, edges = np.histogram(amplitudes, bins=edges)
     width = edges[1] - edges[0]
-    centres = (edges[:-1] + edges[1:]) / 2
-    if edges[0] > 0 and width > 0:  # zero-extend the histogram down to 0, as npyx
-        n_extra = int(edges[0] // width)
-        centres = np.r_[edges[0] - width * (np.arange(n_extra, 0, -1) - 0.5), centres]
-        counts = np.r_[np.zeros(n_extra), counts]
-    guess = [counts.max(), centres[np.argmax(counts)], np.std(amplitudes),
-             np.percentile(amplitudes, 1)]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", OptimizeWarning)
-            (_, mu, sigma, cut), _ = curve_fit(_truncated_gaussian, centres, counts, p0=guess,
-                                               maxfev=10000)
-    except (RuntimeError, ValueError):
+    n_extra = int(edges[0] // width) if edges[0] > 0 and width > 0 else 0
+    x = np.empty(n_extra + counts.size)
+    y = np.zeros(n_extra + counts.size)
+    for i in range(n_extra):
+        x[i] = edges[0] - width * ((n_extra - i) - 0.5)
+    for i in range(counts.size):
+        x[n_extra + i] = (edges[i] + edges[i + 1]) / 2
+        y[n_extra + i] = counts[i]
+    best = np.argmax(y)
+    cut = _percentile_sorted(sorted_amps, 1.0)
+    _, mu, sigma, converged = _fit_gaussian(x, y, cut, y[best], x[best], np.std(amplitudes))
+    if not converged or sigma == 0 or not np.isfinite(sigma):
         return math.nan
-    if sigma == 0 or not np.isfinite(sigma):
-        return math.nan
-    return 0.5 * (1 + erf((cut - mu) / (abs(sigma) * math.sqrt(2))))
+    return 0.5 * (1.0 + math.erf((cut - mu) / (abs(sigma) * math.sqrt(2.0))))
 
 
+@numba.njit(cache=True, nogil=True)
 def false_positive_rate(window_times_s: np.ndarray, mean_rate_hz: float,
                         refractory_s: float) -> float:
     """Hill et al. (2011) contamination from refractory-period violations."""
     n = window_times_s.size
-    violations = int(np.sum(np.diff(window_times_s) < refractory_s))
     if n == 0 or mean_rate_hz <= 0:
         return math.nan
+    violations = 0
+    for i in range(1, n):
+        if window_times_s[i] - window_times_s[i - 1] < refractory_s:
+            violations += 1
     return violations / (2 * n * refractory_s) / mean_rate_hz
 
 
@@ -105,31 +220,9 @@ def quality_filter(spike_times: np.ndarray, amplitudes: np.ndarray, fs: float,
     chunk_of = np.minimum((times_s // spec.chunk_s).astype(np.int64), n_chunks - 1)
     bounds = np.searchsorted(chunk_of, np.arange(n_chunks + 1))
     rate = _robust_mean_rate(times_s)
-    fp_good = np.zeros(n_chunks, bool)
-    fn_good = np.zeros(n_chunks, bool)
-    fp_windows = fn_windows = 0
-    # Non-overlapping windows first, then the others, skipping a window whose chunks are all
-    # good already: goodness is a union over windows, so the result is the same with fewer fits.
-    # (A skipped window lies inside passing ones, so the "more than one passing window" counts
-    # can only be lower when they exceed one anyway.)
-    n_windows = max(1, n_chunks - spec.span_chunks + 1)
-    order = [w for phase in range(spec.span_chunks)
-             for w in range(phase, n_windows, spec.span_chunks)]
-    for first in order:
-        last = min(n_chunks, first + spec.span_chunks)
-        lo, hi = bounds[first], bounds[last]
-        if hi - lo <= spec.min_window_spikes:
-            continue
-        if not fp_good[first:last].all():
-            fp = false_positive_rate(times_s[lo:hi], rate, spec.refractory_ms / 1000)
-            if np.isfinite(fp) and fp <= spec.fp_threshold:
-                fp_good[first:last] = True
-                fp_windows += 1
-        if not fn_good[first:last].all():
-            fn = missed_fraction(amplitudes[lo:hi])
-            if np.isfinite(fn) and fn <= spec.fn_threshold:
-                fn_good[first:last] = True
-                fn_windows += 1
+    fp_good, fn_good, fp_windows, fn_windows = _window_decisions(
+        times_s, amplitudes, bounds, rate, spec.span_chunks, spec.min_window_spikes,
+        spec.refractory_ms / 1000, spec.fp_threshold, spec.fn_threshold)
     if fp_windows <= 1 or fn_windows <= 1:
         kind = "refractory violations (false positives)" if fp_windows <= 1 else \
             "missed spikes (false negatives)"
@@ -141,6 +234,39 @@ def quality_filter(spike_times: np.ndarray, amplitudes: np.ndarray, fs: float,
                              f"only {good_seconds:.0f} s of good data (needs > "
                              f"{spec.min_good_s:.0f} s)")
     return QualityResult(keep, good_seconds, "ok")
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_decisions(times_s, amplitudes, bounds, rate, span, min_window_spikes, refractory_s,
+                      fp_threshold, fn_threshold):
+    """Which chunks pass the false-positive and false-negative tests in some window, and how
+    many windows passed each. Non-overlapping windows first, then the others, skipping a window
+    whose chunks are all good already: goodness is a union over windows, so the result is the
+    same with fewer fits (a skipped window lies inside passing ones, so the "more than one
+    passing window" counts can only be lower when they exceed one anyway)."""
+    n_chunks = bounds.size - 1
+    fp_good = np.zeros(n_chunks, np.bool_)
+    fn_good = np.zeros(n_chunks, np.bool_)
+    fp_windows = 0
+    fn_windows = 0
+    n_windows = max(1, n_chunks - span + 1)
+    for phase in range(span):
+        for first in range(phase, n_windows, span):
+            last = min(n_chunks, first + span)
+            lo, hi = bounds[first], bounds[last]
+            if hi - lo <= min_window_spikes:
+                continue
+            if not fp_good[first:last].all():
+                fp = false_positive_rate(times_s[lo:hi], rate, refractory_s)
+                if np.isfinite(fp) and fp <= fp_threshold:
+                    fp_good[first:last] = True
+                    fp_windows += 1
+            if not fn_good[first:last].all():
+                fn = missed_fraction(amplitudes[lo:hi])
+                if np.isfinite(fn) and fn <= fn_threshold:
+                    fn_good[first:last] = True
+                    fn_windows += 1
+    return fp_good, fn_good, fp_windows, fn_windows
 
 
 def _kept_seconds(times_s: np.ndarray, keep: np.ndarray) -> float:

@@ -40,9 +40,8 @@ class C4Plugin(IPlugin):
     threshold: float = 2.0
     options: Any = None
     """``PipelineOptions`` (its threshold is replaced by ``threshold``); None means the CLI's
-    defaults: C4's quality filter in one worker process per core (Phy starts from a console
-    script with a __main__ guard, so spawning works; an uncached 400-unit run: ~66 s instead of
-    ~107 s)."""
+    defaults (C4's quality filter, in threads: no worker processes, so the plugin works in any
+    host, a script read on standard input included)."""
 
     def attach_to_controller(self, controller: Any) -> None:
         self.controller = controller

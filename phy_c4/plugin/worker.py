@@ -53,8 +53,7 @@ class ClassifyWorker(QThread):
         from phy_c4.pipeline import CancelledError, PipelineOptions, classify
         from phy_c4.weights import get_bundle
 
-        options = replace(self.options or PipelineOptions(processes=os.cpu_count() or 1),
-                          threshold=self.threshold)
+        options = replace(self.options or PipelineOptions(), threshold=self.threshold)
         try:
             if isinstance(self.bundle, str | os.PathLike):
                 self.bundle = get_bundle(self.bundle)  # load and verify off the GUI thread
