@@ -92,16 +92,20 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     from phy_c4.weights import get_bundle
 
     start = time.perf_counter()
-    folder = params_path(path).parent
+    analyzer = _load_analyzer(path) if args.analyzer else None
+    folder = Path(path) if analyzer is not None else params_path(path).parent
+    default_out = folder / "phy_c4" if analyzer is not None else folder
     out = Path(args.out) / folder.name if args.out and len(args.paths) > 1 else \
-        Path(args.out or folder)
-    if args.out:
+        Path(args.out or default_out)
+    if args.out or analyzer is not None:
         out.mkdir(parents=True, exist_ok=True)
     check_publishable(out, args.overwrite)  # before any computation
-    recording = open_recording(folder, force=args.force)
+    recording = open_recording(analyzer if analyzer is not None else folder, force=args.force)
+    group = "all" if analyzer is not None and not recording.groups and args.group == "good" \
+        else args.group  # an analyzer without Phy labels: every unit
     bundle = get_bundle(args.bundle)
     clusters = select_clusters(recording.cluster_ids, recording.groups,
-                               _parse_clusters(args.clusters), args.group, str(folder))
+                               _parse_clusters(args.clusters), group, str(folder))
     layer = _read_layers(args.layer)
     if layer is None and bundle.use_layer and (folder / "cluster_layer.tsv").is_file():
         layer = _read_layers(str(folder / "cluster_layer.tsv"))
@@ -129,10 +133,26 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
 
     written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures),
                       overwrite=args.overwrite, wait_s=LOCK_WAIT_S)
+    if analyzer is not None:
+        from phy_c4.io.analyzer import write_unit_properties
+
+        write_unit_properties(analyzer, result.table)
     return {"path": str(folder), "results": str(out), **summary(result),
             "seconds": round(time.perf_counter() - start, 2), "files": len(written),
             "figures": int(bool(args.report)), "ok": True,
             "notes": result.parameters.get("notes", [])}
+
+
+def _load_analyzer(path: str):
+    try:
+        from spikeinterface import load_sorting_analyzer
+    except ImportError:
+        raise ValueError("--analyzer needs spikeinterface: pip install 'phy-c4[spikeinterface]'"
+                         ) from None
+    try:
+        return load_sorting_analyzer(path)
+    except Exception as error:  # spikeinterface raises many kinds for a wrong folder
+        raise ValueError(f"{path}: not a SortingAnalyzer folder ({error})") from None
 
 
 def _unit_depths(recording, cluster_ids: list[int]) -> dict[int, float]:
@@ -207,11 +227,19 @@ def _run_with_dask(args: argparse.Namespace) -> list[dict[str, Any]]:
         from dask.distributed import Client
     except ImportError:
         raise SystemExit("--dask needs dask.distributed: pip install 'phy-c4[dask]'") from None
+    from dask.distributed import as_completed
+
     client = Client(args.dask)
     try:
         options = argparse.Namespace(**{**vars(args), "quiet": True, "func": None})
         futures = client.map(_safe_classify, args.paths, [options] * len(args.paths), pure=False)
-        return client.gather(futures)
+        for done, future in enumerate(as_completed(futures), start=1):
+            summary = future.result()  # _safe_classify never raises: a failure is a summary
+            if not args.quiet:
+                state = "ok" if summary["ok"] else "FAILED"
+                print(f"phy-c4: {done}/{len(futures)} recordings done ({summary['path']}: "
+                      f"{state})", file=sys.stderr, flush=True)
+        return [future.result() for future in futures]  # in the order given
     finally:
         client.close()
 
@@ -246,6 +274,58 @@ def cmd_weights(args: argparse.Namespace) -> int:
                                hessians=args.hessians)
     print(f"imported {bundle.name} ({bundle.n_members} members, calibrated: "
           f"{bundle.calibration is not None}) at {bundle.path}")
+    return EXIT_OK
+
+
+def _results_folder(path: str) -> Path:
+    """Where a Phy folder's (or an analyzer folder's) published results are."""
+    from phy_c4.io.results import AUDIT_DIR
+
+    folder = Path(path)
+    for candidate in (folder, folder / "phy_c4"):
+        if (candidate / AUDIT_DIR).is_dir():
+            return candidate
+    raise FileNotFoundError(f"{folder}: no phy_c4 results (run phy-c4 classify first)")
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """What produced the current c4 columns: package, bundle and its hash, spec, options."""
+    from phy_c4.io.nwb import read_published
+
+    table, manifest = read_published(_results_folder(args.path))
+    parameters = manifest.get("parameters", {})
+    if args.json:
+        print(json.dumps(manifest, indent=2))
+        return EXIT_OK
+    spec = parameters.get("feature_spec", {})
+    print(f"{args.path}: {len(table)} clusters classified {manifest.get('created')} by phy_c4 "
+          f"{manifest.get('phy_c4')}\n"
+          f"  bundle {parameters.get('bundle')} ({parameters.get('architecture')}), sha256 "
+          f"{parameters.get('bundle_sha256')}\n"
+          f"  threshold {parameters.get('threshold')}, quality filter "
+          f"{'off' if parameters.get('quality') is None else 'on'}, waveform "
+          f"{parameters.get('waveform_source')}, sample rate {parameters.get('fs')} Hz\n"
+          f"  feature spec: {json.dumps(spec, sort_keys=True)}\n"
+          f"  inputs: {json.dumps(parameters.get('inputs', {}), sort_keys=True)}")
+    for note in parameters.get("notes", []):
+        print(f"  note: {note}")
+    return EXIT_OK
+
+
+def cmd_export_nwb(args: argparse.Namespace) -> int:
+    """Write the published results into an NWB file (new, or appended by unit id)."""
+    from phy_c4.io.nwb import export_nwb
+
+    results = _results_folder(args.path)
+    recording = None
+    if not Path(args.nwb).exists():
+        from phy_c4.io.dataset import open_recording
+
+        recording = open_recording(_load_analyzer(args.path) if args.analyzer else args.path)
+    subject = {k: v for k, v in (("subject_id", args.subject_id), ("species", args.species),
+                                 ("sex", args.sex), ("age", args.age)) if v}
+    path = export_nwb(results, args.nwb, recording, subject or None)
+    print(f"wrote the C4 columns into {path}")
     return EXIT_OK
 
 
@@ -303,6 +383,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "one sub-folder per recording when several are given)")
     c.add_argument("--force", action="store_true",
                    help="accept sample rates outside 10-100 kHz")
+    c.add_argument("--analyzer", action="store_true",
+                   help="the paths are SpikeInterface SortingAnalyzer folders: results become "
+                        "unit properties, files go to FOLDER/phy_c4 (pip install "
+                        "'phy-c4[spikeinterface]')")
     c.add_argument("--npyx-columns", action="store_true",
                    help="also write npyx's cluster_predicted_cell_type.tsv & co")
     c.add_argument("--jobs", type=_positive_int, default=None,
@@ -332,6 +416,23 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--hessians", help="hessians.pt (default: next to the archive)")
     i.add_argument("--dest", help="bundle folder (default: the user bundle folder)")
     w.set_defaults(func=cmd_weights)
+
+    s = sub.add_parser("show", help="what produced a folder's current c4 columns")
+    s.add_argument("path", help="Phy folder (or analyzer folder)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_show)
+
+    n = sub.add_parser("export-nwb", help="write the c4 columns into an NWB units table")
+    n.add_argument("path", help="Phy folder (or, with --analyzer, analyzer folder) with results")
+    n.add_argument("--nwb", required=True,
+                   help="NWB file: created from the folder's spikes, or (if it exists) its units "
+                        "table gets the columns, matched by unit id")
+    n.add_argument("--analyzer", action="store_true")
+    n.add_argument("--subject-id", help="for a new file (NWB and DANDI need a subject)")
+    n.add_argument("--species", help="e.g. 'Mus musculus' (new file)")
+    n.add_argument("--sex", help="M, F, U or O (new file)")
+    n.add_argument("--age", help="ISO 8601 duration, e.g. P90D (new file)")
+    n.set_defaults(func=cmd_export_nwb)
 
     d = sub.add_parser("demo", help="classify the embedded example dataset")
     d.add_argument("--out", default="build/example")

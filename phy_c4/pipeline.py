@@ -23,6 +23,7 @@ import pandas as pd
 from phy_c4.atomic import atomic_open
 from phy_c4.families import UnitData, family_of
 from phy_c4.features.quality import QualitySpec, quality_filter
+from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
@@ -310,7 +311,9 @@ def classify(
     spike_clusters: np.ndarray | None = None,
     options: PipelineOptions | None = None,
 ) -> ClassificationResult:
-    """Classify clusters of a recording (a folder, ``params.py`` or a loaded ``TemplateModel``).
+    """Classify clusters of a recording: a Phy folder, ``params.py``, a loaded ``TemplateModel``,
+    or a SpikeInterface ``SortingAnalyzer`` (whose sorting then gets the ``c4_*`` columns as
+    unit properties, saved in its folder).
 
     ``options`` carries every setting; ``threshold``, when given, replaces its threshold (a
     shorthand for the API). ``layer`` maps cluster ids to layer names for layer-informed
@@ -324,6 +327,11 @@ def classify(
         options = replace(options, threshold=threshold)
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
+    if is_analyzer(model):
+        result = classify(recording, cluster_ids, bundle, threshold, layer, progress, cancel,
+                          None, options)
+        write_unit_properties(model, result.table)  # saved in the analyzer's folder
+        return result
     notes = []
     amplitudes = recording.amplitudes
     if options.quality is not None and amplitudes is not None and amplitudes.size and \
@@ -361,8 +369,10 @@ def classify(
     result.parameters = {"threshold": options.threshold,
                   "quality": None if options.quality is None else asdict(options.quality),
                   "waveform_source": options.waveform_source, "bundle": bundle.label,
-                  "architecture": bundle.architecture, "feature_spec": bundle.spec.to_dict(),
-                  "fs": recording.fs, "dataset_key": recording.content_key(), "notes": notes}
+                  "bundle_sha256": bundle.sha256, "architecture": bundle.architecture,
+                  "feature_spec": bundle.spec.to_dict(), "fs": recording.fs,
+                  "dataset_key": recording.content_key(), "inputs": recording.input_digests(),
+                  "notes": notes}
     return result
 
 

@@ -134,14 +134,19 @@ def test_cli_usage_errors(capsys):
     assert main(["classify", "/tmp", "--bundle", "no-such-bundle"]) == 1
 
 
-def test_dask_local_cluster(example_copy, c4_bundle, capsys):
+def test_dask_local_cluster(example_copy, c4_bundle, capsys, tmp_path):
+    """The docs/interop.md example: one task per recording; a failed recording is reported and
+    the others still finish; progress per recording on stderr."""
     distributed = pytest.importorskip("dask.distributed")
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster:
-        code = main(["classify", str(example_copy), "--bundle", str(c4_bundle.path), "--json",
-                     "--dask", cluster.scheduler_address])
-    assert code == 0
-    assert json.loads(capsys.readouterr().out)["recordings"][0]["ok"]
+        code = main(["classify", str(example_copy), str(tmp_path / "missing"), "--bundle",
+                     str(c4_bundle.path), "--dask", cluster.scheduler_address])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "1/2 recordings done" in captured.err and "2/2 recordings done" in captured.err
+    assert "FAILED" in captured.err and "no params.py" in captured.err
+    assert len(read_cluster_column(example_copy / "cluster_c4_type.tsv")) == 5
 
 
 def test_demo_runs_the_main_job_with_the_shipped_default_weights(tmp_path, capsys):

@@ -22,11 +22,11 @@ from typing import Any
 
 import numpy as np
 
+from phy_c4.io.errors import DatasetError
+
 logger = logging.getLogger(__name__)
 
 
-class DatasetError(ValueError):
-    """A dataset folder is missing files or has inconsistent ones."""
 
 
 PLAUSIBLE_RATES_HZ = (10_000.0, 100_000.0)
@@ -180,6 +180,14 @@ class Recording:
         digest.update(repr(self.fs).encode())
         return digest.hexdigest()[:16]
 
+    def input_digests(self) -> dict[str, str]:
+        """sha256 of what the classification read (spike times, cluster assignment), by content,
+        so the same data gives the same digests on any machine."""
+        if self._times_digest is None:
+            self._times_digest = _digest(self.spike_times)
+        return {"spike_times_sha256": self._times_digest,
+                "spike_clusters_sha256": _digest(self.spike_clusters)}
+
     def template_waveform(self, cluster_id: int) -> np.ndarray:
         """Unwhitened mean template (channels, samples) over the templates the cluster's spikes
         come from, weighted by spike counts (as phylib does), using the *current* assignment."""
@@ -207,11 +215,16 @@ def _digest(array: np.ndarray) -> str:
 
 def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | None = None,
                    force: bool = False) -> Recording:
-    """Open a folder (or ``params.py``, or an already-loaded ``TemplateModel``), read-only.
+    """Open a folder (or ``params.py``, an already-loaded ``TemplateModel``, or a SpikeInterface
+    ``SortingAnalyzer``), read-only.
 
     Errors name the missing or malformed file instead of failing deep inside phylib; ``force``
     accepts sample rates outside 10-100 kHz.
     """
+    from phy_c4.io.analyzer import AnalyzerModel, is_analyzer
+
+    if is_analyzer(path):
+        path = AnalyzerModel(path)
     model = path if hasattr(path, "spike_samples") else _load_model(path, force)
     folder = Path(getattr(model, "dir_path", Path(str(path))))
     fs = float(model.sample_rate)

@@ -109,6 +109,17 @@ class Bundle:
         return self._factors
 
     @property
+    def sha256(self) -> str:
+        """One hash of the bundle's content (its files' hashes, or its tensors for a single-file
+        bundle), for provenance: the same weights give the same hash on any machine."""
+        files = self.manifest.get("files") or {}
+        if files:
+            return _sha256(json.dumps(files, sort_keys=True).encode())
+        return _tensor_digest({**{f"weights/{k}": v for k, v in self.weights.items()},
+                               **{f"calibration/{k}": v
+                                  for k, v in (self.calibration or {}).items()}})
+
+    @property
     def label(self) -> str:
         """``name@version``, written next to every prediction."""
         return f"{self.name}@{self.manifest['version']}"
