@@ -113,6 +113,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
                                                        fn_threshold=args.fn_threshold,
                                                        min_good_s=args.min_good_seconds)
     options = PipelineOptions(quality=quality, waveform_source=args.waveform_source,
+                              region=_region_gate(args, recording),
                               threads=args.jobs, cache=not args.no_cache,
                               threshold=args.threshold)
     progress = _progress_bar(args, folder.name)
@@ -141,6 +142,43 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - start, 2), "files": len(written),
             "figures": int(bool(args.report)), "ok": True,
             "notes": result.parameters.get("notes", [])}
+
+
+def _region_gate(args: argparse.Namespace, recording):
+    """The cerebellar-cortex gate from --cerebellar-depth, the cluster region column (used when
+    the folder has one) and --channel-regions."""
+    from phy_c4.region import RegionGate
+
+    depth = None
+    if args.cerebellar_depth:
+        try:
+            low, high = (float(v) for v in args.cerebellar_depth.split(":"))
+        except ValueError:
+            raise ValueError(f"--cerebellar-depth: {args.cerebellar_depth!r} is not LOW:HIGH in "
+                             "µm, e.g. 1200:3400") from None
+        depth = (low, high)
+    column = recording.metadata.get(args.region_column, {})
+    if args.region_column != "region" and not column:
+        raise ValueError(f"no cluster_{args.region_column}.tsv column in {recording.folder}")
+    channels = _read_channel_regions(args.channel_regions) if args.channel_regions else {}
+    extra = tuple(n.strip() for n in (args.cerebellar_regions or "").split(",") if n.strip())
+    return RegionGate(depth, {int(c): str(v) for c, v in column.items() if v}, channels, extra)
+
+
+def _read_channel_regions(path: str) -> dict[int, str]:
+    """A channel -> region table (TSV or CSV; columns channel/channel_index/channel_id and
+    region/acronym/brain_area), IBL / SpikeInterface style."""
+    import pandas as pd
+
+    table = pd.read_csv(path, sep=None, engine="python")
+    key = next((c for c in ("channel", "channel_index", "channel_id", "ch") if c in table), None)
+    value = next((c for c in ("region", "acronym", "brain_area", "location") if c in table),
+                 None)
+    if key is None or value is None:
+        raise ValueError(f"{path}: needs a channel column and a region column, got "
+                         f"{list(table.columns)}")
+    return {int(c): str(r) for c, r in zip(table[key], table[value], strict=True)
+            if isinstance(r, str) and r}
 
 
 def _load_analyzer(path: str):
@@ -383,6 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "one sub-folder per recording when several are given)")
     c.add_argument("--force", action="store_true",
                    help="accept sample rates outside 10-100 kHz")
+    c.add_argument("--cerebellar-depth", metavar="LOW:HIGH",
+                   help="depth range of the cerebellar cortex in µm (the cluster depths Phy "
+                        "shows); units outside get no type")
+    c.add_argument("--region-column", default="region",
+                   help="cluster column naming each unit's region (cluster_<name>.tsv; used "
+                        "when present)")
+    c.add_argument("--channel-regions", metavar="FILE",
+                   help="channel -> region table (TSV/CSV: channel, region)")
+    c.add_argument("--cerebellar-regions", metavar="NAMES",
+                   help="more region names that count as cerebellar cortex, comma-separated")
     c.add_argument("--analyzer", action="store_true",
                    help="the paths are SpikeInterface SortingAnalyzer folders: results become "
                         "unit properties, files go to FOLDER/phy_c4 (pip install "

@@ -27,6 +27,7 @@ from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
+from phy_c4.region import OUTSIDE, UNKNOWN, RegionGate
 from phy_c4.status import UNCLASSIFIED, Status, describe
 from phy_c4.weights import get_bundle
 
@@ -50,6 +51,7 @@ class UnitFeatures:
     status: str = OK
     raw_waveform: np.ndarray | None = None  # peak channel, before the family's preprocessing
     raw_fs: float = 0.0
+    peak_channel: int = -1  # where the waveform is largest (-1: no waveform)
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
@@ -106,6 +108,8 @@ class PipelineOptions:
     quality: QualitySpec | None = field(default_factory=QualitySpec)  # None: all spikes
     waveform_source: str = "auto"
     extraction: ExtractionSpec = field(default_factory=ExtractionSpec)
+    region: RegionGate = field(default_factory=RegionGate)
+    """Where the cerebellar cortex is; units outside get no type (default: no information)."""
     threads: int | None = None
     """Threads for the quality filter and the 3D-ACGs (None: all cores). No worker processes:
     the heavy kernels are numba without the GIL."""
@@ -163,7 +167,7 @@ def _load_cached(path: Path) -> tuple[UnitFeatures, np.ndarray] | None:
                 n_spikes_used=int(data["n_spikes_used"]),
                 status=str(data["status"]),
                 raw_waveform=data["raw_waveform"] if data["raw_waveform"].size else None,
-                raw_fs=float(data["raw_fs"]))
+                raw_fs=float(data["raw_fs"]), peak_channel=int(data["peak_channel"]))
             return features, data["times"]
     except (OSError, KeyError, ValueError):
         return None
@@ -174,7 +178,8 @@ def _store_cached(path: Path, features: UnitFeatures, times: np.ndarray) -> None
         np.savez(out, waveform_source=features.waveform_source,
                  n_spikes_used=features.n_spikes_used, status=features.status, times=times,
                  raw_waveform=(features.raw_waveform if features.raw_waveform is not None
-                               else np.zeros(0)), raw_fs=features.raw_fs)
+                               else np.zeros(0)), raw_fs=features.raw_fs,
+                 peak_channel=features.peak_channel)
 
 
 def _unit_spikes(spike_ids: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,6 +254,7 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray, statu
         features.waveform_source = wave.source
         features.raw_waveform = np.asarray(wave.peak_channel_waveform, dtype=np.float64)
         features.raw_fs = float(wave.fs)
+        features.peak_channel = int(np.argmax(np.ptp(wave.all_channels, axis=1)))
     except ValueError as error:
         features.status = describe(Status.NO_WAVEFORM, str(error))
     return features, times
@@ -346,6 +352,7 @@ def classify(
         raise CancelledError(f"cancelled after 0 of {total} units")
     family = family_of(bundle)
     features, kept_times = prepare_units(recording, ids, options, bundle.spec, progress, cancel)
+    unplaced = _gate_regions(recording, ids, features, options.region)
     units = [UnitData(c, kept_times[c], recording.fs, features[c].raw_waveform,
                       features[c].raw_fs, (layer or {}).get(c, "unknown"))
              for c in ids if features[c].status == OK]
@@ -366,14 +373,38 @@ def classify(
     result = build_result(ids, features, inputs.ready, prediction, bundle)
     if notes:
         result.status[result.status == OK] = f"{OK}; {'; '.join(notes)}"
+    for i, cluster_id in enumerate(result.cluster_ids):
+        if int(cluster_id) in unplaced and result.cell_type[i] != "":
+            result.status[i] = f"{result.status[i]}; no region information"
     result.parameters = {"threshold": options.threshold,
                   "quality": None if options.quality is None else asdict(options.quality),
                   "waveform_source": options.waveform_source, "bundle": bundle.label,
                   "bundle_sha256": bundle.sha256, "architecture": bundle.architecture,
                   "feature_spec": bundle.spec.to_dict(), "fs": recording.fs,
                   "dataset_key": recording.content_key(), "inputs": recording.input_digests(),
+                  "region": options.region.to_dict(),
                   "notes": notes}
     return result
+
+
+def _gate_regions(recording: Recording, ids: list[int], features: dict[int, UnitFeatures],
+                  gate: RegionGate) -> set[int]:
+    """Units outside the cerebellar cortex get that status (and no type); returns the units
+    a configured gate could not place (classified, and marked)."""
+    unplaced: set[int] = set()
+    if not gate.configured:
+        return unplaced
+    for cluster_id in ids:
+        unit = features[cluster_id]
+        if unit.status != OK:
+            continue
+        place, why = gate.place(cluster_id, unit.peak_channel if unit.peak_channel >= 0
+                                else None, recording.channel_positions)
+        if place == OUTSIDE:
+            unit.status = describe(Status.OUTSIDE_CEREBELLUM, why)
+        elif place == UNKNOWN:
+            unplaced.add(cluster_id)
+    return unplaced
 
 
 def build_result(ids: list[int], features: dict[int, Any], ready: list[int],

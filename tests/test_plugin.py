@@ -365,3 +365,20 @@ def test_plugin_works_in_phy_started_from_standard_input(tmp_path):
     line = next(x for x in run.stdout.splitlines() if x.startswith("TYPES"))
     statuses = ast.literal_eval(line[len("TYPES"):])
     assert len(statuses) == 10 and None not in statuses, statuses
+
+
+def test_cerebellar_depth_from_the_c4_menu(gui, qtbot):
+    from phy_c4.status import Status, status_of
+
+    controller, window, plugin = gui
+    assert plugin.actions.get("set_cerebellar_depth") is not None
+    plugin.set_cerebellar_depth(5000, 6000)  # the example's channels are at 0-60 µm
+    assert "5000-6000" in window.status_message
+    plugin.classify_all()
+    _wait(qtbot, plugin, 1)
+    clusters = list(controller.supervisor.clustering.cluster_ids)
+    statuses = _meta(controller, "c4_status", clusters)
+    assert _meta(controller, "c4_type", clusters) == {c: "" for c in clusters} or all(
+        status_of(s) != Status.OK for s in statuses.values())
+    assert any(status_of(s) == Status.OUTSIDE_CEREBELLUM for s in statuses.values())
+    assert plugin.last_result.parameters["region"]["depth_um"] == (5000.0, 6000.0)

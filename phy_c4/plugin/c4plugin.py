@@ -38,6 +38,8 @@ class C4Plugin(IPlugin):
 
     bundle: str = "default"
     threshold: float = 2.0
+    cerebellar_depth: tuple[float, float] | None = None
+    """Depth range (µm) of the cerebellar cortex, or None; set from the C4 menu."""
     options: Any = None
     """``PipelineOptions`` (its threshold is replaced by ``threshold``); None means the CLI's
     defaults (C4's quality filter, in threads: no worker processes, so the plugin works in any
@@ -137,6 +139,12 @@ class C4Plugin(IPlugin):
                     docstring="Copy the predicted type into the curated cell_type column.")
         actions.add(self.cancel_classification, name="cancel_classification",
                     docstring="Stop the running classification.")
+        actions.separator()
+        actions.add(self.set_cerebellar_depth, name="set_cerebellar_depth", prompt=True,
+                    n_args=2, prompt_default=lambda: " ".join(
+                        f"{v:g}" for v in (self.cerebellar_depth or (0, 0))),
+                    docstring="Depth range of the cerebellar cortex (µm, low high; 0 0 clears): "
+                              "units outside get no type.")
 
     # Actions
     # ---------------------------------------------------------------------------------------
@@ -180,6 +188,20 @@ class C4Plugin(IPlugin):
         self.gui.status_message = f"C4: accepted the predicted type of {len(chosen)} clusters."
         return steps
 
+    def set_cerebellar_depth(self, low: float = 0, high: float = 0) -> None:
+        """Units whose depth is outside [low, high] µm get no type in the next Classify (and
+        the range is saved in the run manifest with the results)."""
+        low, high = float(low), float(high)
+        if low == high == 0:
+            self.cerebellar_depth = None
+            self.gui.status_message = "C4: no cerebellar depth range"
+        elif low < high:
+            self.cerebellar_depth = (low, high)
+            self.gui.status_message = (f"C4: cerebellar cortex at {low:g}-{high:g} µm; units "
+                                       "outside get no type from the next Classify")
+        else:
+            self.gui.status_message = f"C4: {low:g} {high:g} is not a range (low high)"
+
     def cancel_classification(self, wait: bool = False) -> None:
         """Stop the running classification (between units)."""
         if self.worker is not None and self.worker.isRunning():
@@ -219,10 +241,13 @@ class C4Plugin(IPlugin):
         requested = self.bundle
         cached = self._bundle
         bundle = cached[1] if cached is not None and cached[0] == requested else requested
+        regions = {int(c): str(meta.get("region", c)) for c in cluster_ids
+                   if "region" in meta.fields and meta.get("region", c)}
         self._touched = set()
         self.worker = ClassifyWorker(self.controller.model, spike_clusters,
                                      [int(c) for c in cluster_ids], bundle, self.threshold, layer,
-                                     self.options, self.session)
+                                     self.options, self.session,
+                                     region=(self.cerebellar_depth, regions))
         worker = self.worker
         worker.finished.connect(lambda: self._remember_bundle(requested, worker.bundle))
         self.worker.progress.connect(self._on_progress)

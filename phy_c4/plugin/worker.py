@@ -32,8 +32,10 @@ class ClassifyWorker(QThread):
 
     def __init__(self, model: Any, spike_clusters: Any, cluster_ids: list[int], bundle: Any,
                  threshold: float, layer: dict[int, str] | None, options: Any = None,
-                 session: dict[str, Any] | None = None) -> None:
+                 session: dict[str, Any] | None = None,
+                 region: tuple[Any, dict[int, str]] = (None, {})) -> None:
         super().__init__()
+        self.region = region  # (depth range or None, the GUI's cluster regions)
         self.model = model
         self.session = session if session is not None else {}
         self.spike_clusters = spike_clusters
@@ -51,9 +53,12 @@ class ClassifyWorker(QThread):
         from phy_c4.arrays import copy_nogil
         from phy_c4.io.dataset import open_recording
         from phy_c4.pipeline import CancelledError, PipelineOptions, classify
+        from phy_c4.region import RegionGate
         from phy_c4.weights import get_bundle
 
-        options = replace(self.options or PipelineOptions(), threshold=self.threshold)
+        depth, regions = self.region
+        options = replace(self.options or PipelineOptions(), threshold=self.threshold,
+                          region=RegionGate(depth, regions))
         try:
             if isinstance(self.bundle, str | os.PathLike):
                 self.bundle = get_bundle(self.bundle)  # load and verify off the GUI thread
