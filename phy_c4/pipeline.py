@@ -22,13 +22,14 @@ import pandas as pd
 
 from phy_c4.atomic import atomic_open
 from phy_c4.families import UnitData, family_of
+from phy_c4.features.pairing import PairingSpec, find_pairs
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
 from phy_c4.region import OUTSIDE, UNKNOWN, RegionGate
-from phy_c4.status import UNCLASSIFIED, Status, describe
+from phy_c4.status import UNCLASSIFIED, Status, describe, is_confident
 from phy_c4.weights import get_bundle
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class ClassificationResult:
     bundle_label: str
     prediction: Prediction | None  # the ensemble's output for the classified rows, in order
     features: dict[int, UnitFeatures] = field(default_factory=dict)
+    pair: np.ndarray | None = None  # (N,) object: the Purkinje partner's cluster id, or ""
     parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -85,7 +87,8 @@ class ClassificationResult:
         frame = pd.DataFrame({
             "cluster_id": self.cluster_ids, "c4_type": self.cell_type,
             "c4_confidence": self.confidence, "c4_ratio": self.ratio, "c4_votes": self.votes,
-            "c4_model": [self.bundle_label] * len(self.cluster_ids), "c4_status": self.status})
+            "c4_model": [self.bundle_label] * len(self.cluster_ids), "c4_status": self.status,
+            "c4_pair": self.pair if self.pair is not None else [""] * len(self.cluster_ids)})
         for k, label in enumerate(self.labels):
             frame[f"c4_p_{label}"] = self.probabilities[:, k]
         return frame
@@ -98,6 +101,7 @@ class ClassificationResult:
                        probabilities=self.probabilities[keep], cell_type=self.cell_type[keep],
                        confidence=self.confidence[keep], ratio=self.ratio[keep],
                        votes=self.votes[keep], status=self.status[keep],
+                       pair=None if self.pair is None else self.pair[keep],
                        prediction=self.prediction if keep.all() else None,
                        features={c: f for c, f in self.features.items() if c in ids})
 
@@ -108,6 +112,8 @@ class PipelineOptions:
     quality: QualitySpec | None = field(default_factory=QualitySpec)  # None: all spikes
     waveform_source: str = "auto"
     extraction: ExtractionSpec = field(default_factory=ExtractionSpec)
+    pairing: PairingSpec | None = field(default_factory=PairingSpec)
+    """Purkinje CS-SS pairing of the predicted complex- and simple-spike units (None: off)."""
     region: RegionGate = field(default_factory=RegionGate)
     """Where the cerebellar cortex is; units outside get no type (default: no information)."""
     threads: int | None = None
@@ -376,6 +382,8 @@ def classify(
     for i, cluster_id in enumerate(result.cluster_ids):
         if int(cluster_id) in unplaced and result.cell_type[i] != "":
             result.status[i] = f"{result.status[i]}; no region information"
+    if options.pairing is not None and prediction is not None:
+        _pair_purkinje(result, recording, features, kept_times, options.pairing)
     result.parameters = {"threshold": options.threshold,
                   "quality": None if options.quality is None else asdict(options.quality),
                   "waveform_source": options.waveform_source, "bundle": bundle.label,
@@ -383,8 +391,35 @@ def classify(
                   "feature_spec": bundle.spec.to_dict(), "fs": recording.fs,
                   "dataset_key": recording.content_key(), "inputs": recording.input_digests(),
                   "region": options.region.to_dict(),
+                  "pairing": None if options.pairing is None else asdict(options.pairing),
                   "notes": notes}
     return result
+
+
+def _pair_purkinje(result: ClassificationResult, recording: Recording,
+                   features: dict[int, UnitFeatures], kept: dict[int, np.ndarray],
+                   spec: PairingSpec) -> None:
+    """Confirm predicted PkC_cs / PkC_ss units by the complex spike's pause of the simple
+    spikes (features/pairing.py); both units of a pair get ``c4_pair``, and statuses say it."""
+    result.pair = np.full(len(result.cluster_ids), "", dtype=object)
+    best = {int(c): result.labels[int(np.argmax(p))] for c, p in
+            zip(result.cluster_ids, result.probabilities, strict=True) if np.isfinite(p).all()}
+    cs = {c: kept[c] for c, t in best.items() if t == "PkC_cs"}
+    ss = {c: kept[c] for c, t in best.items() if t == "PkC_ss"}
+    if not cs or not ss:
+        return
+    positions = {c: recording.channel_positions[max(features[c].peak_channel, 0)]
+                 for c in (*cs, *ss)}
+    pairs, unpaired = find_pairs(cs, ss, positions, recording.fs, spec)
+    row = {int(c): i for i, c in enumerate(result.cluster_ids)}
+    for cs_id, ss_id in pairs.items():
+        for unit, partner in ((cs_id, ss_id), (ss_id, cs_id)):
+            result.pair[row[unit]] = partner
+            result.status[row[unit]] += f"; confirmed by CS-SS pause (pair with {partner})"
+    for cs_id, n_nearby in unpaired.items():
+        if is_confident(result.cell_type[row[cs_id]]):
+            result.status[row[cs_id]] += (f"; no CS-SS pause with the {n_nearby} simple-spike "
+                                          f"units within {spec.max_distance_um:g} µm")
 
 
 def _gate_regions(recording: Recording, ids: list[int], features: dict[int, UnitFeatures],

@@ -108,15 +108,19 @@ class ExampleUnit:
     rate_hz: float
     peak_channel: int
     layer: str
+    partner: int = -1
+    """The other unit of the same Purkinje cell (PkC_ss <-> PkC_cs), or -1."""
 
 
 def make_dataset(path: str | os.PathLike, n_units_per_type: int = 2, duration_s: float = 240.0,
                  seed: int = 0, n_channels: int = 8, fs: float = 30000.0, raw: bool = True,
-                 noise_uv: float = 8.0) -> list[ExampleUnit]:
+                 noise_uv: float = 8.0, unpaired_ss: int = 0) -> list[ExampleUnit]:
     """Write a complete Phy folder at ``path``; return the units with their true types.
 
     Each PkC_cs is paired with a PkC_ss of the same cell (the simple spikes pause after each
-    complex spike). The raw binary (``raw.bin``, int16, 1 unit = 1 µV) holds Gaussian noise plus
+    complex spike); ``partner`` and ``cluster_true_partner.tsv`` record the pairs.
+    ``unpaired_ss`` adds simple-spike units whose complex spikes were not recorded (no pause).
+    The raw binary (``raw.bin``, int16, 1 unit = 1 µV) holds Gaussian noise plus
     every spike's template; set ``raw=False`` to skip it (phy then shows templates only).
     """
     if duration_s <= 0 or n_units_per_type < 1 or n_channels < 1 or fs <= 0:
@@ -140,8 +144,11 @@ def make_dataset(path: str | os.PathLike, n_units_per_type: int = 2, duration_s:
                 ss = _gamma_train(rng, ss_rate, ss_model.shape, ss_model.refractory_s, duration_s)
                 ss = _with_pauses(ss, cs, rng)
                 channel = int(rng.integers(n_channels))
-                for kind, train, unit_rate in (("PkC_ss", ss, ss_rate), ("PkC_cs", cs, rate)):
-                    units.append(ExampleUnit(cluster, kind, unit_rate, channel, LAYER_OF[kind]))
+                for offset, (kind, train, unit_rate) in enumerate(
+                        (("PkC_ss", ss, ss_rate), ("PkC_cs", cs, rate))):
+                    partner = cluster + 1 if offset == 0 else cluster - 1
+                    units.append(ExampleUnit(cluster, kind, unit_rate, channel, LAYER_OF[kind],
+                                             partner))
                     trains.append(train)
                     cluster += 1
                 continue
@@ -151,6 +158,12 @@ def make_dataset(path: str | os.PathLike, n_units_per_type: int = 2, duration_s:
                                      LAYER_OF[cell_type]))
             trains.append(train)
             cluster += 1
+    for _ in range(unpaired_ss):
+        ss_model = MODELS["PkC_ss"]
+        rate = float(rng.uniform(*ss_model.rate_hz))
+        units.append(ExampleUnit(cluster, "PkC_ss", rate, int(rng.integers(n_channels)), "PCL"))
+        trains.append(_gamma_train(rng, rate, ss_model.shape, ss_model.refractory_s, duration_s))
+        cluster += 1
     _write_folder(folder, units, trains, rng, n_channels, fs, duration_s, raw, noise_uv)
     return units
 
@@ -205,6 +218,10 @@ def _write_folder(folder: Path, units: list[ExampleUnit], trains: list[np.ndarra
         out.write("cluster_id\tlayer\n")
         for unit in units:
             out.write(f"{unit.cluster_id}\t{unit.layer}\n")
+    with open(folder / "cluster_true_partner.tsv", "w") as out:
+        out.write("cluster_id\ttrue_partner\n")
+        for unit in units:  # every unit (-1: none): SpikeInterface's read_phy merges columns
+            out.write(f"{unit.cluster_id}\t{unit.partner}\n")
     with open(folder / "cluster_true_type.tsv", "w") as out:
         out.write("cluster_id\ttrue_type\n")
         for unit in units:

@@ -23,7 +23,7 @@ import pandas as pd
 from phy_c4.io.results import AUDIT_DIR, PROBABILITIES_FILE, RUN_MANIFEST
 from phy_c4.io.tsv import column_path, read_cluster_column
 
-TEXT_COLUMNS = ("c4_type", "c4_votes", "c4_status", "c4_model")
+TEXT_COLUMNS = ("c4_type", "c4_votes", "c4_status", "c4_model", "c4_pair")
 NUMBER_COLUMNS = ("c4_confidence", "c4_ratio")
 SYSTEM = ("C4 cerebellar cell types (Beau et al. 2025): GoC, MLI, MFB, PkC_ss, PkC_cs; "
           "automated by phy_c4")
@@ -72,6 +72,8 @@ def _descriptions(table: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, st
            "c4_votes": "Ensemble members voting for the predicted type",
            "c4_status": "Why a unit has its type (or none)",
            "c4_model": "Weight bundle name@version",
+           "c4_pair": "Cluster id of the other unit of the same Purkinje cell (complex-spike "
+                      "pause of the simple spikes confirmed), or ''",
            "cell_type": "Curator's cell type (manual), kept apart from the automated c4_type",
            "cell_type_source": "Origin of cell_type: accepted, corrected, optotagged, pair, "
                                "manual"}
