@@ -26,7 +26,7 @@ LAYER_NAMES: tuple[str, ...] = ("unknown", "GCL", "PCL", "ML")
 """Order of the layer one-hot C4's layer models append to their input."""
 
 RESULT_COLUMNS: tuple[str, ...] = ("c4_type", "c4_confidence", "c4_ratio", "c4_votes",
-                                   "c4_model", "c4_status", "c4_pair")
+                                   "c4_model", "c4_status", "c4_pair", "c4_novelty")
 """Cluster columns a classification writes (``cluster_<column>.tsv``, Phy's metadata)."""
 
 

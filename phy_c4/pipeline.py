@@ -28,6 +28,7 @@ from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
+from phy_c4.model.ensemble import novelty
 from phy_c4.region import OUTSIDE, UNKNOWN, RegionGate
 from phy_c4.status import UNCLASSIFIED, Status, describe, is_confident
 from phy_c4.weights import get_bundle
@@ -73,6 +74,7 @@ class ClassificationResult:
     prediction: Prediction | None  # the ensemble's output for the classified rows, in order
     features: dict[int, UnitFeatures] = field(default_factory=dict)
     pair: np.ndarray | None = None  # (N,) object: the Purkinje partner's cluster id, or ""
+    novelty: np.ndarray | None = None  # (N,) how unlike the training units (NaN: not known)
     parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -88,7 +90,9 @@ class ClassificationResult:
             "cluster_id": self.cluster_ids, "c4_type": self.cell_type,
             "c4_confidence": self.confidence, "c4_ratio": self.ratio, "c4_votes": self.votes,
             "c4_model": [self.bundle_label] * len(self.cluster_ids), "c4_status": self.status,
-            "c4_pair": self.pair if self.pair is not None else [""] * len(self.cluster_ids)})
+            "c4_pair": self.pair if self.pair is not None else [""] * len(self.cluster_ids),
+            "c4_novelty": (self.novelty if self.novelty is not None
+                           else np.full(len(self.cluster_ids), np.nan))})
         for k, label in enumerate(self.labels):
             frame[f"c4_p_{label}"] = self.probabilities[:, k]
         return frame
@@ -102,6 +106,7 @@ class ClassificationResult:
                        confidence=self.confidence[keep], ratio=self.ratio[keep],
                        votes=self.votes[keep], status=self.status[keep],
                        pair=None if self.pair is None else self.pair[keep],
+                       novelty=None if self.novelty is None else self.novelty[keep],
                        prediction=self.prediction if keep.all() else None,
                        features={c: f for c, f in self.features.items() if c in ids})
 
@@ -382,6 +387,8 @@ def classify(
     for i, cluster_id in enumerate(result.cluster_ids):
         if int(cluster_id) in unplaced and result.cell_type[i] != "":
             result.status[i] = f"{result.status[i]}; no region information"
+    if prediction is not None:
+        _mark_novel(result, novelty(bundle, inputs.rows, prediction.raw))
     if options.pairing is not None and prediction is not None:
         _pair_purkinje(result, recording, features, kept_times, options.pairing)
     result.parameters = {"threshold": options.threshold,
@@ -394,6 +401,21 @@ def classify(
                   "pairing": None if options.pairing is None else asdict(options.pairing),
                   "notes": notes}
     return result
+
+
+NOVELTY_THRESHOLD = 2.0
+"""``c4_novelty`` above which a unit is flagged "unlike the training data" (its type is kept):
+twice as far from its nearest training units, in the model's feature space, as the training
+units are from each other, with the members' disagreement added (docs/trust.md)."""
+
+
+def _mark_novel(result: ClassificationResult, scores: np.ndarray) -> None:
+    result.novelty = np.full(len(result.cluster_ids), np.nan)
+    rows = np.flatnonzero(np.isfinite(result.confidence))  # the classified rows, in order
+    result.novelty[rows] = scores
+    for i in rows:
+        if result.novelty[i] > NOVELTY_THRESHOLD:
+            result.status[i] += f"; unlike the training data (novelty {result.novelty[i]:.1f})"
 
 
 def _pair_purkinje(result: ClassificationResult, recording: Recording,

@@ -28,7 +28,7 @@ from phy_c4.training.tables import concat, read_c4_derived
 from phy_c4.training.train import TrainConfig, train_bundle
 
 NAME = "c4-tables"
-VERSION = "2"  # 2: the manifest carries the full TableFeatureSpec (ISI 1-ms bins, 0-100 ms)
+VERSION = "3"  # 2: full TableFeatureSpec (ISI 1-ms bins, 0-100 ms); 3: reference units
 
 
 def _row(result: dict) -> str:
@@ -108,7 +108,10 @@ def main() -> None:
     training_fit = evaluate_table(final, both)
     parity_path = images.parent / "surrogate_parity.json"
     parity = json.loads(parity_path.read_text()) if parity_path.is_file() else None
-    card = model_card(final, results, training_fit, calibration, timings, config, parity)
+    novelty_path = images.parent / "novelty_auroc.json"
+    novelty = json.loads(novelty_path.read_text()) if novelty_path.is_file() else None
+    card = model_card(final, results, training_fit, calibration, timings, config, parity,
+                      novelty)
     (path / "MODEL_CARD.md").write_text(card)
     (images.parent / "default_weights_metrics.json").write_text(
         json.dumps({"cross_lab": results, "training_fit": training_fit,
@@ -144,8 +147,28 @@ ACG/ISI in the tables) classifies the same trains at a balanced accuracy of
 accuracy at ratio >= 2, coverage {h['coverage_at_ratio2']:.3f}), as it does from the rows."""
 
 
+def _novelty_section(novelty: dict | None) -> str:
+    """From ``benchmarks/novelty_auroc.py``'s JSON (docs/novelty_auroc.json)."""
+    if novelty is None:
+        return "Not measured: run `python benchmarks/novelty_auroc.py --json " \
+               "docs/novelty_auroc.json`, then this script."
+    return f"""`c4_novelty`: the mean distance of a unit to its 5 nearest labelled training units
+(`reference.safetensors`: the 772 labelled units in the ensemble's
+own feature space, the input of its last layer), over the same for the training units, times (1 +
+the members' disagreement). Above {novelty['threshold']:g} the type is kept and `c4_status` adds
+"unlike the training data". Measured (`benchmarks/novelty_auroc.py`): real cortical and
+hippocampal units ({novelty['n_cortical']}, CellExplorer ground truth and the two real Phy
+folders) against spike trains built from the Lisberger table ({novelty['n_cerebellar']}):
+AUROC {novelty['auroc_cortical_vs_lisberger_trains']:.3f}; above the threshold
+{novelty['cortical_above_threshold']:.1%} of the cortical units and
+{novelty['cerebellar_above_threshold']:.1%} of the Lisberger trains. The Lisberger rows are this
+bundle's own training data, so this measures "unlike the training data", not generalisation to
+another cerebellar lab. Use the region gate (`--cerebellar-depth`, `cluster_region.tsv`) where
+anatomy is known."""
+
+
 def model_card(bundle, results, training_fit, calibration, timings, config,
-               parity: dict | None = None) -> str:
+               parity: dict | None = None, novelty: dict | None = None) -> str:
     counts = bundle.manifest["training"]["class_counts"]
     lh, hl = results["lisberger->hausser"], results["hausser->lisberger"]
     return f"""# Model card: {bundle.name}@{bundle.manifest['version']} (phy_c4 default bundle)
@@ -228,6 +251,9 @@ Figures: `docs/images/cross_lab_*.png`. Raw numbers: `docs/default_weights_metri
 
 ### From spike trains, end to end
 {_parity_section(parity)}
+
+### Knowing when not to trust a label
+{_novelty_section(novelty)}
 
 ## Intended use
 A first, honest default so phy_c4 runs out of the box: a ranking of likely cerebellar types to

@@ -27,6 +27,7 @@ from phy_c4.families.c4_tables import TableFamily
 from phy_c4.features.tabular import model_rows
 from phy_c4.model import BundleError, predict_inputs, save_bundle
 from phy_c4.pipeline import PipelineOptions, classify
+from phy_c4.status import Status, status_of
 from phy_c4.training.tables import read_c4_derived
 from phy_c4.weights import get_bundle, import_c4_archive
 from tests.conftest import shared_path
@@ -73,7 +74,7 @@ def _inputs(surrogate, name):
 
 def test_enough_faithful_units(surrogate):
     assert surrogate["faithful"].sum() >= 300, surrogate["faithful"].sum()
-    assert (surrogate["result"].table["c4_status"] == "ok").all()
+    assert all(status_of(s) == Status.OK for s in surrogate["result"].table["c4_status"])
 
 
 def test_isi_from_spikes_matches_the_rows(surrogate):

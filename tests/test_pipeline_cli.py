@@ -12,6 +12,7 @@ import pytest
 from phy_c4.cli import main
 from phy_c4.io.tsv import read_cluster_column
 from phy_c4.pipeline import CancelledError, PipelineOptions, classify
+from phy_c4.status import Status, status_of
 
 
 def test_every_unit_gets_a_row_and_the_table_is_deterministic(example_copy, c4_bundle):
@@ -44,7 +45,7 @@ def test_statuses_of_unclassifiable_units(example_copy, c4_bundle):
 def test_low_threshold_classifies_what_high_threshold_does_not(example_copy, c4_bundle):
     low = classify(example_copy, bundle=c4_bundle, threshold=1.0).table
     high = classify(example_copy, bundle=c4_bundle, threshold=1e9).table
-    ok = low["c4_status"] == "ok"
+    ok = low["c4_status"].map(lambda s: status_of(s) == Status.OK)
     assert ok.any()
     assert (high.loc[ok, "c4_type"] == "unclassified").all()
     assert high.loc[ok, "c4_status"].str.startswith("below confidence-ratio threshold").all()
@@ -155,7 +156,7 @@ def test_demo_runs_the_main_job_with_the_shipped_default_weights(tmp_path, capsy
                  "--channels", "2", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)["recordings"][0]
-    assert summary["ok"] and summary["units"] == 5 and summary["bundle"] == "c4-tables@2"
+    assert summary["ok"] and summary["units"] == 5 and summary["bundle"] == "c4-tables@3"
     assert (out / "cluster_c4_type.tsv").is_file()
     assert (out / "cell_type_classification" / "figures" / "summary.png").is_file()
 

@@ -223,7 +223,7 @@ def test_ctrl_s_publishes_the_files_the_cli_writes(gui, qtbot, example_copy, c4_
     assert main(["classify", str(cli_folder), "--bundle", str(c4_bundle.path), "--group", "all",
                  "--quiet"]) == 0
     columns = sorted(p.name for p in cli_folder.glob("cluster_c4_*.tsv"))
-    assert len(columns) == 6
+    assert len(columns) == 8  # type, confidence, ratio, votes, model, status, pair, novelty
     for name in columns:
         assert (example_copy / name).read_bytes() == (cli_folder / name).read_bytes(), name
     audit_gui, audit_cli = (f / "cell_type_classification" for f in (example_copy, cli_folder))

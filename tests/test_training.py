@@ -14,6 +14,7 @@ from phy_c4.families import load_bundle
 from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
 from phy_c4.model import save_bundle
 from phy_c4.pipeline import classify
+from phy_c4.status import Status, status_of
 from phy_c4.training.evaluate import evaluate_table
 from phy_c4.training.tables import FeatureTable, TableError, read_c4_derived, save_npz
 from phy_c4.training.train import TrainConfig, train_bundle
@@ -156,7 +157,7 @@ def test_cli_train_and_evaluate(lisberger, hausser, small_bundle, tmp_path, caps
 
 def test_pipeline_runs_a_tabular_bundle(example_copy, small_bundle):
     result = classify(example_copy, bundle=small_bundle[0], threshold=1.0)
-    ok = result.table["c4_status"] == "ok"
+    ok = result.table["c4_status"].map(lambda s: status_of(s) == Status.OK)
     assert ok.sum() >= 3
     assert set(result.table.loc[ok, "c4_type"]) <= set(small_bundle[0].labels)
     unit = result.features[int(result.table.loc[ok, "cluster_id"].iloc[0])]

@@ -38,6 +38,10 @@ FORMAT = "phy_c4.bundle/1"
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.safetensors"
 CALIBRATION = "calibration.safetensors"
+REFERENCE = "reference.safetensors"
+"""Optional: the labelled training units in the model's own feature space (``features``,
+(n, d): the ensemble-mean input of the last layer) and their class index (``labels``), for the
+novelty score and the nearest training units the C4 view shows."""
 REQUIRED_KEYS = ("format", "name", "version", "labels", "architecture", "network", "features",
                  "n_members", "files")
 OPTIONAL_KEYS = ("calibration", "evaluation", "provenance", "training", "temperature", "parent")
@@ -57,6 +61,7 @@ class Bundle:
     weights: dict[str, torch.Tensor]
     calibration: dict[str, torch.Tensor] | None = None
     path: Path | None = None
+    reference: dict[str, torch.Tensor] | None = None
     spec: Any = None
     """The family's typed feature spec, set by ``phy_c4.families.load_bundle``."""
     config: Any = None
@@ -158,6 +163,8 @@ def save_bundle(bundle: Bundle, path: str | os.PathLike) -> Path:
     files = {WEIGHTS: save_tensors_bytes(_contiguous(bundle.weights))}
     if bundle.calibration is not None:
         files[CALIBRATION] = save_tensors_bytes(_contiguous(bundle.calibration))
+    if bundle.reference is not None:
+        files[REFERENCE] = save_tensors_bytes(_contiguous(bundle.reference))
     manifest["files"] = {name: _sha256(data) for name, data in files.items()}
     for name, data in files.items():
         _atomic_write(path / name, data)
@@ -199,7 +206,7 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
     _check_manifest(manifest, manifest_path)
     tensors: dict[str, dict[str, torch.Tensor]] = {}
     for name, expected in manifest["files"].items():
-        if name not in (WEIGHTS, CALIBRATION):
+        if name not in (WEIGHTS, CALIBRATION, REFERENCE):
             raise BundleError(f"{manifest_path}: unexpected file {name!r} in manifest")
         file_path = path / name
         if not file_path.is_file():
@@ -211,7 +218,12 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
         tensors[name] = _read_safetensors(data, file_path)
     if WEIGHTS not in tensors:
         raise BundleError(f"{path}: the manifest lists no {WEIGHTS}")
-    return Bundle(manifest, tensors[WEIGHTS], tensors.get(CALIBRATION), path)
+    reference = tensors.get(REFERENCE)
+    if reference is not None and (set(reference) != {"features", "labels"} or
+                                  reference["features"].ndim != 2 or
+                                  reference["labels"].shape != reference["features"].shape[:1]):
+        raise BundleError(f"{path}: {REFERENCE} must hold features (n, d) and labels (n,)")
+    return Bundle(manifest, tensors[WEIGHTS], tensors.get(CALIBRATION), path, reference=reference)
 
 
 def _load_single_file(path: Path) -> Bundle:

@@ -215,3 +215,39 @@ def predict_inputs(bundle: Bundle, inputs: torch.Tensor, *, threshold: float = 2
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
     raw = _member_probabilities(bundle, inputs, use_calibration)
     return summarise(bundle.labels, raw, threshold)
+
+
+def ensemble_features(bundle: Bundle, inputs: torch.Tensor) -> np.ndarray:
+    """(N, D) the ensemble-mean input of the last layer: the model's own feature space."""
+    if inputs.shape[0] == 0:
+        return np.zeros((0, 0))
+    _, features = _member_forward(bundle, inputs)
+    return features.double().mean(dim=0).numpy()
+
+
+def novelty(bundle: Bundle, inputs: torch.Tensor, raw: np.ndarray, k: int = 5) -> np.ndarray:
+    """How unlike the training units each unit is: the mean distance to its ``k`` nearest
+    labelled training units in the model's feature space, over the same for the training
+    units themselves (median, leave-one-out), times (1 + the members' disagreement: mean
+    total-variation distance of each member's probabilities from the ensemble mean). About 1
+    for units like the training data; NaN when the bundle carries no reference."""
+    if bundle.reference is None or inputs.shape[0] == 0:
+        return np.full(inputs.shape[0], np.nan)
+    train = bundle.reference["features"].double().numpy()
+    units = ensemble_features(bundle, inputs)
+    knn = _mean_knn(units, train, k)
+    own = _mean_knn(train, train, k, leave_one_out=True)
+    mean = raw.mean(axis=2, keepdims=True)
+    disagreement = 0.5 * np.abs(raw - mean).sum(axis=1).mean(axis=1)
+    return knn / np.median(own) * (1.0 + disagreement)
+
+
+def _mean_knn(points: np.ndarray, reference: np.ndarray, k: int,
+              leave_one_out: bool = False) -> np.ndarray:
+    squared = ((points ** 2).sum(axis=1)[:, None] + (reference ** 2).sum(axis=1)[None, :]
+               - 2.0 * points @ reference.T)  # (n, m) without an (n, m, d) array
+    distances = np.sqrt(np.maximum(squared, 0.0))
+    if leave_one_out:
+        np.fill_diagonal(distances, np.inf)
+    k = min(k, reference.shape[0] - int(leave_one_out))
+    return np.sort(distances, axis=1)[:, :k].mean(axis=1)

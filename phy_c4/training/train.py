@@ -29,6 +29,7 @@ from phy_c4._version import __version__
 from phy_c4.config import BASE_LABELS, TableFeatureSpec
 from phy_c4.families import attach
 from phy_c4.model.bundle import Bundle
+from phy_c4.model.ensemble import ensemble_features
 from phy_c4.model.tabular import MODALITIES, ModalityDecoder, TabularConfig, TabularNetwork
 from phy_c4.training.metrics import expected_calibration_error
 from phy_c4.training.tables import FeatureTable
@@ -275,4 +276,8 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
         "calibration": calibration,
         "provenance": provenance or {},
     }
-    return attach(Bundle(manifest, weights)), calibration
+    bundle = attach(Bundle(manifest, weights))
+    features = ensemble_features(bundle, torch.from_numpy(X))  # the labelled training units
+    bundle.reference = {"features": torch.from_numpy(features.astype(np.float32)),
+                        "labels": torch.from_numpy(y.astype(np.int64))}
+    return bundle, calibration

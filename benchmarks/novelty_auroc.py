@@ -1,0 +1,102 @@
+"""How well ``c4_novelty`` tells cortical units from cerebellar ones: AUROC, run by hand.
+
+Positives: the real cortical and hippocampal units of ``cellexplorer_groundtruth`` (spike
+trains and mean waveforms) and of ``phy_real``, fed through the bundle's family as any unit.
+Negatives: spike trains built from the Lisberger table (``surrogate_phy.py``) and classified
+end to end. The default bundle was trained on those Lisberger rows, so the negatives are its
+own training distribution: the AUROC says how well novelty separates "not like the training
+data", not how it generalises to another cerebellar lab.
+
+    python benchmarks/novelty_auroc.py [--shared ../shared] [--json docs/novelty_auroc.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from phy_c4.families import UnitData, family_of
+from phy_c4.model.ensemble import novelty, predict_inputs
+from phy_c4.pipeline import NOVELTY_THRESHOLD, PipelineOptions, classify
+from phy_c4.training.tables import read_c4_derived
+from phy_c4.weights import get_bundle
+
+
+def auroc(positives: np.ndarray, negatives: np.ndarray) -> float:
+    """P(score of a positive > score of a negative), ties counted half (Mann-Whitney)."""
+    pos, neg = positives[np.isfinite(positives)], negatives[np.isfinite(negatives)]
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (pos.size * neg.size))
+
+
+def cellexplorer_scores(bundle, folder: Path) -> np.ndarray:
+    meta = json.loads((folder / "ce_groundtruth_meta.json").read_text())
+    units = []
+    with np.load(folder / "ce_groundtruth_spiketimes.npz") as data:
+        for record in meta:
+            key = f"cell{record['cell']:03d}"
+            times = np.unique(np.round(data[f"{key}/spike_times_s"] * 30000.0).astype(np.int64))
+            times = times[times >= 0]
+            units.append(UnitData(record["cell"], times, 30000.0, data[f"{key}/wf_peak"],
+                                  float(record["wf_fs_hz"])))
+    inputs = family_of(bundle).unit_inputs(bundle, units, None)
+    prediction = predict_inputs(bundle, inputs.rows)
+    return novelty(bundle, inputs.rows, prediction.raw)
+
+
+def folder_scores(bundle, folder: Path) -> np.ndarray:
+    result = classify(folder, bundle=bundle, options=PipelineOptions(quality=None, cache=False))
+    return result.novelty[np.isfinite(result.novelty)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
+    parser.add_argument("--bundle", default="default")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    shared = Path(args.shared)
+    bundle = get_bundle(args.bundle)
+    cortical = {"cellexplorer_groundtruth": cellexplorer_scores(
+        bundle, shared / "data" / "cellexplorer_groundtruth")}
+    for folder in sorted((shared / "data" / "phy_real").iterdir()):
+        if (folder / "params.py").is_file():
+            cortical[f"phy_real/{folder.name}"] = folder_scores(bundle, folder)
+    spec = importlib.util.spec_from_file_location("surrogate_phy",
+                                                  shared / "tools" / "surrogate_phy.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    lisberger = read_c4_derived(shared / "data" / "c4_derived" / "lisberger")
+    lisberger = lisberger.subset(lisberger.present.all(axis=1))
+    with tempfile.TemporaryDirectory() as tmp:
+        table = Path(tmp) / "table"
+        table.mkdir()
+        for name, values in (("waveforms", lisberger.waveform), ("acg", lisberger.acg),
+                             ("isi_dist", lisberger.isi)):
+            pd.DataFrame(values).to_csv(table / f"{name}.csv", index=False)
+        pd.DataFrame({"label": lisberger.labels}).to_csv(table / "labels.csv", index=False)
+        tool.build(table, Path(tmp) / "phy", 300.0, 20000)
+        cerebellar = folder_scores(bundle, Path(tmp) / "phy")
+    positives = np.concatenate(list(cortical.values()))
+    report = {"bundle": bundle.label, "threshold": NOVELTY_THRESHOLD,
+              "auroc_cortical_vs_lisberger_trains": auroc(positives, cerebellar),
+              "n_cortical": int(np.isfinite(positives).sum()), "n_cerebellar": int(cerebellar.size),
+              "cortical_above_threshold": float(np.nanmean(positives > NOVELTY_THRESHOLD)),
+              "cerebellar_above_threshold": float(np.mean(cerebellar > NOVELTY_THRESHOLD)),
+              "median": {"cortical": float(np.nanmedian(positives)),
+                         "cerebellar": float(np.median(cerebellar))},
+              "per_source_median": {k: float(np.nanmedian(v)) for k, v in cortical.items()}}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
