@@ -19,12 +19,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from phy_c4.families import UnitData, family_of
 from phy_c4.model.ensemble import novelty, predict_inputs
 from phy_c4.pipeline import NOVELTY_THRESHOLD, PipelineOptions, classify
-from phy_c4.training.tables import read_c4_derived
+from phy_c4.training.tables import read_c4_derived, save_c4_derived
 from phy_c4.weights import get_bundle
 
 
@@ -75,12 +74,7 @@ def main() -> None:
     lisberger = read_c4_derived(shared / "data" / "c4_derived" / "lisberger")
     lisberger = lisberger.subset(lisberger.present.all(axis=1))
     with tempfile.TemporaryDirectory() as tmp:
-        table = Path(tmp) / "table"
-        table.mkdir()
-        for name, values in (("waveforms", lisberger.waveform), ("acg", lisberger.acg),
-                             ("isi_dist", lisberger.isi)):
-            pd.DataFrame(values).to_csv(table / f"{name}.csv", index=False)
-        pd.DataFrame({"label": lisberger.labels}).to_csv(table / "labels.csv", index=False)
+        table = save_c4_derived(lisberger, Path(tmp) / "table")
         tool.build(table, Path(tmp) / "phy", 300.0, 20000)
         cerebellar = folder_scores(bundle, Path(tmp) / "phy")
     positives = np.concatenate(list(cortical.values()))

@@ -24,13 +24,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from phy_c4.features.tabular import isi_histogram, model_rows
 from phy_c4.model import predict_inputs
 from phy_c4.pipeline import PipelineOptions, classify
-from phy_c4.training.tables import read_c4_derived
+from phy_c4.training.tables import read_c4_derived, save_c4_derived
 from phy_c4.training.train import TrainConfig, train_bundle
 from phy_c4.weights import get_bundle
 
@@ -56,12 +55,7 @@ def main() -> None:
     lisberger = lisberger.subset(lisberger.present.all(axis=1))
     report: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
-        table = Path(tmp) / "table"
-        table.mkdir()
-        for name, values in (("waveforms", lisberger.waveform), ("acg", lisberger.acg),
-                             ("isi_dist", lisberger.isi)):
-            pd.DataFrame(values).to_csv(table / f"{name}.csv", index=False)
-        pd.DataFrame({"label": lisberger.labels}).to_csv(table / "labels.csv", index=False)
+        table = save_c4_derived(lisberger, Path(tmp) / "table")
         folder = Path(tmp) / "phy"
         start = time.perf_counter()
         times, acg_rows, isi_rows, labels = tool.build(table, folder, args.max_seconds,

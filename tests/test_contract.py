@@ -28,7 +28,7 @@ from phy_c4.features.tabular import model_rows
 from phy_c4.model import BundleError, predict_inputs, save_bundle
 from phy_c4.pipeline import PipelineOptions, classify
 from phy_c4.status import Status, status_of
-from phy_c4.training.tables import read_c4_derived
+from phy_c4.training.tables import read_c4_derived, save_c4_derived
 from phy_c4.weights import get_bundle, import_c4_archive
 from tests.conftest import shared_path
 
@@ -47,11 +47,7 @@ def surrogate(tmp_path_factory):
     tool = _surrogate_tool()
     lisberger = read_c4_derived(shared_path("data", "c4_derived", "lisberger"))
     lisberger = lisberger.subset(lisberger.present.all(axis=1))
-    table = tmp_path_factory.mktemp("table")
-    pd.DataFrame(lisberger.waveform).to_csv(table / "waveforms.csv", index=False)  # 75 samples
-    pd.DataFrame(lisberger.acg).to_csv(table / "acg.csv", index=False)
-    pd.DataFrame(lisberger.isi).to_csv(table / "isi_dist.csv", index=False)
-    pd.DataFrame({"label": lisberger.labels}).to_csv(table / "labels.csv", index=False)
+    table = save_c4_derived(lisberger, tmp_path_factory.mktemp("table"))  # 75-sample windows
     folder = tmp_path_factory.mktemp("surrogate") / "phy"
     times, acg_rows, isi_rows, labels = tool.build(table, folder, 300.0, 20000)
     waves, _, _, _ = tool.read_table(table)

@@ -91,11 +91,7 @@ def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
     touched: set[int] = set()
     with silent():
         for field, per_cluster in values.items():
-            groups: dict[Any, list[int]] = defaultdict(list)
-            for cluster_id, value in per_cluster.items():
-                if cluster_id in existing:
-                    groups[value].append(int(cluster_id))
-            for value, clusters in groups.items():
+            for value, clusters in _by_value(per_cluster, existing).items():
                 supervisor.cluster_meta.set(field, clusters, value, add_to_stack=True)
                 touched.update(clusters)
                 n_steps += 1
@@ -113,14 +109,19 @@ def _apply_with_public_api(supervisor: Any, values: dict[str, dict[int, Any]],
     """The fallback for phy versions without the private hooks: one undo step per value."""
     steps = 0
     for field, per_cluster in values.items():
-        groups: dict[Any, list[int]] = defaultdict(list)
-        for cluster_id, value in per_cluster.items():
-            if cluster_id in existing:
-                groups[value].append(int(cluster_id))
-        for value, clusters in groups.items():
+        for value, clusters in _by_value(per_cluster, existing).items():
             supervisor.label(field, value, cluster_ids=clusters)
             steps += 1
     return steps
+
+
+def _by_value(per_cluster: dict[int, Any], existing: set[int]) -> dict[Any, list[int]]:
+    """{value: clusters with it}, for the clusters that still exist (one label call each)."""
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for cluster_id, value in per_cluster.items():
+        if cluster_id in existing:
+            groups[value].append(int(cluster_id))
+    return groups
 
 
 def clear_inherited_predictions(supervisor: Any) -> bool:

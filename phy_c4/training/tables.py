@@ -152,6 +152,18 @@ def read_npz(path: str | os.PathLike) -> FeatureTable:
     return table
 
 
+def save_c4_derived(table: FeatureTable, folder: str | os.PathLike) -> Path:
+    """Write a table in the ``c4_derived`` CSV layout (waveform windows as ``table_waveform``
+    returns them, 75 samples at 30 kHz, as ``surrogate_phy.py`` reads them)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, values in (("waveforms", table.waveform), ("acg", table.acg),
+                         ("isi_dist", table.isi)):
+        pd.DataFrame(values).to_csv(folder / f"{name}.csv", index=False)
+    pd.DataFrame({"label": table.labels}).to_csv(folder / "labels.csv", index=False)
+    return folder
+
+
 def save_npz(table: FeatureTable, path: str | os.PathLike) -> None:
     np.savez_compressed(path, waveform=table.waveform, acg=table.acg, isi=table.isi,
                         labels=np.asarray(table.labels, dtype=str), name=table.name)
@@ -166,4 +178,4 @@ def concat(tables: list[FeatureTable], name: str | None = None) -> FeatureTable:
 
 
 __all__ = ["TABLE_MODALITIES", "FeatureTable", "TableError", "concat", "read_c4_derived",
-           "read_npz", "save_npz"]
+           "read_npz", "save_c4_derived", "save_npz"]
