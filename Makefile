@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine (Python 3.11, root):
 #   make run    set up, then classify the embedded example dataset with the default weights
-#   make test   set up, then run ruff and the whole test suite (what CI runs)
+#   make test   set up, then run ruff, the import rules and the whole test suite (what CI runs)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
