@@ -74,7 +74,7 @@ def test_export_nwb_new_file_opens_with_every_column_and_passes_nwbinspector(exa
         units = io.read().units.to_dataframe()
         description = io.read().units.description
     expected = {"c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_status", "c4_model",
-                "cell_type", "cell_type_source", "spike_times"}
+                "c4_pair", "c4_novelty", "cell_type", "cell_type_source", "spike_times"}
     assert expected <= set(units.columns)
     assert {c for c in units.columns if c.startswith("c4_p_")} == {
         "c4_p_GoC", "c4_p_MLI", "c4_p_MFB", "c4_p_PkC_ss", "c4_p_PkC_cs"}

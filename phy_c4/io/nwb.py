@@ -2,11 +2,12 @@
 
 A new file gets one unit per cluster (spike times in seconds) from the Phy folder; an existing
 file whose units table has the clusters' ids gets the columns added. Columns: ``c4_type``,
-``c4_confidence``, ``c4_ratio``, ``c4_votes``, ``c4_status``, ``c4_model``, ``c4_p_<label>``
-(automated), and ``cell_type`` / ``cell_type_source`` (the curator's, kept apart, as the Allen
-and MICrONS tables do). The classification system, the bundle (name, version, sha256) and the
-run's feature spec and options are in the descriptions, from the run manifest the CLI and the
-plugin write. pynwb is optional (``pip install phy_c4[nwb]``).
+``c4_confidence``, ``c4_ratio``, ``c4_votes``, ``c4_status``, ``c4_model``, ``c4_pair``,
+``c4_novelty``, ``c4_p_<label>`` (automated), and ``cell_type`` / ``cell_type_source``
+(the curator's, kept apart, as the Allen and MICrONS tables do). The classification system,
+the bundle (name, version, sha256) and the run's feature spec and options are in the
+descriptions, from the run manifest the CLI and the plugin write. pynwb is optional
+(``pip install phy_c4[nwb]``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from phy_c4.io.results import AUDIT_DIR, PROBABILITIES_FILE, RUN_MANIFEST
 from phy_c4.io.tsv import column_path, read_cluster_column
 
 TEXT_COLUMNS = ("c4_type", "c4_votes", "c4_status", "c4_model", "c4_pair")
-NUMBER_COLUMNS = ("c4_confidence", "c4_ratio")
+NUMBER_COLUMNS = ("c4_confidence", "c4_ratio", "c4_novelty")
 SYSTEM = ("C4 cerebellar cell types (Beau et al. 2025): GoC, MLI, MFB, PkC_ss, PkC_cs; "
           "automated by phy_c4")
 
@@ -70,6 +71,8 @@ def _descriptions(table: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, st
            "c4_confidence": "Ensemble-mean probability of the predicted type",
            "c4_ratio": "Confidence ratio: top / second class probability",
            "c4_votes": "Ensemble members voting for the predicted type",
+           "c4_novelty": "How unlike the bundle's training units (about 1: alike; above 2: "
+                         "flagged in c4_status); NaN when the bundle carries no reference",
            "c4_status": "Why a unit has its type (or none)",
            "c4_model": "Weight bundle name@version",
            "c4_pair": "Cluster id of the other unit of the same Purkinje cell (complex-spike "
