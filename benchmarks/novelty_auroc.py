@@ -46,7 +46,7 @@ def cellexplorer_scores(bundle, folder: Path) -> np.ndarray:
                                   float(record["wf_fs_hz"])))
     inputs = family_of(bundle).unit_inputs(bundle, units, None)
     prediction = predict_inputs(bundle, inputs.rows)
-    return novelty(bundle, inputs.rows, prediction.raw)
+    return novelty(bundle, prediction)
 
 
 def folder_scores(bundle, folder: Path) -> np.ndarray:

@@ -85,6 +85,7 @@ def _read_layers(path: str | None) -> dict[int, str] | None:
 def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     """Classify one recording and publish its files; returns a JSON-able summary."""
     from phy_c4.features.quality import QualitySpec
+    from phy_c4.io.analyzer import RESULTS_DIR
     from phy_c4.io.dataset import open_recording, params_path
     from phy_c4.io.publish import check_publishable, publish
     from phy_c4.pipeline import PipelineOptions, classify
@@ -94,7 +95,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     analyzer = _load_analyzer(path) if args.analyzer else None
     folder = Path(path) if analyzer is not None else params_path(path).parent
-    default_out = folder / "phy_c4" if analyzer is not None else folder
+    default_out = folder / RESULTS_DIR if analyzer is not None else folder
     out = Path(args.out) / folder.name if args.out and len(args.paths) > 1 else \
         Path(args.out or default_out)
     if args.out or analyzer is not None:
@@ -317,10 +318,11 @@ def cmd_weights(args: argparse.Namespace) -> int:
 
 def _results_folder(path: str) -> Path:
     """Where a Phy folder's (or an analyzer folder's) published results are."""
+    from phy_c4.io.analyzer import RESULTS_DIR
     from phy_c4.io.results import AUDIT_DIR
 
     folder = Path(path)
-    for candidate in (folder, folder / "phy_c4"):
+    for candidate in (folder, folder / RESULTS_DIR):
         if (candidate / AUDIT_DIR).is_dir():
             return candidate
     raise FileNotFoundError(f"{folder}: no phy_c4 results (run phy-c4 classify first)")

@@ -388,18 +388,19 @@ def classify(
         if int(cluster_id) in unplaced and result.cell_type[i] != "":
             result.status[i] = f"{result.status[i]}; no region information"
     if prediction is not None:
-        _mark_novel(result, novelty(bundle, inputs.rows, prediction.raw))
+        _mark_novel(result, novelty(bundle, prediction))
     if options.pairing is not None and prediction is not None:
         _pair_purkinje(result, recording, features, kept_times, options.pairing)
-    result.parameters = {"threshold": options.threshold,
-                  "quality": None if options.quality is None else asdict(options.quality),
-                  "waveform_source": options.waveform_source, "bundle": bundle.label,
-                  "bundle_sha256": bundle.sha256, "architecture": bundle.architecture,
-                  "feature_spec": bundle.spec.to_dict(), "fs": recording.fs,
-                  "dataset_key": recording.content_key(), "inputs": recording.input_digests(),
-                  "region": options.region.to_dict(),
-                  "pairing": None if options.pairing is None else asdict(options.pairing),
-                  "notes": notes}
+    result.parameters = {
+        "threshold": options.threshold,
+        "quality": None if options.quality is None else asdict(options.quality),
+        "waveform_source": options.waveform_source, "bundle": bundle.label,
+        "bundle_sha256": bundle.sha256, "architecture": bundle.architecture,
+        "feature_spec": bundle.spec.to_dict(), "fs": recording.fs,
+        "dataset_key": recording.content_key(), "inputs": recording.input_digests(),
+        "region": options.region.to_dict(),
+        "pairing": None if options.pairing is None else asdict(options.pairing),
+        "notes": notes}
     return result
 
 

@@ -26,7 +26,7 @@ def bundle():
 
 def _scores(bundle, rows):
     rows = torch.from_numpy(rows)
-    return novelty(bundle, rows, predict_inputs(bundle, rows).raw)
+    return novelty(bundle, predict_inputs(bundle, rows))
 
 
 def _cortical_rows(bundle, n=40):

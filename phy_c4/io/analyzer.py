@@ -21,6 +21,9 @@ import numpy as np
 
 from phy_c4.io.errors import DatasetError
 
+RESULTS_DIR = "phy_c4"
+"""Where an analyzer folder's published results go (its own layout stays SpikeInterface's)."""
+
 
 def is_analyzer(obj: Any) -> bool:
     return all(hasattr(obj, name) for name in ("sorting", "get_extension", "unit_ids",

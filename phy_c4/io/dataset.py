@@ -130,6 +130,7 @@ class Recording:
     metadata: dict[str, dict[int, Any]] = field(default_factory=dict)
     _index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _times_digest: str | None = field(default=None, repr=False)
+    _clusters_digest: str | None = field(default=None, repr=False)
 
     @property
     def cluster_ids(self) -> np.ndarray:
@@ -155,7 +156,8 @@ class Recording:
                                f"{self.spike_times.size} spikes")
         if clusters.size and clusters.min() < 0:
             raise DatasetError(f"{self.folder}: negative cluster ids ({int(clusters.min())})")
-        return replace(self, spike_clusters=clusters.astype(np.int64, copy=False), _index=None)
+        return replace(self, spike_clusters=clusters.astype(np.int64, copy=False), _index=None,
+                       _clusters_digest=None)
 
     def spikes_of(self, cluster_id: int) -> np.ndarray:
         """Spike indices of a cluster, in time order (one grouping pass for all clusters)."""
@@ -173,20 +175,22 @@ class Recording:
 
     def content_key(self) -> str:
         """Hash of the spike files' content, so caches never outlive a re-sort."""
-        if self._times_digest is None:  # shared by with_assignment: hashed once a session
-            self._times_digest = _digest(self.spike_times)
-        digest = hashlib.sha256(self._times_digest.encode())
-        digest.update(_digest(self.spike_clusters).encode())
+        digests = self.input_digests()
+        digest = hashlib.sha256(digests["spike_times_sha256"].encode())
+        digest.update(digests["spike_clusters_sha256"].encode())
         digest.update(repr(self.fs).encode())
         return digest.hexdigest()[:16]
 
     def input_digests(self) -> dict[str, str]:
         """sha256 of what the classification read (spike times, cluster assignment), by content,
-        so the same data gives the same digests on any machine."""
+        so the same data gives the same digests on any machine. Each is hashed once: the
+        spike times once a session (shared by ``with_assignment``), the assignment once."""
         if self._times_digest is None:
             self._times_digest = _digest(self.spike_times)
+        if self._clusters_digest is None:
+            self._clusters_digest = _digest(self.spike_clusters)
         return {"spike_times_sha256": self._times_digest,
-                "spike_clusters_sha256": _digest(self.spike_clusters)}
+                "spike_clusters_sha256": self._clusters_digest}
 
     def template_waveform(self, cluster_id: int) -> np.ndarray:
         """Unwhitened mean template (channels, samples) over the templates the cluster's spikes

@@ -38,6 +38,9 @@ class Prediction:
     votes: np.ndarray  # (N,) members whose own argmax is the predicted class
     n_members: int
     threshold: float
+    features: np.ndarray | None = None
+    """(N, D) the ensemble-mean input of the last layer (the model's own feature space), kept
+    from the same forward pass for the novelty score."""
 
     @property
     def votes_text(self) -> list[str]:
@@ -80,10 +83,13 @@ def _activations_per_unit(network: torch.nn.Module) -> int:
     return 2000
 
 
-def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool) -> np.ndarray:
+def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-member probabilities (N, K, M) and the ensemble-mean last-layer input (N, D)."""
     if inputs.shape[0] == 0:
-        return np.zeros((0, len(bundle.labels), bundle.n_members))
+        return np.zeros((0, len(bundle.labels), bundle.n_members)), np.zeros((0, 0))
     logits, features = _member_forward(bundle, inputs)
+    mean_features = features.double().mean(dim=0).numpy()
     if calibrated:
         factors = bundle.factors
         if factors is not None:
@@ -94,7 +100,7 @@ def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool
             raise ValueError(f"bundle {bundle.name} has no calibration; use calibrated=False")
     else:
         probs = torch.softmax(logits.double(), dim=-1)
-    return probs.permute(1, 2, 0).numpy()
+    return probs.permute(1, 2, 0).numpy(), mean_features
 
 
 def npyx_rows_to_inputs(bundle: Bundle, X: np.ndarray) -> torch.Tensor:
@@ -115,7 +121,7 @@ def predict_raw(bundle: Bundle, X: np.ndarray, calibrated: bool = False) -> np.n
     if not isinstance(bundle.network_config, C4NetConfig):
         raise ValueError("predict_raw takes npyx's 3D-ACG row layout; this bundle is "
                          f"{bundle.architecture!r}")
-    return _member_probabilities(bundle, npyx_rows_to_inputs(bundle, X), calibrated)
+    return _member_probabilities(bundle, npyx_rows_to_inputs(bundle, X), calibrated)[0]
 
 
 def layer_one_hot(layer: np.ndarray | list | None, n_units: int) -> np.ndarray:
@@ -201,8 +207,10 @@ def predict(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
         raise ValueError(f"confidence-ratio threshold must be >= 1, got {threshold}")
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
     inputs = c4_inputs(bundle, acg_log, waveforms, layer, acg_scale=bundle.spec.acg.scale)
-    raw = _member_probabilities(bundle, inputs, use_calibration)
-    return summarise(bundle.labels, raw, threshold)
+    raw, features = _member_probabilities(bundle, inputs, use_calibration)
+    prediction = summarise(bundle.labels, raw, threshold)
+    prediction.features = features
+    return prediction
 
 
 def is_calibrated(bundle: Bundle) -> bool:
@@ -213,30 +221,30 @@ def predict_inputs(bundle: Bundle, inputs: torch.Tensor, *, threshold: float = 2
                    calibrated: bool | None = None) -> Prediction:
     """Classify ready-made network input rows (any architecture)."""
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
-    raw = _member_probabilities(bundle, inputs, use_calibration)
-    return summarise(bundle.labels, raw, threshold)
+    raw, features = _member_probabilities(bundle, inputs, use_calibration)
+    prediction = summarise(bundle.labels, raw, threshold)
+    prediction.features = features
+    return prediction
 
 
 def ensemble_features(bundle: Bundle, inputs: torch.Tensor) -> np.ndarray:
     """(N, D) the ensemble-mean input of the last layer: the model's own feature space."""
-    if inputs.shape[0] == 0:
-        return np.zeros((0, 0))
-    _, features = _member_forward(bundle, inputs)
-    return features.double().mean(dim=0).numpy()
+    return _member_probabilities(bundle, inputs, calibrated=False)[1]
 
 
-def novelty(bundle: Bundle, inputs: torch.Tensor, raw: np.ndarray, k: int = 5) -> np.ndarray:
+def novelty(bundle: Bundle, prediction: Prediction, k: int = 5) -> np.ndarray:
     """How unlike the training units each unit is: the mean distance to its ``k`` nearest
     labelled training units in the model's feature space, over the same for the training
     units themselves (median, leave-one-out), times (1 + the members' disagreement: mean
     total-variation distance of each member's probabilities from the ensemble mean). About 1
     for units like the training data; NaN when the bundle carries no reference."""
-    if bundle.reference is None or inputs.shape[0] == 0:
-        return np.full(inputs.shape[0], np.nan)
+    n_units = prediction.raw.shape[0]
+    if bundle.reference is None or n_units == 0 or prediction.features is None:
+        return np.full(n_units, np.nan)
     train = bundle.reference["features"].double().numpy()
-    units = ensemble_features(bundle, inputs)
-    knn = _mean_knn(units, train, k)
+    knn = _mean_knn(prediction.features, train, k)
     own = _mean_knn(train, train, k, leave_one_out=True)
+    raw = prediction.raw
     mean = raw.mean(axis=2, keepdims=True)
     disagreement = 0.5 * np.abs(raw - mean).sum(axis=1).mean(axis=1)
     return knn / np.median(own) * (1.0 + disagreement)
