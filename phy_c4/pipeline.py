@@ -11,7 +11,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 
 from phy_c4.atomic import atomic_open
-from phy_c4.families import UnitData, family_of
+from phy_c4.curation import REJECTED
+from phy_c4.families import FamilyInputs, UnitData, family_of
 from phy_c4.features.pairing import PairingSpec, find_pairs
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.io.analyzer import is_analyzer, write_unit_properties
@@ -327,6 +328,7 @@ def classify(
     cancel: Callable[[], bool] | None = None,
     spike_clusters: np.ndarray | None = None,
     options: PipelineOptions | None = None,
+    rejected: Mapping[int, str] | None = None,
 ) -> ClassificationResult:
     """Classify clusters of a recording: a Phy folder, ``params.py``, a loaded ``TemplateModel``,
     or a SpikeInterface ``SortingAnalyzer`` (whose sorting then gets the ``c4_*`` columns as
@@ -336,7 +338,9 @@ def classify(
     shorthand for the API). ``layer`` maps cluster ids to layer names for layer-informed
     bundles. ``progress`` is called as ``progress(done, total, message)``; ``cancel()``
     returning True stops between units with ``CancelledError``. ``spike_clusters`` overrides
-    the saved assignment (the GUI's unsaved merges and splits).
+    the saved assignment (the GUI's unsaved merges and splits). ``rejected`` maps clusters to a
+    type the curator said they are not (default: the folder's ``cell_type_rejected`` column):
+    that prediction is reported as rejected, not as a type.
     Deterministic: the same inputs give the same table.
     """
     options = options or PipelineOptions()
@@ -346,7 +350,7 @@ def classify(
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
     if is_analyzer(model):
         result = classify(recording, cluster_ids, bundle, threshold, layer, progress, cancel,
-                          None, options)
+                          None, options, rejected)
         write_unit_properties(model, result.table)  # saved in the analyzer's folder
         return result
     notes = []
@@ -361,19 +365,8 @@ def classify(
     total = len(ids)
     if cancel is not None and cancel():
         raise CancelledError(f"cancelled after 0 of {total} units")
-    family = family_of(bundle)
-    features, kept_times = prepare_units(recording, ids, options, bundle.spec, progress, cancel)
-    unplaced = _gate_regions(recording, ids, features, options.region)
-    units = [UnitData(c, kept_times[c], recording.fs, features[c].raw_waveform,
-                      features[c].raw_fs, (layer or {}).get(c, "unknown"))
-             for c in ids if features[c].status == OK]
-    if units and progress is not None:
-        progress(total, total, f"features of {len(units)} units")
-    inputs = family.unit_inputs(bundle, units, options.threads)
-    for cluster_id, reason in inputs.failed.items():
-        features[cluster_id].status = reason
-    for cluster_id, named in inputs.features.items():
-        features[cluster_id].inputs = named
+    features, kept_times, inputs, unplaced = _unit_inputs(recording, ids, bundle, options,
+                                                          layer, progress, cancel)
     if cancel is not None and cancel():
         raise CancelledError(f"cancelled after {total} of {total} units")
     prediction = None
@@ -387,6 +380,8 @@ def classify(
     for i, cluster_id in enumerate(result.cluster_ids):
         if int(cluster_id) in unplaced and result.cell_type[i] != "":
             result.status[i] = f"{result.status[i]}; no region information"
+    apply_rejections(result, recording.metadata.get(REJECTED, {}) if rejected is None
+                      else rejected)
     if prediction is not None:
         _mark_novel(result, novelty(bundle, prediction))
     if options.pairing is not None and prediction is not None:
@@ -402,6 +397,51 @@ def classify(
         "pairing": None if options.pairing is None else asdict(options.pairing),
         "notes": notes}
     return result
+
+
+def _unit_inputs(recording: Recording, ids: list[int], bundle: Bundle,
+                 options: PipelineOptions, layer: dict[int, str] | None,
+                 progress: ProgressCallback | None, cancel: Callable[[], bool] | None
+                 ) -> tuple[dict[int, UnitFeatures], dict[int, np.ndarray], FamilyInputs,
+                            set[int]]:
+    """Spikes, waveforms and the bundle's network input rows of ``ids``; units the region gate
+    puts outside the cerebellar cortex get no row (and the gate's unplaced units are returned)."""
+    total = len(ids)
+    features, kept_times = prepare_units(recording, ids, options, bundle.spec, progress, cancel)
+    unplaced = _gate_regions(recording, ids, features, options.region)
+    units = [UnitData(c, kept_times[c], recording.fs, features[c].raw_waveform,
+                      features[c].raw_fs, (layer or {}).get(c, "unknown"))
+             for c in ids if features[c].status == OK]
+    if units and progress is not None:
+        progress(total, total, f"features of {len(units)} units")
+    inputs = family_of(bundle).unit_inputs(bundle, units, options.threads)
+    for cluster_id, reason in inputs.failed.items():
+        features[cluster_id].status = reason
+    for cluster_id, named in inputs.features.items():
+        features[cluster_id].inputs = named
+    return features, kept_times, inputs, unplaced
+
+
+def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLike | Bundle,
+                 options: PipelineOptions | None = None, layer: dict[int, str] | None = None
+                 ) -> tuple[FamilyInputs, dict[int, str]]:
+    """The network input rows ``classify`` would feed ``bundle`` for these clusters (what
+    ``adapt`` learns from), and the status of those without a row."""
+    bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
+    recording = model if isinstance(model, Recording) else open_recording(model)
+    ids = [int(c) for c in cluster_ids]
+    features, _, inputs, _ = _unit_inputs(recording, ids, bundle, options or PipelineOptions(),
+                                          layer, None, None)
+    return inputs, {c: features[c].status for c in ids if c not in set(inputs.ready)}
+
+
+def apply_rejections(result: ClassificationResult, rejected: Mapping[int, Any]) -> None:
+    """A confident type the curator rejected for that unit is not given again."""
+    for i, cluster_id in enumerate(result.cluster_ids):
+        refused = rejected.get(int(cluster_id))
+        if refused and is_confident(result.cell_type[i]) and result.cell_type[i] == refused:
+            result.cell_type[i] = UNCLASSIFIED
+            result.status[i] = describe(Status.REJECTED, str(refused))
 
 
 NOVELTY_THRESHOLD = 2.0

@@ -22,6 +22,7 @@ class Status(str, Enum):  # noqa: UP042 - StrEnum needs Python 3.11; setup.cfg a
     NO_FEATURES = "no features"
     BELOW_THRESHOLD = "below confidence-ratio threshold"
     OUTSIDE_CEREBELLUM = "outside the cerebellar cortex"
+    REJECTED = "rejected by curator"
 
 
 def describe(kind: Status, detail: str = "") -> str:

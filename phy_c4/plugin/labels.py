@@ -24,9 +24,6 @@ from phylib.utils.event import silent
 import phy_c4.plugin.phy_compat as phy_compat
 from phy_c4.config import RESULT_COLUMNS
 
-HUMAN_LABEL = "cell_type"
-"""The curated label column "Accept prediction" fills; never written by the model."""
-
 
 class _BatchEntry:
     """One global-history entry standing for ``n`` cluster_meta steps."""

@@ -33,8 +33,10 @@ class ClassifyWorker(QThread):
     def __init__(self, model: Any, spike_clusters: Any, cluster_ids: list[int], bundle: Any,
                  threshold: float, layer: dict[int, str] | None, options: Any = None,
                  session: dict[str, Any] | None = None,
-                 region: tuple[Any, dict[int, str]] = (None, {})) -> None:
+                 region: tuple[Any, dict[int, str]] = (None, {}),
+                 rejected: dict[int, str] | None = None) -> None:
         super().__init__()
+        self.rejected = rejected or {}  # the curator's rejected types, as the GUI shows them
         self.region = region  # (depth range or None, the GUI's cluster regions)
         self.model = model
         self.session = session if session is not None else {}
@@ -68,7 +70,8 @@ class ClassifyWorker(QThread):
             recording = self.session["recording"].with_assignment(snapshot)
             result = classify(recording, self.cluster_ids, bundle=self.bundle, layer=self.layer,
                               progress=lambda d, t, m: self.progress.emit(d, t, m),
-                              cancel=lambda: self._cancel, options=options)
+                              cancel=lambda: self._cancel, options=options,
+                              rejected=self.rejected)
         except CancelledError:
             self.cancelled.emit()
         except Exception as error:  # reported in the status bar, never a crash of the GUI

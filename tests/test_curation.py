@@ -1,0 +1,92 @@
+"""The curator's decisions (phy_c4.curation): sources, rejection, the review queue, and that the
+pipeline honours a rejection."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from phy_c4.curation import (
+    DecisionError,
+    next_in_queue,
+    reject,
+    review_queue,
+    set_type,
+    signature,
+)
+from phy_c4.pipeline import classify
+from phy_c4.status import Status, status_of
+
+
+def test_signature_says_who_and_when_in_utc():
+    when = datetime(2026, 11, 26, 12, 30, 5, tzinfo=timezone.utc)  # noqa: UP017
+    assert signature("alice", when) == "alice 2026-11-26T12:30:05Z"
+    assert re.fullmatch(r"\S+ \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", signature())
+
+
+def test_set_type_source_defaults_to_accepted_only_for_the_confident_prediction():
+    assert set_type("MLI", "MLI", by="a")["cell_type_source"] == "accepted"
+    assert set_type("GoC", "MLI", by="a")["cell_type_source"] == "corrected"
+    assert set_type("MLI", "unclassified", by="a")["cell_type_source"] == "corrected"
+    assert set_type("MLI", "MLI", "optotagged", by="a") == {
+        "cell_type": "MLI", "cell_type_source": "optotagged", "cell_type_by": "a"}
+    with pytest.raises(DecisionError, match="unknown source"):
+        set_type("MLI", "MLI", "guess")
+    with pytest.raises(DecisionError, match="unknown source"):
+        set_type("MLI", "MLI", "rejected")
+    with pytest.raises(DecisionError, match="empty"):
+        set_type("  ", "MLI")
+
+
+def test_reject_takes_the_unit_out_of_the_confident_set():
+    values = reject("PkC_ss", "PkC_ss", by="a")
+    assert values["cell_type_rejected"] == "PkC_ss"
+    assert values["cell_type"] is None  # a curated label equal to the rejected type goes
+    assert values["c4_type"] == "unclassified"
+    assert status_of(values["c4_status"]) == Status.REJECTED
+    assert reject("PkC_ss", "MLI", by="a")["cell_type"] == "MLI"
+    with pytest.raises(DecisionError):
+        reject("unclassified", None)
+
+
+def test_review_queue_order_disagreements_then_low_ratio_then_novelty():
+    rows = {
+        1: {"c4_type": "MLI", "c4_ratio": 9.0},
+        2: {"c4_type": "MLI", "c4_ratio": 9.0, "cell_type": "GoC"},  # disagreement
+        3: {"c4_type": "unclassified", "c4_ratio": 1.2},
+        4: {"c4_type": "GoC", "c4_ratio": 3.0, "c4_novelty": 0.5},
+        5: {"c4_type": "GoC", "c4_ratio": 3.0, "c4_novelty": 4.0},
+        6: {"c4_type": "MLI", "c4_ratio": 1.1, "cell_type_source": "accepted"},  # decided
+        7: {"c4_type": "", "c4_ratio": None},  # not classified
+        8: {"c4_type": "MLI", "c4_ratio": 5.0, "cell_type": "MLI"},  # agrees, undecided
+    }
+    assert review_queue(rows) == [2, 3, 5, 4, 8, 1]
+    queue = review_queue(rows)
+    assert next_in_queue(queue, []) == 2
+    assert next_in_queue(queue, [3]) == 5
+    assert next_in_queue(queue, [3], -1) == 2
+    assert next_in_queue(queue, [1]) is None
+    assert next_in_queue([], [1]) is None
+
+
+def test_classify_honours_a_rejection_from_the_folder_and_from_the_caller(example_copy,
+                                                                         c4_bundle):
+    from phy_c4.io.tsv import write_cluster_column
+
+    plain = classify(example_copy, bundle=c4_bundle, threshold=1.0)
+    confident = [(int(c), t) for c, t in zip(plain.cluster_ids, plain.cell_type, strict=True)
+                 if t not in ("", "unclassified")]
+    (first, first_type), (second, second_type) = confident[:2]
+    rejected = classify(example_copy, bundle=c4_bundle, threshold=1.0,
+                        rejected={first: first_type, second: "not its type"})
+    row = {int(c): i for i, c in enumerate(rejected.cluster_ids)}
+    assert rejected.cell_type[row[first]] == "unclassified"
+    assert status_of(rejected.status[row[first]]) == Status.REJECTED
+    assert rejected.cell_type[row[second]] == second_type  # another type is not rejected
+    np.testing.assert_array_equal(rejected.probabilities, plain.probabilities)
+    write_cluster_column(example_copy, "cell_type_rejected", {first: first_type})
+    from_folder = classify(example_copy, bundle=c4_bundle, threshold=1.0)
+    assert from_folder.cell_type[row[first]] == "unclassified"
