@@ -48,7 +48,7 @@ class Prediction:
         return [f"{int(v)}/{self.n_members}" for v in self.votes]
 
 
-def _member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (M, N, K) and last-layer features (M, N, D) of all members at once."""
     params = {key: value.float() for key, value in bundle.weights.items()}
     network = bundle.new_network()
@@ -88,7 +88,7 @@ def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool
     """Per-member probabilities (N, K, M) and the ensemble-mean last-layer input (N, D)."""
     if inputs.shape[0] == 0:
         return np.zeros((0, len(bundle.labels), bundle.n_members)), np.zeros((0, 0))
-    logits, features = _member_forward(bundle, inputs)
+    logits, features = member_forward(bundle, inputs)
     mean_features = features.double().mean(dim=0).numpy()
     if calibrated:
         factors = bundle.factors

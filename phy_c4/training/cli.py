@@ -1,4 +1,4 @@
-"""``phy-c4 train`` and ``phy-c4 evaluate``."""
+"""``phy-c4 train``, ``evaluate``, ``review`` and ``adapt``."""
 
 from __future__ import annotations
 
@@ -38,6 +38,33 @@ def register(sub) -> None:
     _table_options(e)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("review", help="agreement of the model with the curator's labels")
+    r.add_argument("paths", nargs="+", help="Phy folders with curated cell_type labels")
+    r.add_argument("--bundle", help="classify afresh with this bundle (in memory, nothing "
+                                    "written); default: the saved predictions")
+    r.add_argument("--label-column", default="cell_type")
+    r.add_argument("--source", action="append", dest="sources",
+                   help="only labels of this source (repeatable: optotagged, pair, ...)")
+    r.add_argument("--target-precision", type=float,
+                   help="report the lowest confidence-ratio threshold reaching this precision")
+    r.add_argument("--figure", help="PNG file for the confusion matrix and threshold curve")
+    r.add_argument("--all-spikes", action="store_true",
+                   help="with --bundle: skip C4's spike-quality filter")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_review)
+
+    a = sub.add_parser("adapt", help="a bundle fitted to the curator's own labelled units")
+    a.add_argument("paths", nargs="+", help="Phy folders with curated cell_type labels")
+    a.add_argument("--out", required=True, help="bundle folder to write")
+    a.add_argument("--bundle", default="default", help="the parent bundle")
+    a.add_argument("--name", default=None)
+    a.add_argument("--version", default="1")
+    a.add_argument("--method", choices=["auto", "recalibrate", "fine_tune"], default="auto")
+    a.add_argument("--label-column", default="cell_type")
+    a.add_argument("--all-spikes", action="store_true", help="skip C4's spike-quality filter")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_adapt)
 
 
 def _table_options(parser) -> None:
@@ -122,4 +149,76 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for label, m in result["per_class"].items():
         print(f"  {label:12s} {m['precision']:.3f}     {m['recall']:.3f}  {m['f1']:.3f} "
               f"{m['support']:4d}")
+    return 0
+
+
+def _options(args: argparse.Namespace):
+    from phy_c4.pipeline import PipelineOptions
+
+    return PipelineOptions(quality=None) if args.all_spikes else PipelineOptions()
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from phy_c4.training.review import curated_units, review, review_figure
+    from phy_c4.weights import get_bundle
+
+    if args.target_precision is not None and not 0 < args.target_precision <= 1:
+        raise ValueError(f"--target-precision must be in (0, 1], got {args.target_precision}")
+    bundle = get_bundle(args.bundle) if args.bundle else None
+    units = [curated_units(path, args.label_column, bundle, _options(args))
+             for path in args.paths]
+    report = review(units, args.target_precision, tuple(args.sources) if args.sources else None)
+    if args.figure:
+        report["figure"] = str(review_figure(report, args.figure))
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"{report['n_units']} curated units in {len(units)} recordings"
+          f" ({report['units_rejected']} rejected predictions also scored)")
+    print(f"  balanced accuracy {report['balanced_accuracy']:.3f}, accuracy "
+          f"{report['accuracy']:.3f}")
+    print("  class        precision recall  n")
+    for label, m in report["per_class"].items():
+        if m["support"] or m["precision"]:
+            print(f"  {label:12s} {m['precision']:.3f}     {m['recall']:.3f}  {m['support']:4d}")
+    for source, m in report["by_source"].items():
+        print(f"  source {source}: accuracy {m['accuracy']:.3f} ({m['units']} units)")
+    target = report.get("target")
+    if target and target["reached"]:
+        print(f"  precision >= {target['target_precision']:g} from confidence ratio "
+              f"{target['threshold']:.2f}: precision {target['precision']:.3f}, "
+              f"{target['kept']} units kept (coverage {target['coverage']:.2f})")
+    elif target:
+        print(f"  precision {target['target_precision']:g}: {target['why']}")
+    if report["labels_outside_classes"]:
+        print(f"  labels outside the model's classes: {report['labels_outside_classes']}")
+    if args.figure:
+        print(f"  figure: {report['figure']}")
+    return 0
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from phy_c4.model.bundle import save_bundle
+    from phy_c4.training.adapt import adapt_bundle, adapted_model_card, labelled_units
+    from phy_c4.weights import get_bundle
+
+    parent = get_bundle(args.bundle)
+    units = [labelled_units(path, parent, args.label_column, _options(args))
+             for path in args.paths]
+    out = Path(args.out)
+    bundle, report = adapt_bundle(parent, units, name=args.name or out.name,
+                                  version=args.version, method=args.method)
+    bundle.path = save_bundle(bundle, out)
+    from phy_c4.families import load_bundle
+
+    load_bundle(bundle.path)  # verify what was written
+    (bundle.path / "MODEL_CARD.md").write_text(adapted_model_card(bundle, report))
+    if args.json:
+        print(json.dumps({"bundle": str(bundle.path), **report}, indent=2, default=float))
+        return 0
+    scores = report["cross_validation"]["scores"]
+    print(f"wrote {bundle.path} ({report['method']} of {parent.label} on "
+          f"{sum(report['recordings'].values())} labelled units)")
+    print(f"  cross-validated ({report['cross_validation']['split']}) balanced accuracy: "
+          + ", ".join(f"{k} {v['balanced_accuracy']:.3f}" for k, v in scores.items()))
     return 0
