@@ -139,10 +139,38 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
         from phy_c4.io.analyzer import write_unit_properties
 
         write_unit_properties(analyzer, result.table)
-    return {"path": str(folder), "results": str(out), **summary(result),
+    done = {"path": str(folder), "results": str(out), **summary(result),
             "seconds": round(time.perf_counter() - start, 2), "files": len(written),
             "figures": int(bool(args.report)), "ok": True,
             "notes": result.parameters.get("notes", [])}
+    if args.propose_layers:
+        done["layers"] = _write_layer_proposal(args, folder, result, recording)
+    return done
+
+
+def _write_layer_proposal(args: argparse.Namespace, folder: Path, result, recording
+                          ) -> dict[str, Any]:
+    """The layers the run's CS-SS pairs propose, as a ``--layer`` file for the user to check and
+    pass to a layer_information bundle (never into the Phy folder's own cluster_layer.tsv)."""
+    from phy_c4.atomic import atomic_open
+    from phy_c4.layers import LayerSpec
+    from phy_c4.run import layer_proposal
+
+    target = Path(args.propose_layers)
+    if len(args.paths) > 1:
+        target = target.with_name(f"{target.stem}_{folder.name}{target.suffix or '.tsv'}")
+    if target.exists() and target.resolve().parent == folder.resolve():
+        raise ValueError(f"--propose-layers will not replace {target.name} in the Phy folder: "
+                         "write the proposal elsewhere, check it, then copy it there yourself")
+    if target.exists() and not args.overwrite:
+        raise ValueError(f"{target} exists; pass --overwrite to replace it")
+    proposal = layer_proposal(result, recording, LayerSpec(ml_side=args.ml_side))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(target, "w") as out:
+        out.write("cluster_id\tlayer\n")
+        out.writelines(f"{c}\t{layer}\n" for c, layer in sorted(proposal.layers.items()))
+    return {"file": str(target), "pairs": proposal.n_pairs, "counts": proposal.counts(),
+            "pcl_depth_um": proposal.pcl_depth_um, "notes": proposal.notes}
 
 
 def _region_gate(args: argparse.Namespace, recording):
@@ -233,6 +261,14 @@ def _print_summary(summaries: list[dict[str, Any]]) -> None:
               f"  types: {counts}\n"
               f"  below threshold: {s['below_threshold']}; not classifiable: "
               f"{s['not_classifiable']} (see cluster_c4_status.tsv)")
+        if "layers" in s:
+            layers = s["layers"]
+            depths = ", ".join(f"shank {k} at {v:.0f} µm" for k, v in
+                               layers["pcl_depth_um"].items()) or "no single depth"
+            print(f"  layers from {layers['pairs']} CS-SS pairs (PCL {depths}): "
+                  f"{layers['counts']} -> {layers['file']}; check it, then pass it as --layer")
+            for note in layers["notes"]:
+                print(f"  {note}")
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
@@ -433,6 +469,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="channel -> region table (TSV/CSV: channel, region)")
     c.add_argument("--cerebellar-regions", metavar="NAMES",
                    help="more region names that count as cerebellar cortex, comma-separated")
+    c.add_argument("--propose-layers", metavar="FILE",
+                   help="write the layers the confirmed CS-SS pairs propose (PCL at the pairs' "
+                        "depth) to FILE, to check and pass as --layer to a layer_information "
+                        "bundle")
+    c.add_argument("--ml-side", choices=["above", "below"],
+                   help="with --propose-layers: the molecular layer lies above (larger probe "
+                        "y) or below the Purkinje layer; without it only PCL is proposed")
     c.add_argument("--analyzer", action="store_true",
                    help="the paths are SpikeInterface SortingAnalyzer folders: results become "
                         "unit properties, files go to FOLDER/phy_c4 (pip install "

@@ -4,7 +4,8 @@ and the Phy plugin (on Ctrl+S) both take, so their outputs and provenance are th
 - ``select_clusters``: explicit ids (each must exist) or a Phy group, from whichever
   assignment and labels the caller holds (the folder's, or the GUI's unsaved ones);
 - ``phy_c4.pipeline.classify``: features and predictions;
-- ``publication`` + ``phy_c4.io.publish.publish``: every file of a run, as one transaction.
+- ``publication`` + ``phy_c4.io.publish.publish``: every file of a run, as one transaction;
+- ``layer_proposal``: layers from the run's Purkinje pairs, for the user to confirm.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from phy_c4.io.dataset import Recording
 from phy_c4.io.publish import Publication
+from phy_c4.layers import LayerProposal, LayerSpec, propose_layers
 from phy_c4.pipeline import ClassificationResult
 from phy_c4.status import UNCLASSIFIED, is_confident
 
@@ -82,3 +85,16 @@ def summary(result: ClassificationResult) -> dict[str, object]:
             "below_threshold": int((types == UNCLASSIFIED).sum()),
             "not_classifiable": int((types == "").sum()),
             "bundle": result.bundle_label}
+
+
+def layer_proposal(result: ClassificationResult, recording: Recording,
+                   spec: LayerSpec | None = None) -> LayerProposal:
+    """Layers proposed from the run's confirmed CS-SS pairs, at each unit's peak-channel depth
+    (the depth Phy shows) and shank."""
+    positions, shanks = recording.channel_positions, recording.channel_shanks
+    channels = {int(c): f.peak_channel for c, f in result.features.items() if f.peak_channel >= 0}
+    pairs = {} if result.pair is None else {
+        int(c): int(p) for c, p in zip(result.cluster_ids, result.pair, strict=True) if p != ""}
+    return propose_layers({c: float(positions[ch, 1]) for c, ch in channels.items()},
+                          {c: int(shanks[ch]) for c, ch in channels.items()}, pairs,
+                          spec or LayerSpec())

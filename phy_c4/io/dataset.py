@@ -139,6 +139,14 @@ class Recording:
         return unique_ids(self.spike_clusters)
 
     @property
+    def channel_shanks(self) -> np.ndarray:
+        """Shank of each channel (all 0 when the folder does not say)."""
+        shanks = getattr(self.model, "channel_shanks", None)
+        if shanks is None or len(shanks) != len(self.channel_positions):
+            return np.zeros(len(self.channel_positions), dtype=np.int64)
+        return np.asarray(shanks, dtype=np.int64)
+
+    @property
     def has_raw(self) -> bool:
         return self.model is not None and getattr(self.model, "traces", None) is not None
 
