@@ -73,11 +73,13 @@ def _meta(controller, field, clusters):
 
 def test_columns_exist_at_start_and_actions_are_in_the_menu(gui):
     controller, window, plugin = gui
-    for column in ("c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_status", "cell_type"):
+    for column in ("c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_status", "cell_type",
+                   "cell_type_source", "cell_type_by", "cell_type_rejected"):
         assert column in controller.supervisor.columns
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert "C4" in menus
-    names = {"classify_selected", "classify_good", "classify_all", "accept_prediction"}
+    names = {"classify_selected", "classify_good", "classify_all", "accept_prediction",
+             "reject_prediction", "set_type", "review_next", "review_previous"}
     assert names <= set(plugin.actions._actions_dict)
     assert names <= set(plugin.view_actions._actions_dict)
     # our shortcuts collide with no other action of the GUI
@@ -85,7 +87,8 @@ def test_columns_exist_at_start_and_actions_are_in_the_menu(gui):
     for action in window.findChildren(QAction):
         for key in action.shortcuts():
             shortcuts.setdefault(key.toString(), set()).add(action.text())
-    for key in ("Ctrl+Shift+C", "Ctrl+Shift+A"):
+    for key in ("Ctrl+Shift+C", "Ctrl+Shift+A", "Ctrl+Shift+R", "Ctrl+Shift+T", "Ctrl+Shift+N",
+                "Ctrl+Shift+P"):
         assert len(shortcuts[key]) == 1, shortcuts[key]
 
 
@@ -382,3 +385,162 @@ def test_cerebellar_depth_from_the_c4_menu(gui, qtbot):
         status_of(s) != Status.OK for s in statuses.values())
     assert any(status_of(s) == Status.OUTSIDE_CEREBELLUM for s in statuses.values())
     assert plugin.last_result.parameters["region"]["depth_um"] == (5000.0, 6000.0)
+
+
+def _open_gui(folder, config_dir, qtbot):
+    model = load_model(folder / "params.py")
+    controller = TemplateController(dir_path=folder, config_dir=config_dir, model=model,
+                                    plugins=["C4Plugin"], clear_cache=True, clear_state=True,
+                                    enable_threading=False)
+    window = controller.create_gui(do_prompt_save=False)
+    window.show()
+    qtbot.waitExposed(window)
+    controller.supervisor.block()
+    return controller, window, controller.c4_plugin
+
+
+def _settle(qtbot, supervisor):
+    """Wait until the supervisor has taken in the cluster view's selection (the view emits it
+    debounced, after ``block()`` may already have returned)."""
+    supervisor.block()
+    qtbot.waitUntil(lambda: supervisor.selected_clusters ==
+                    supervisor.cluster_view.get_selected_ids(), timeout=5_000)
+
+
+def _press(window, keys):
+    """Trigger the action bound to ``keys`` (what pressing them does when the GUI has focus)."""
+    matches = [a for a in window.findChildren(QAction)
+               if keys in [k.toString() for k in a.shortcuts()]]
+    assert len(matches) == 1, (keys, [a.text() for a in matches])
+    matches[0].trigger()
+
+
+def test_review_loop_by_keyboard_survives_save_reopen_and_classify_then_adapts(
+        qtbot, tmp_path, monkeypatch, capsys):
+    """Classify, walk the review queue with the keyboard (accept, reject, set type), save,
+    reopen, classify again: the decisions stay and the rejection holds; then ``review`` and
+    ``adapt`` learn from the folder labelled in the GUI."""
+    import json
+
+    import phy.gui.actions
+
+    from phy_c4.cli import main
+    from phy_c4.families import load_bundle
+    from phy_c4.io.tsv import read_cluster_column
+    from phy_c4.pipeline import PipelineOptions
+    from phy_c4.status import Status, status_of
+    from phy_c4.testing import make_dataset
+
+    folder = tmp_path / "rec25"
+    make_dataset(folder, n_units_per_type=5, duration_s=200.0, seed=3, n_channels=4, raw=False)
+    truth = {int(c): t for c, t in read_cluster_column(folder / "cluster_true_type.tsv").items()}
+    monkeypatch.setattr(C4Plugin, "bundle", "default")
+    monkeypatch.setattr(C4Plugin, "threshold", 1.0)  # every unit gets a confident type
+    monkeypatch.setattr(C4Plugin, "options", PipelineOptions(quality=None))
+    controller, window, plugin = _open_gui(folder, tmp_path / "config", qtbot)
+    supervisor = controller.supervisor
+    try:
+        plugin.classify_all()
+        _wait(qtbot, plugin, 1)
+        queue = plugin.review_queue()
+        assert len(queue) == 25
+        _press(window, "Ctrl+Shift+N")
+        _settle(qtbot, supervisor)
+        accepted = queue[0]
+        assert supervisor.selected == [accepted]
+        _press(window, "Ctrl+Shift+A")
+        supervisor.block()
+        assert plugin.review_queue() == queue[1:]  # a decided unit leaves the queue
+        _press(window, "Ctrl+Shift+N")
+        _settle(qtbot, supervisor)
+        rejected = supervisor.selected[0]
+        assert rejected == queue[1]
+        rejected_type = _meta(controller, "c4_type", [rejected])[rejected]
+        _press(window, "Ctrl+Shift+R")
+        supervisor.block()
+        assert _meta(controller, "c4_type", [rejected])[rejected] == "unclassified"
+        _press(window, "Ctrl+Shift+N")
+        _settle(qtbot, supervisor)
+        corrected = supervisor.selected[0]
+        monkeypatch.setattr(phy.gui.actions, "input_dialog",
+                            lambda title, text, default=None: (f"{truth[corrected]} optotagged",
+                                                               True))
+        _press(window, "Ctrl+Shift+T")
+        supervisor.block()
+        # the curator labels the rest from their ground truth
+        rest = [c for c in queue if c not in (accepted, rejected, corrected)]
+        for cell_type in sorted(set(truth.values())):
+            chosen = [c for c in rest if truth[c] == cell_type]
+            supervisor.select(chosen)
+            _settle(qtbot, supervisor)
+            plugin.set_type(cell_type, "optotagged")
+        decisions = {field: _meta(controller, field, queue) for field in
+                     ("cell_type", "cell_type_source", "cell_type_by", "cell_type_rejected")}
+        assert decisions["cell_type_source"][accepted] == "accepted"
+        assert decisions["cell_type_source"][rejected] == "rejected"
+        assert decisions["cell_type_rejected"][rejected] == rejected_type
+        assert decisions["cell_type"][corrected] == truth[corrected]
+        assert decisions["cell_type_source"][corrected] == "optotagged"
+        assert all(decisions["cell_type_by"].values())
+        assert plugin.review_queue() == []
+        supervisor.save()
+        qtbot.waitUntil(lambda: bool(plugin.saved), timeout=30_000)
+    finally:
+        window.close()
+        controller.close()
+        reset()
+    saved_type = read_cluster_column(folder / "cluster_c4_type.tsv")
+    assert saved_type[rejected] == "unclassified"  # the published columns agree with the GUI
+    files = {f: (folder / f"cluster_{f}.tsv").read_bytes() for f in decisions}
+
+    controller, window, plugin = _open_gui(folder, tmp_path / "config", qtbot)
+    try:
+        assert {f: _meta(controller, f, queue) for f in decisions} == {
+            f: {c: v for c, v in values.items()} for f, values in decisions.items()}
+        plugin.classify_all()  # a later Classify never overwrites a decision
+        _wait(qtbot, plugin, 1)
+        assert {f: _meta(controller, f, queue) for f in decisions} == decisions
+        status = _meta(controller, "c4_status", [rejected])[rejected]
+        assert status_of(status) == Status.REJECTED
+        controller.supervisor.save()
+        qtbot.waitUntil(lambda: bool(plugin.saved), timeout=30_000)
+    finally:
+        window.close()
+        controller.close()
+        reset()
+    assert {f: (folder / f"cluster_{f}.tsv").read_bytes() for f in decisions} == files
+
+    assert main(["review", str(folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n_units"] == 24 and report["units_rejected"] == 1
+    assert report["by_source"]["accepted"]["accuracy"] == 1.0  # agrees by construction
+    out = tmp_path / "adapted"
+    assert main(["adapt", str(folder), "--out", str(out), "--all-spikes", "--json"]) == 0, \
+        capsys.readouterr().err
+    adapted = json.loads(capsys.readouterr().out)
+    manifest = load_bundle(out).manifest
+    assert manifest["training"]["recordings"] == {"rec25": 24}
+    assert manifest["training"]["sources"] == {"accepted": 1, "optotagged": 23}
+    assert adapted["cross_validation"]["split"].startswith("by unit")
+
+
+def test_layers_from_pairs_fills_the_layer_column_in_one_undo_step(gui, qtbot):
+    from phy_c4.pipeline import PipelineOptions
+
+    controller, window, plugin = gui
+    plugin.bundle, plugin.options = "default", PipelineOptions(quality=None)
+    assert plugin.layers_from_pairs("above") == 0
+    assert "classify first" in window.status_message
+    plugin.classify_all()
+    _wait(qtbot, plugin, 1)
+    clusters = list(controller.supervisor.clustering.cluster_ids)
+    before = _meta(controller, "layer", clusters)
+    pairs = {c: p for c, p in _meta(controller, "c4_pair", clusters).items() if p}
+    assert pairs, "the example's planted CS-SS pair was not found"
+    assert "CS-SS pairs" in window.status_message
+    assert plugin.layers_from_pairs("none") == 1
+    after = _meta(controller, "layer", clusters)
+    assert all(after[c] == "PCL" for c in pairs)
+    assert "Purkinje layer at" in window.status_message
+    controller.supervisor.undo()
+    assert _meta(controller, "layer", clusters) == before

@@ -1,8 +1,12 @@
 """``C4Plugin``: Classify inside Phy's TemplateGUI.
 
 - A "C4" menu (and the cluster view's own menu, and a "C4" button on its title bar) with
-  ``classify_selected`` (Ctrl+Shift+C), ``classify_good``, ``classify_all``,
-  ``accept_prediction`` (Ctrl+Shift+A) and ``cancel_classification``.
+  ``classify_selected`` (Ctrl+Shift+C), ``classify_good``, ``classify_all`` and
+  ``cancel_classification``; and the review loop, keyboard only: ``review_next`` /
+  ``review_previous`` (Ctrl+Shift+N / P) walk the review queue, ``accept_prediction``
+  (Ctrl+Shift+A), ``reject_prediction`` (Ctrl+Shift+R) and ``set_type`` (Ctrl+Shift+T, a prompt:
+  "MLI" or "MLI optotagged") record the curator's decision (``phy_c4.curation``), who and when
+  included, in human columns that Classify never writes.
 - Work runs in a ``ClassifyWorker`` thread over the shared pipeline; the status bar shows
   progress; a second request while one runs is refused with a message; closing the GUI cancels.
 - Results go into the cluster metadata as the CLI's columns (registered at start-up, so the
@@ -26,11 +30,15 @@ from typing import Any
 from phy import IPlugin, connect
 
 from phy_c4.config import RESULT_COLUMNS
-from phy_c4.plugin.labels import HUMAN_LABEL, apply_values, clear_inherited_predictions
+from phy_c4.curation import DECISION_COLUMNS, HUMAN_LABEL, REJECTED
+from phy_c4.plugin.labels import apply_values, clear_inherited_predictions
 
 logger = logging.getLogger("phy.c4")  # under "phy." so phy mirrors it in the status bar and log
 
-SHORTCUTS = {"classify_selected": "ctrl+shift+c", "accept_prediction": "ctrl+shift+a"}
+SHORTCUTS = {"classify_selected": "ctrl+shift+c", "accept_prediction": "ctrl+shift+a",
+             "reject_prediction": "ctrl+shift+r", "set_type": "ctrl+shift+t",
+             "review_next": "ctrl+shift+n", "review_previous": "ctrl+shift+p"}
+REVIEW_FIELDS = ("c4_type", "c4_ratio", "c4_novelty", HUMAN_LABEL, "cell_type_source")
 
 
 class C4Plugin(IPlugin):
@@ -58,7 +66,7 @@ class C4Plugin(IPlugin):
         self.saved: list[Any] = []  # paths of the last publication on Ctrl+S
         self._bundle = None
         # Columns exist (empty) from the start, so the first result keeps the user's sort.
-        for field in (*RESULT_COLUMNS, HUMAN_LABEL):
+        for field in (*RESULT_COLUMNS, *DECISION_COLUMNS):
             controller.model.metadata.setdefault(field, {})
 
         @connect(sender=controller)
@@ -134,12 +142,31 @@ class C4Plugin(IPlugin):
                     docstring="Classify all clusters labelled good.")
         actions.add(self.classify_all, name="classify_all", docstring="Classify all clusters.")
         actions.separator()
+        actions.add(self.review_next, name="review_next", shortcut=shortcut("review_next"),
+                    docstring="Select the next unit of the review queue (disagreements, then "
+                              "the least confident, then the most novel).")
+        actions.add(self.review_previous, name="review_previous",
+                    shortcut=shortcut("review_previous"),
+                    docstring="Select the previous unit of the review queue.")
         actions.add(self.accept_prediction, name="accept_prediction",
                     shortcut=shortcut("accept_prediction"),
                     docstring="Copy the predicted type into the curated cell_type column.")
+        actions.add(self.reject_prediction, name="reject_prediction",
+                    shortcut=shortcut("reject_prediction"),
+                    docstring="Say the selected units are not their predicted type.")
+        actions.add(self.set_type, name="set_type", shortcut=shortcut("set_type"), prompt=True,
+                    n_args=1, prompt_default=self._type_prompt_default,
+                    docstring="Set the curated cell type of the selected units, optionally with "
+                              "its source (accepted, corrected, optotagged, juxtacellular, pair)."
+                              " Example: `MLI optotagged`")
         actions.add(self.cancel_classification, name="cancel_classification",
                     docstring="Stop the running classification.")
         actions.separator()
+        actions.add(self.layers_from_pairs, name="layers_from_pairs", prompt=True, n_args=1,
+                    prompt_default=lambda: "above",
+                    docstring="Set the layer column from the last Classify's CS-SS pairs (PCL at "
+                              "their depth); say where the molecular layer is: above, below or "
+                              "none (PCL only). Ctrl+Z undoes it.")
         actions.add(self.set_cerebellar_depth, name="set_cerebellar_depth", prompt=True,
                     n_args=2, prompt_default=lambda: " ".join(
                         f"{v:g}" for v in (self.cerebellar_depth or (0, 0))),
@@ -173,19 +200,141 @@ class C4Plugin(IPlugin):
 
     def accept_prediction(self) -> int:
         """Copy the model's type into the human ``cell_type`` column for the selection."""
-        meta = self.supervisor.cluster_meta
+        from phy_c4.curation import set_type, signature
         from phy_c4.status import is_confident
 
-        chosen = {}
+        meta = self.supervisor.cluster_meta
+        by = signature()
+        decisions = {}
         for cluster_id in self.supervisor.selected:
             predicted = meta.get("c4_type", cluster_id)
             if is_confident(predicted):
-                chosen[int(cluster_id)] = predicted
-        if not chosen:
+                decisions[int(cluster_id)] = set_type(predicted, predicted, "accepted", by)
+        if not decisions:
             self.gui.status_message = "C4: no confident prediction to accept in the selection."
             return 0
-        steps = apply_values(self.supervisor, {HUMAN_LABEL: chosen})
-        self.gui.status_message = f"C4: accepted the predicted type of {len(chosen)} clusters."
+        steps = self._record(decisions)
+        self.gui.status_message = f"C4: accepted the predicted type of {len(decisions)} clusters."
+        return steps
+
+    def reject_prediction(self) -> int:
+        """Record that the selected units are not their (confident) predicted type: they leave
+        the confident set now and in every later Classify."""
+        from phy_c4.curation import DecisionError, reject, signature
+
+        meta = self.supervisor.cluster_meta
+        by = signature()
+        decisions = {}
+        for cluster_id in self.supervisor.selected:
+            try:
+                decisions[int(cluster_id)] = reject(meta.get("c4_type", cluster_id),
+                                                    meta.get(HUMAN_LABEL, cluster_id), by)
+            except DecisionError:
+                continue
+        if not decisions:
+            self.gui.status_message = "C4: no confident prediction to reject in the selection."
+            return 0
+        steps = self._record(decisions)
+        self.gui.status_message = f"C4: rejected the predicted type of {len(decisions)} clusters."
+        return steps
+
+    def set_type(self, label: str = "", source: str | None = None) -> int:
+        """Set the curated type of the selected units (``source``: see ``curation.SOURCES``;
+        default accepted when it is the prediction, corrected otherwise)."""
+        from phy_c4.curation import DecisionError, set_type, signature
+
+        meta = self.supervisor.cluster_meta
+        selected = [int(c) for c in self.supervisor.selected]
+        if not selected:
+            self.gui.status_message = "C4: select the clusters to label first."
+            return 0
+        by = signature()
+        try:
+            decisions = {c: set_type(str(label), meta.get("c4_type", c), source, by)
+                         for c in selected}
+        except DecisionError as error:
+            self.gui.status_message = f"C4: {error}"
+            return 0
+        steps = self._record(decisions)
+        self.gui.status_message = f"C4: {len(selected)} clusters set to {label}."
+        return steps
+
+    def _type_prompt_default(self) -> str:
+        selected = list(self.supervisor.selected)
+        if not selected:
+            return ""
+        meta = self.supervisor.cluster_meta
+        return str(meta.get(HUMAN_LABEL, selected[0]) or meta.get("c4_type", selected[0]) or "")
+
+    def _record(self, decisions: dict[int, dict[str, Any]]) -> int:
+        """Write per-cluster decision columns as one undo step."""
+        values: dict[str, dict[int, Any]] = {}
+        for cluster_id, columns in decisions.items():
+            for field, value in columns.items():
+                values.setdefault(field, {})[cluster_id] = value
+        return apply_values(self.supervisor, values)
+
+    def review_queue(self) -> list[int]:
+        """Classified clusters without a decision, most useful first (``curation``)."""
+        from phy_c4.curation import review_queue
+
+        meta = self.supervisor.cluster_meta
+        rows = {int(c): {f: meta.get(f, c) for f in REVIEW_FIELDS}
+                for c in self.supervisor.clustering.cluster_ids}
+        return review_queue(rows)
+
+    def review_next(self) -> int | None:
+        """Select the next unit to review; None when the queue is done."""
+        return self._review_step(1)
+
+    def review_previous(self) -> int | None:
+        return self._review_step(-1)
+
+    def _review_step(self, step: int) -> int | None:
+        from phy_c4.curation import next_in_queue
+
+        queue = self.review_queue()
+        target = next_in_queue(queue, [int(c) for c in self.supervisor.selected], step)
+        if target is None:
+            self.gui.status_message = ("C4: the review queue is empty (classify first, or every "
+                                       "classified unit has a decision)." if not queue else
+                                       "C4: end of the review queue.")
+            return None
+        self.supervisor.select([target])
+        row = self.supervisor.cluster_meta
+        self.gui.status_message = (
+            f"C4 review ({len(queue)} left): cluster {target} predicted "
+            f"{row.get('c4_type', target)} (ratio {float(row.get('c4_ratio', target)):.2f}); "
+            "Ctrl+Shift+A accept, R reject, T set type, N next.")
+        return target
+
+    def layers_from_pairs(self, ml_side: str = "none") -> int:
+        """Write the layers the last Classify's confirmed CS-SS pairs propose into the ``layer``
+        column (one undo step: invoking it is the user's confirmation), where a
+        layer_information bundle reads them in the next Classify."""
+        from phy_c4.layers import LayerSpec
+        from phy_c4.run import layer_proposal
+
+        if self.last_result is None or "recording" not in self.session:
+            self.gui.status_message = "C4: classify first: layers come from its CS-SS pairs."
+            return 0
+        side = None if str(ml_side).lower() in ("none", "pcl", "") else str(ml_side).lower()
+        try:
+            proposal = layer_proposal(self.last_result, self.session["recording"],
+                                      LayerSpec(ml_side=side))
+        except ValueError as error:
+            self.gui.status_message = f"C4: {error}"
+            return 0
+        layers = {c: layer for c, layer in proposal.layers.items() if layer != "unknown"}
+        if not layers:
+            self.gui.status_message = f"C4: {'; '.join(proposal.notes)}"
+            return 0
+        steps = apply_values(self.supervisor, {"layer": layers})
+        depths = ", ".join(f"{v:.0f} µm (shank {k})" for k, v in proposal.pcl_depth_um.items())
+        self.gui.status_message = (
+            f"C4: {proposal.n_pairs} CS-SS pairs put the Purkinje layer at "
+            f"{depths or 'several depths'}; layer set for {len(layers)} clusters "
+            f"({proposal.counts()}); Ctrl+Z undoes it.")
         return steps
 
     def set_cerebellar_depth(self, low: float = 0, high: float = 0) -> None:
@@ -243,11 +392,14 @@ class C4Plugin(IPlugin):
         bundle = cached[1] if cached is not None and cached[0] == requested else requested
         regions = {int(c): str(meta.get("region", c)) for c in cluster_ids
                    if "region" in meta.fields and meta.get("region", c)}
+        rejected = {int(c): str(meta.get(REJECTED, c)) for c in cluster_ids
+                    if meta.get(REJECTED, c)}
         self._touched = set()
         self.worker = ClassifyWorker(self.controller.model, spike_clusters,
                                      [int(c) for c in cluster_ids], bundle, self.threshold, layer,
                                      self.options, self.session,
-                                     region=(self.cerebellar_depth, regions))
+                                     region=(self.cerebellar_depth, regions),
+                                     rejected=rejected)
         worker = self.worker
         worker.finished.connect(lambda: self._remember_bundle(requested, worker.bundle))
         self.worker.progress.connect(self._on_progress)
@@ -293,9 +445,11 @@ class C4Plugin(IPlugin):
         table = result.table
         confident = summary(result)["confident"]
         seconds = time.perf_counter() - self._started
+        pairs = 0 if result.pair is None else int(sum(1 for p in result.pair if p != "")) // 2
         self.gui.status_message = (
             f"C4: classified {len(table)} clusters in {seconds:.1f} s with {result.bundle_label}"
-            f" ({confident} at ratio ≥ {self.threshold:g}); Ctrl+Z undoes it in {steps} step.")
+            f" ({confident} at ratio ≥ {self.threshold:g}); Ctrl+Z undoes it in {steps} step."
+            + (f" {pairs} CS-SS pairs: C4 › Layers from pairs proposes layers." if pairs else ""))
         self._show_selected(self.supervisor.selected)
 
     def _publish_saved(self) -> None:
@@ -309,6 +463,7 @@ class C4Plugin(IPlugin):
             result = self._still_shown(self.last_result)
             if result is None:
                 return
+            result = self._with_rejections(result)
             self.saved = publish(self.controller.model.dir_path, publication(result),
                                  overwrite=True, wait_s=5.0)
             self.gui.status_message = (f"C4: saved the audit folder and columns of "
@@ -316,6 +471,17 @@ class C4Plugin(IPlugin):
         except Exception as error:  # Phy's own save has happened; say what did not
             logger.debug("C4 publication failed", exc_info=True)
             self.gui.status_message = f"C4: the audit folder was not saved ({error})"
+
+    def _with_rejections(self, result: Any) -> Any:
+        """A copy of ``result`` with the rejections made since it was computed applied, as the
+        next Classify would apply them."""
+        from phy_c4.pipeline import apply_rejections
+
+        meta = self.supervisor.cluster_meta
+        rejected = {int(c): meta.get(REJECTED, int(c)) for c in result.cluster_ids}
+        result = result.subset([True] * len(result.cluster_ids))  # copies the arrays
+        apply_rejections(result, {c: r for c, r in rejected.items() if r})
+        return result
 
     def _still_shown(self, result: Any) -> Any:
         """The result restricted to clusters that exist and still show it (not undone, not
