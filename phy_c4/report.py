@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import textwrap
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,6 +75,91 @@ def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
     with warnings.catch_warnings():  # a small figure may be too narrow for a tight layout
         warnings.simplefilter("ignore", UserWarning)
         fig.tight_layout()
+
+
+def draw_why(fig, explanation: Any, threshold: float, title_extra: str = "") -> None:
+    """The C4 view's figure (``phy_c4.explain.Explanation``): the unit's ACG and waveform with
+    its nearest training units of the predicted class overlaid, the class probabilities with
+    each member's vote, the 3D-ACG, the Purkinje partner's cross-correlogram, and the status."""
+    e = explanation
+    fig.clear()
+    grid = fig.add_gridspec(2, 3, width_ratios=[1.2, 1, 1])
+    ax_acg, ax_wvf, ax_prob = (fig.add_subplot(grid[0, c]) for c in range(3))
+    ax_3d, ax_ccg, ax_text = (fig.add_subplot(grid[1, c]) for c in range(3))
+    near = f"nearest {e.predicted} training units" if e.neighbours else None
+    acg = e.inputs.get("acg_1d")
+    if acg is not None:  # each curve over its own peak: shapes compared, not rates
+        lags = np.arange(acg.size) - acg.size // 2
+        for n in e.neighbours:
+            other = n.get("acg_1d")
+            if other is not None and np.isfinite(other).all() and other.max() > 0:
+                ax_acg.plot(lags, other / other.max(), color="tab:orange", lw=0.8, alpha=0.8)
+        if acg.max() > 0:
+            ax_acg.bar(lags, acg / acg.max(), width=1.0, color="0.25")
+        else:
+            ax_acg.text(0.5, 0.5, "no spike pairs within the window", ha="center",
+                        va="center", transform=ax_acg.transAxes, fontsize=8)
+        ax_acg.set_xlim(lags[0], lags[-1])
+        ax_acg.set_xlabel("lag (ms)")
+        ax_acg.set_ylabel("relative to peak")
+        ax_acg.set_title("ACG" + (" (orange: " + near + ")" if near else ""), fontsize=9)
+    else:
+        ax_acg.axis("off")
+    waveform = e.inputs.get("waveform")
+    if waveform is not None:
+        t = np.arange(waveform.size)
+        for n in e.neighbours:
+            other = n.get("waveform")
+            if other is not None and other.size == waveform.size and np.isfinite(other).all():
+                ax_wvf.plot(t, other, color="tab:orange", lw=0.8, alpha=0.7)
+        ax_wvf.plot(t, waveform, color="black", lw=1.5)
+        ax_wvf.set_xlabel("sample")
+    ax_wvf.set_title("waveform" + (" (orange: nearest)" if near else ""), fontsize=9)
+    k = np.arange(len(e.labels))
+    ax_prob.barh(k, e.probabilities, color=["tab:blue" if lab == e.predicted else "0.7"
+                                            for lab in e.labels], alpha=0.6)
+    spread = np.random.default_rng(0).uniform(-0.25, 0.25, e.members.shape)
+    ax_prob.scatter(e.members.ravel(), (k[:, None] + spread).ravel(), s=6, color="black",
+                    label="one member")
+    ax_prob.axvline(e.probabilities.max() / threshold, color="tab:red", ls="--", lw=1,
+                    label=f"top / {threshold:g}")
+    ax_prob.set_yticks(k, e.labels)
+    ax_prob.set_xlim(0, 1)
+    ax_prob.legend(loc="lower right", fontsize=6)
+    ax_prob.set_title(f"probabilities and the {e.members.shape[1]} members' votes", fontsize=9)
+    if e.acg_3d_log is not None:
+        positive = e.acg_3d_log[:, e.acg_3d_log.shape[1] // 2 + 1 :] * 1000.0
+        lags = np.log10(log_lags(n_log_bins=positive.shape[1]))
+        ax_3d.imshow(positive, aspect="auto", origin="lower", cmap="viridis",
+                     extent=(lags[0], lags[-1], -0.5, positive.shape[0] - 0.5),
+                     interpolation="nearest")
+        ticks = [t for t in (0, 1, 2, 3) if lags[0] <= t <= lags[-1]]
+        ax_3d.set_xticks(ticks, [f"{10 ** t:g}" for t in ticks])
+        ax_3d.set_xlabel("lag (ms, log)")
+        ax_3d.set_ylabel("rate decile")
+        ax_3d.set_title(f"3D autocorrelogram ({e.acg_3d_source})", fontsize=9)
+    else:
+        ax_3d.text(0.5, 0.5, "3D-ACG: too few spikes", ha="center", va="center")
+        ax_3d.axis("off")
+    if e.ccg is not None:
+        lags, counts = e.ccg
+        ax_ccg.bar(lags, counts, width=lags[1] - lags[0], color="tab:purple")
+        ax_ccg.axvline(0, color="0.5", lw=0.5)
+        ax_ccg.set_xlabel(f"lag from cluster {e.cluster_id}'s spikes (ms)")
+        ax_ccg.set_title(f"partner {e.partner}: cross-correlogram", fontsize=9)
+    else:
+        ax_ccg.text(0.5, 0.5, "no Purkinje partner", ha="center", va="center", color="0.4")
+        ax_ccg.axis("off")
+    ax_text.axis("off")
+    lines = [f"best class: {e.predicted}", f"novelty: {e.novelty:.2f}"
+             if np.isfinite(e.novelty) else "novelty: not known (bundle has no reference)"]
+    if e.neighbour_distances:
+        lines.append("nearest distances: " + ", ".join(f"{d:.2f}" for d in e.neighbour_distances))
+    lines += [part.strip() for part in e.status.split(";")]
+    ax_text.text(0, 1, "\n".join(textwrap.fill(line, 42) for line in lines), va="top",
+                 fontsize=8, transform=ax_text.transAxes)
+    fig.suptitle(f"cluster {e.cluster_id} {title_extra}".strip(), fontsize=10)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.1, top=0.86, wspace=0.35, hspace=0.55)
 
 
 def unit_probabilities(row: Mapping[str, Any]) -> dict[str, float]:

@@ -31,6 +31,7 @@ NEVER = {  # layer -> what it never imports (docs/architecture.md)
     "phy_c4.layers": ("phy_c4.config", "phy_c4.features", "phy_c4.model", "phy_c4.families",
                       "phy_c4.io", "phy_c4.pipeline", "phy_c4.run", "phy_c4.plugin",
                       "phy_c4.cli", "phy_c4.training", "torch", "phy", "qtpy"),
+    "phy_c4.explain": ("phy_c4.plugin", "phy_c4.cli", "phy_c4.training", "qtpy", "phy"),
     "phy_c4.run": ("phy_c4.plugin", "phy_c4.cli", "phy_c4.training", "qtpy", "phy"),
     "phy_c4.training": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),
     "phy_c4.weights": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),

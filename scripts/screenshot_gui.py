@@ -1,7 +1,9 @@
 """Open Phy (offscreen) on the example dataset with C4Plugin, classify, and save a screenshot.
 
-Developer tool for docs/images. Usage: python scripts/screenshot_gui.py build/example out.png
+Developer tool for docs/images. Usage:
+python scripts/screenshot_gui.py build/example docs/images/phy_gui_c4.png [WHY.png]
 (GL views such as the waveform view are blank offscreen; tables, menus and the C4 view render.)
+With WHY.png, the C4 view alone is saved too, explaining a unit with a Purkinje partner.
 """
 
 from __future__ import annotations
@@ -45,12 +47,34 @@ def main() -> None:
     for dock in gui.findChildren(QDockWidget):  # GL views are blank offscreen: make room
         if not dock.windowTitle().startswith(keep) and not dock.objectName().startswith(keep):
             dock.close()
-    controller.supervisor.select([int(controller.supervisor.clustering.cluster_ids[0])])
+    meta = controller.supervisor.cluster_meta
+    ids = [int(c) for c in controller.supervisor.clustering.cluster_ids]
+    paired = [c for c in ids if meta.get("c4_pair", c) and meta.get("c4_type", c) == "PkC_cs"]
+    chosen = paired[0] if paired else ids[0]
+    controller.supervisor.select([chosen])
+    deadline = time.time() + 30
+    view = plugin.view
+    while time.time() < deadline and (view.last_explanation is None or
+                                      view.last_explanation.cluster_id != chosen):
+        app.processEvents()
+        time.sleep(0.01)
     for _ in range(100):
         app.processEvents()
         time.sleep(0.01)
     gui.grab().save(str(out))
     print(f"saved {out}: {gui.status_message}")
+    if len(sys.argv) > 3:
+        view.setParent(None)  # undock: render the view alone, at a readable size
+        view.resize(1150, 680)
+        view.show()
+        view.show_cluster(chosen, *plugin.results[chosen], plugin.threshold,
+                          view._last[4] if view._last else None)
+        n = view.n_rendered
+        while view.n_rendered == n and time.time() < deadline + 30:
+            app.processEvents()
+            time.sleep(0.01)
+        view.grab().save(sys.argv[3])
+        print(f"saved {sys.argv[3]}: cluster {chosen}")
     gui.close()
     controller.close()
     reset()

@@ -28,7 +28,8 @@ from phy_c4.training.tables import concat, read_c4_derived
 from phy_c4.training.train import TrainConfig, train_bundle
 
 NAME = "c4-tables"
-VERSION = "3"  # 2: full TableFeatureSpec (ISI 1-ms bins, 0-100 ms); 3: reference units
+VERSION = "4"
+"""2: full TableFeatureSpec (ISI 1-ms bins, 0-100 ms); 3: reference units; 4: their inputs."""
 
 
 def _row(result: dict) -> str:
@@ -154,7 +155,8 @@ def _novelty_section(novelty: dict | None) -> str:
                "docs/novelty_auroc.json`, then this script."
     return f"""`c4_novelty`: the mean distance of a unit to its 5 nearest labelled training units
 (`reference.safetensors`: the 772 labelled units in the ensemble's
-own feature space, the input of its last layer), over the same for the training units, times (1 +
+own feature space, the input of its last layer, with their table features, which the C4 view
+overlays as the nearest training units), over the same for the training units, times (1 +
 the members' disagreement). Above {novelty['threshold']:g} the type is kept and `c4_status` adds
 "unlike the training data". Measured (`benchmarks/novelty_auroc.py`): real cortical and
 hippocampal units ({novelty['n_cortical']}, CellExplorer ground truth and the two real Phy

@@ -156,7 +156,7 @@ def test_demo_runs_the_main_job_with_the_shipped_default_weights(tmp_path, capsy
                  "--channels", "2", "--json"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)["recordings"][0]
-    assert summary["ok"] and summary["units"] == 5 and summary["bundle"] == "c4-tables@3"
+    assert summary["ok"] and summary["units"] == 5 and summary["bundle"] == "c4-tables@4"
     assert (out / "cluster_c4_type.tsv").is_file()
     assert (out / "cell_type_classification" / "figures" / "summary.png").is_file()
 

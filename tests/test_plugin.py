@@ -176,7 +176,7 @@ def test_cancel_stops_a_running_classify_and_changes_nothing(gui, qtbot, monkeyp
         plugin.options = None
 
 
-def test_screenshot(gui, qtbot, tmp_path):
+def test_screenshot_and_the_why_of_the_selected_cluster(gui, qtbot, tmp_path, c4_bundle):
     controller, window, plugin = gui
     controller.supervisor.select([0])
     controller.supervisor.block()
@@ -184,6 +184,10 @@ def test_screenshot(gui, qtbot, tmp_path):
     _wait(qtbot, plugin, 1)
     controller.supervisor.select([0])
     controller.supervisor.block()
+    qtbot.waitUntil(lambda: plugin.view.last_explanation is not None, timeout=20_000)
+    why = plugin.view.last_explanation
+    assert why.cluster_id == 0 and why.acg_3d_source == "model input"  # C4's CNN bundle
+    assert why.members.shape[1] == c4_bundle.n_members
     qtbot.wait(300)
     path = tmp_path / "gui.png"
     assert window.grab().save(str(path))
@@ -544,3 +548,31 @@ def test_layers_from_pairs_fills_the_layer_column_in_one_undo_step(gui, qtbot):
     assert "Purkinje layer at" in window.status_message
     controller.supervisor.undo()
     assert _meta(controller, "layer", clusters) == before
+
+
+def test_table_refresh_signals_only_the_rows_on_screen_unless_they_may_move(qtbot):
+    """phy_compat.change_columns: with 300 rows and a short table, only the rows shown are
+    signalled; the others show their new value when scrolled to. Sorted or filtered by a changed
+    column, every row is signalled and the order follows the new values."""
+    from phy.gui.widgets import Table
+
+    from phy_c4.plugin.phy_compat import change_columns
+
+    table = Table(columns=["id", "c4_type", "c4_ratio"],
+                  data=[{"id": i, "c4_type": None, "c4_ratio": None} for i in range(300)])
+    table.resize(300, 250)
+    table.show()
+    qtbot.waitExposed(table)
+    signalled = []
+    table._model.dataChanged.connect(lambda a, b: signalled.append((a.row(), b.row())))
+    rows = [{"id": i, "c4_type": "MLI", "c4_ratio": float(300 - i)} for i in range(300)]
+    shown = change_columns(table, rows, ["c4_type", "c4_ratio"])
+    assert 0 < shown < 30 and sum(b - a + 1 for a, b in signalled) == shown
+    last = table._model.index(299, table.columns.index("c4_ratio"))
+    assert table._model.data(last) == 1.0  # off screen, yet read fresh when shown
+    table.sort_by("c4_ratio", "asc")
+    signalled.clear()
+    rows = [{"id": i, "c4_type": "GoC", "c4_ratio": float(i)} for i in range(300)]
+    assert change_columns(table, rows, ["c4_ratio"]) == 300
+    assert table._visible_ids()[:3] == [0, 1, 2]  # re-sorted by the new ratios
+    table.close()

@@ -129,7 +129,7 @@ def test_adapt_writes_a_bundle_that_beats_its_parent_on_held_out_recordings(cura
     report = json.loads(capsys.readouterr().out)
     bundle = load_bundle(out)
     manifest = bundle.manifest
-    assert manifest["parent"]["bundle"] == "c4-tables@3"
+    assert manifest["parent"]["bundle"] == "c4-tables@4"
     assert manifest["training"]["recordings"] == {"rec_a": 15, "rec_b": 15}
     assert manifest["training"]["label_counts"] == {k: 6 for k in bundle.labels}
     assert manifest["training"]["sources"] == {"optotagged": 30}
@@ -138,7 +138,7 @@ def test_adapt_writes_a_bundle_that_beats_its_parent_on_held_out_recordings(cura
     scores = cv["scores"]
     assert scores[report["method"]]["balanced_accuracy"] > scores["parent"]["balanced_accuracy"]
     card = (out / "MODEL_CARD.md").read_text()
-    assert "c4-tables@3" in card and "by recording" in card
+    assert "c4-tables@4" in card and "by recording" in card
     # the adapted bundle classifies, and review --bundle scores it (in memory, nothing written)
     before = (curated[0] / "cluster_c4_type.tsv").read_bytes()
     fresh = _review(capsys, *curated, "--bundle", out, "--all-spikes")

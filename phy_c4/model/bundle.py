@@ -40,8 +40,9 @@ WEIGHTS = "weights.safetensors"
 CALIBRATION = "calibration.safetensors"
 REFERENCE = "reference.safetensors"
 """Optional: the labelled training units in the model's own feature space (``features``,
-(n, d): the ensemble-mean input of the last layer) and their class index (``labels``), for the
-novelty score and the nearest training units the C4 view shows."""
+(n, d): the ensemble-mean input of the last layer), their class index (``labels``) and their
+named inputs (``input/waveform``, ...), for the novelty score and the nearest training units
+the C4 view shows."""
 REQUIRED_KEYS = ("format", "name", "version", "labels", "architecture", "network", "features",
                  "n_members", "files")
 OPTIONAL_KEYS = ("calibration", "evaluation", "provenance", "training", "temperature", "parent")
@@ -219,11 +220,22 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
     if WEIGHTS not in tensors:
         raise BundleError(f"{path}: the manifest lists no {WEIGHTS}")
     reference = tensors.get(REFERENCE)
-    if reference is not None and (set(reference) != {"features", "labels"} or
-                                  reference["features"].ndim != 2 or
-                                  reference["labels"].shape != reference["features"].shape[:1]):
-        raise BundleError(f"{path}: {REFERENCE} must hold features (n, d) and labels (n,)")
+    if reference is not None:
+        _check_reference(reference, path)
     return Bundle(manifest, tensors[WEIGHTS], tensors.get(CALIBRATION), path, reference=reference)
+
+
+def _check_reference(reference: dict[str, torch.Tensor], path: Path) -> None:
+    """features (n, d), labels (n,), and optionally the units' named inputs ``input/<name>``
+    (n, ...) that the C4 view overlays."""
+    extra = {k for k in reference if k.startswith("input/")}
+    features, labels = reference.get("features"), reference.get("labels")
+    if set(reference) - extra != {"features", "labels"} or features.ndim != 2 or \
+            labels.shape != features.shape[:1] or \
+            any(reference[k].ndim < 1 or reference[k].shape[0] != features.shape[0]
+                for k in extra):
+        raise BundleError(f"{path}: {REFERENCE} must hold features (n, d), labels (n,) and "
+                          "optional input/<name> arrays of n rows")
 
 
 def _load_single_file(path: Path) -> Bundle:

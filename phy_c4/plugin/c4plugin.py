@@ -58,6 +58,7 @@ class C4Plugin(IPlugin):
         controller.c4_plugin = self  # so scripts and tests can reach the running instance
         self.worker = None
         self.results: dict[int, tuple[dict[str, Any], Any]] = {}
+        self._explained_by: dict[int, tuple[Any, Any, Any]] = {}  # result, recording, bundle
         self.view = None
         self.n_undo_steps: list[int] = []
         self.last_result: Any = None
@@ -439,9 +440,11 @@ class C4Plugin(IPlugin):
         from phy_c4.run import summary
 
         self.last_result = result
+        source = (result, self.worker.recording, self.worker.bundle)
         for row in result.table.to_dict("records"):
             cluster_id = int(row["cluster_id"])
             self.results[cluster_id] = (row, result.features.get(cluster_id))
+            self._explained_by[cluster_id] = source
         table = result.table
         confident = summary(result)["confident"]
         seconds = time.perf_counter() - self._started
@@ -501,4 +504,19 @@ class C4Plugin(IPlugin):
         row, features = self.results.get(cluster_id, (None, None))
         if row is not None and self.supervisor.cluster_meta.get("c4_type", cluster_id) is None:
             row, features = None, None  # undone, or a new cluster after a merge
-        self.view.show_cluster(cluster_id, row, features, self.threshold)
+        source = self._explained_by.get(cluster_id) if row is not None else None
+        explain = None if source is None else (lambda: _explain(cluster_id, *source))
+        self.view.show_cluster(cluster_id, row, features, self.threshold, explain)
+
+
+def _explain(cluster_id: int, result: Any, recording: Any, bundle: Any) -> Any:
+    """The C4 view's "why" for a cluster of ``result`` (runs in the view's render thread)."""
+    from phy_c4.explain import explain_unit
+
+    ids = [cluster_id]
+    row = {int(c): i for i, c in enumerate(result.cluster_ids)}
+    if result.pair is not None and result.pair[row[cluster_id]] != "":
+        ids.append(int(result.pair[row[cluster_id]]))
+    times = {c: recording.spike_times[recording.spikes_of(c)] for c in ids}
+    loaded = bundle if hasattr(bundle, "reference") else None  # not a name or a path
+    return explain_unit(result, cluster_id, loaded, times, recording.fs)

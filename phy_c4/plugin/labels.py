@@ -58,8 +58,19 @@ def ensure_columns(supervisor: Any, fields: Iterable[str]) -> None:
         phy_compat.reset_cluster_view(supervisor)
 
 
+SCROLL_RETRY_MS = 200
+
+
 def refresh_rows(supervisor: Any, clusters: list[int], fields: list[str]) -> None:
-    """Show the current values of ``fields`` for ``clusters`` in the cluster view."""
+    """Show the current values of ``fields`` for ``clusters`` in the cluster view; while the
+    user drags the scroll bar, try again shortly (a re-sort would jump the table under them)."""
+    scroll_bar = getattr(getattr(supervisor.cluster_view, "table_view", None),
+                         "verticalScrollBar", None)
+    if scroll_bar is not None and scroll_bar().isSliderDown():
+        from qtpy.QtCore import QTimer
+
+        QTimer.singleShot(SCROLL_RETRY_MS, lambda: refresh_rows(supervisor, clusters, fields))
+        return
     existing = set(supervisor.clustering.cluster_ids)
     rows = []
     for cluster_id in clusters:

@@ -1,4 +1,6 @@
-"""The C4 view: the selected cluster's ACG, waveform and class probabilities.
+"""The C4 view: why the selected cluster got its type (``phy_c4.explain``): its ACG and
+waveform beside the nearest training units of that type, the probabilities with each member's
+vote, the 3D-ACG, the Purkinje partner's cross-correlogram, and the status.
 
 Figures are rendered off the GUI thread (matplotlib's Agg backend, one figure per request, in a
 daemon thread) and shown as an image, so selecting clusters never waits for matplotlib; when
@@ -8,6 +10,7 @@ requests overlap, only the latest one is shown.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from qtpy.QtCore import QObject, Qt, QTimer, Signal
@@ -26,7 +29,7 @@ def _render(request: int, size: tuple[int, int], draw: Any, signal: Any) -> None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    width, height = max(size[0], 300), max(size[1], 150)
+    width, height = max(size[0], 300), max(size[1], 300)
     figure = Figure(figsize=(width / 80, height / 80), dpi=80)
     canvas = FigureCanvasAgg(figure)
     draw(figure)
@@ -52,6 +55,7 @@ class C4View(QWidget):
         self._request = 0
         self.cluster_id: int | None = None
         self.n_rendered = 0
+        self.last_explanation: Any = None
         self._last: tuple | None = None
         self._resize_timer = QTimer(self)
         self._resize_timer.setSingleShot(True)
@@ -80,8 +84,9 @@ class C4View(QWidget):
         self.n_rendered += 1
 
     def show_cluster(self, cluster_id: int, row: dict[str, Any] | None, features: Any,
-                     threshold: float) -> None:
-        """Render a classified cluster in the background (or say it is not classified yet)."""
+                     threshold: float, explain: Callable[[], Any] | None = None) -> None:
+        """Render a classified cluster in the background (or say it is not classified yet);
+        ``explain()``, called in the render thread, gives the "why" (``phy_c4.explain``)."""
         self.cluster_id = cluster_id
         if row is None:
             self.show_message(f"Cluster {cluster_id} has not been classified in this session.\n"
@@ -91,11 +96,16 @@ class C4View(QWidget):
         extra = f"— {label}  ·  {row.get('c4_model', '')}"
         if row.get("c4_status") not in (None, Status.OK.value):
             extra += f"\n{row['c4_status']}"
-        self._last = (cluster_id, row, features, threshold)
+        self._last = (cluster_id, row, features, threshold, explain)
 
         def draw(figure: Any) -> None:  # runs in the render thread, matplotlib included
-            from phy_c4.report import draw_unit, unit_probabilities
+            from phy_c4.report import draw_unit, draw_why, unit_probabilities
 
+            explanation = explain() if explain is not None else None
+            if explanation is not None:
+                self.last_explanation = explanation
+                draw_why(figure, explanation, threshold, extra)
+                return
             draw_unit(figure, cluster_id, getattr(features, "inputs", None),
                       unit_probabilities(row), threshold, extra, tight=False)
 

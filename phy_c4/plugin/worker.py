@@ -47,6 +47,7 @@ class ClassifyWorker(QThread):
         self.layer = layer
         self.options = options  # PipelineOptions, or None: the CLI's defaults
         self._cancel = False
+        self.recording: Any = None
 
     def cancel(self) -> None:
         self._cancel = True
@@ -68,6 +69,7 @@ class ClassifyWorker(QThread):
             if "recording" not in self.session:
                 self.session["recording"] = open_recording(self.model, snapshot)
             recording = self.session["recording"].with_assignment(snapshot)
+            self.recording = recording  # what the C4 view explains the results from
             result = classify(recording, self.cluster_ids, bundle=self.bundle, layer=self.layer,
                               progress=lambda d, t, m: self.progress.emit(d, t, m),
                               cancel=lambda: self._cancel, options=options,

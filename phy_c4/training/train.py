@@ -279,5 +279,8 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
     bundle = attach(Bundle(manifest, weights))
     features = ensemble_features(bundle, torch.from_numpy(X))  # the labelled training units
     bundle.reference = {"features": torch.from_numpy(features.astype(np.float32)),
-                        "labels": torch.from_numpy(y.astype(np.int64))}
+                        "labels": torch.from_numpy(y.astype(np.int64)),
+                        **{f"input/{name}": torch.from_numpy(values[labelled].astype(np.float32))
+                           for name, values in (("waveform", table.waveform),
+                                                ("acg_1d", table.acg), ("isi", table.isi))}}
     return bundle, calibration

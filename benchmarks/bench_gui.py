@@ -1,0 +1,96 @@
+"""Phy's event loop with phy_c4: how long phy_c4 blocks it, and what a table refresh costs.
+
+1. In a fresh interpreter (``python -m phy_c4.plugin.probe``): Phy opens on the generated
+   400-unit, 1-hour recording (``.bench/rec400``, made by ``bench_classify.py``) and on the
+   20-unit example; Classify all is clicked as the window shows (the plugin still warming up,
+   torch still loading: the worst case); the longest gap of a 5-ms timer until the columns
+   appear, and the time to them.
+2. In this process: 400 results land in the cluster view; ``refresh_rows`` timed with the
+   table unsorted (only the rows on screen are signalled) and sorted by ``c4_ratio`` (every row
+   is signalled and re-sorted, the pre-0.3 behaviour for any sort).
+
+Run by hand: ``python benchmarks/bench_gui.py [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def probe(folder: Path, extra: list[str]) -> dict:
+    run = subprocess.run([sys.executable, "-m", "phy_c4.plugin.probe", str(folder), *extra],
+                         capture_output=True, text=True, timeout=900, cwd=ROOT)
+    if run.returncode:
+        raise RuntimeError(run.stderr[-2000:])
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def table_refresh(folder: Path, repeats: int) -> dict:
+    from phy.apps.template import TemplateController
+    from phy.gui.qt import create_app
+    from phylib.io.model import load_model
+
+    from phy_c4.plugin import C4Plugin
+    from phy_c4.plugin.labels import apply_values, refresh_rows
+
+    app = create_app()
+    C4Plugin.bundle = "default"
+    controller = TemplateController(dir_path=folder, config_dir=Path(tempfile.mkdtemp()),
+                                    model=load_model(folder / "params.py"), plugins=["C4Plugin"],
+                                    clear_cache=True, clear_state=True, enable_threading=False)
+    gui = controller.create_gui(do_prompt_save=False)
+    gui.resize(1400, 900)
+    gui.show()
+    for _ in range(50):
+        app.processEvents()
+    supervisor = controller.supervisor
+    clusters = [int(c) for c in supervisor.clustering.cluster_ids]
+    out = {"clusters": len(clusters)}
+    for sort in ("unsorted", "sorted by c4_ratio"):
+        if sort != "unsorted":
+            supervisor.cluster_view.sort_by("c4_ratio", "desc")
+        times = []
+        for repeat in range(repeats):
+            values = {"c4_type": {c: "MLI" for c in clusters},
+                      "c4_ratio": {c: float((c * 7 + repeat) % 97) for c in clusters}}
+            apply_values(supervisor, values, refresh=False)
+            start = time.perf_counter()
+            refresh_rows(supervisor, clusters, list(values))
+            app.processEvents()  # the repaint
+            times.append(time.perf_counter() - start)
+        out[sort] = round(min(times) * 1000, 1)
+    gui.close()
+    controller.close()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rec400", default=str(ROOT / ".bench" / "rec400"))
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    rec400 = Path(args.rec400)
+    if not (rec400 / "params.py").is_file():
+        raise SystemExit(f"{rec400} missing: run benchmarks/bench_classify.py first")
+    from phy_c4.testing import make_dataset
+
+    example = Path(tempfile.mkdtemp()) / "example"
+    make_dataset(example, n_units_per_type=4, duration_s=480.0, seed=0, n_channels=6)
+    report = {"probe_example_20_units": probe(example, []),
+              "probe_rec400_quality_filter": probe(rec400, []),
+              "table_refresh_ms_rec400": table_refresh(rec400, args.repeats)}
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
