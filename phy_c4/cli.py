@@ -164,7 +164,8 @@ def _write_layer_proposal(args: argparse.Namespace, folder: Path, result, record
                          "write the proposal elsewhere, check it, then copy it there yourself")
     if target.exists() and not args.overwrite:
         raise ValueError(f"{target} exists; pass --overwrite to replace it")
-    proposal = layer_proposal(result, recording, LayerSpec(ml_side=args.ml_side))
+    proposal = layer_proposal(result, recording.channel_positions, recording.channel_shanks,
+                              LayerSpec(ml_side=args.ml_side))
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(target, "w") as out:
         out.write("cluster_id\tlayer\n")

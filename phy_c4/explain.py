@@ -8,13 +8,12 @@
 - the Purkinje partner's cross-correlogram (the complex spike's pause of the simple spikes);
 - the status (region, novelty, pairing, rejection) and the novelty score.
 
-No Qt and no matplotlib here: the plugin computes an ``Explanation`` off the GUI thread and
-``phy_c4.report.draw_why`` draws it.
+No Qt and no matplotlib here: the worker process computes an ``Explanation`` (``phy_c4.result``)
+and ``phy_c4.report.draw_why`` draws it in the plugin.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,28 +21,10 @@ import numpy as np
 from phy_c4.config import AcgSpec
 from phy_c4.features import acg_3d_log, acg_3d_units
 from phy_c4.model.bundle import Bundle
-from phy_c4.pipeline import ClassificationResult
+from phy_c4.result import ClassificationResult, Explanation
 
 CCG_WINDOW_MS = 50.0
 MAX_CCG_SPIKES = 50_000
-
-
-@dataclass
-class Explanation:
-    cluster_id: int
-    labels: tuple[str, ...]
-    probabilities: np.ndarray  # (K,)
-    members: np.ndarray  # (K, M) each member's probabilities
-    predicted: str  # the best class, whatever its confidence
-    inputs: dict[str, np.ndarray]  # the unit's model inputs, by name
-    status: str
-    novelty: float
-    acg_3d_log: np.ndarray | None = None  # (rows, 2 * n_log + 1) rates (sp/s / 1000)
-    acg_3d_source: str = ""  # "model input", or "all spikes" when the model reads other features
-    neighbours: list[dict[str, np.ndarray]] = field(default_factory=list)
-    neighbour_distances: list[float] = field(default_factory=list)
-    partner: int | None = None
-    ccg: tuple[np.ndarray, np.ndarray] | None = None  # (lags ms, partner spikes per bin)
 
 
 def explain_unit(result: ClassificationResult, cluster_id: int, bundle: Bundle | None,

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from phy_c4.atomic import atomic_open
 from phy_c4.curation import REJECTED
@@ -31,6 +30,11 @@ from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
 from phy_c4.model.ensemble import novelty
 from phy_c4.region import OUTSIDE, UNKNOWN, RegionGate
+from phy_c4.result import (
+    ClassificationResult,
+    UnitFeatures,
+    apply_rejections,
+)
 from phy_c4.status import UNCLASSIFIED, Status, describe, is_confident
 from phy_c4.weights import get_bundle
 
@@ -42,74 +46,6 @@ QUALITY_SKIPPED = "quality filter skipped: amplitudes.npy is constant, all spike
 
 class CancelledError(RuntimeError):
     """The caller asked the pipeline to stop (between units)."""
-
-
-@dataclass
-class UnitFeatures:
-    """What the pipeline knows of one unit: its status, the waveform it used, and every input
-    the model family computed from it (by name, e.g. ``acg_3d_log`` or ``isi``)."""
-
-    waveform_source: str = ""
-    n_spikes_used: int = 0
-    status: str = OK
-    raw_waveform: np.ndarray | None = None  # peak channel, before the family's preprocessing
-    raw_fs: float = 0.0
-    peak_channel: int = -1  # where the waveform is largest (-1: no waveform)
-    inputs: dict[str, np.ndarray] = field(default_factory=dict)
-
-
-@dataclass
-class ClassificationResult:
-    """One entry per requested cluster, as arrays with the class labels beside them; the
-    DataFrame (``table``), TSV columns and Phy metadata are views made at the edges."""
-
-    cluster_ids: np.ndarray  # (N,) int64
-    labels: tuple[str, ...]
-    probabilities: np.ndarray  # (N, K) mean over members; NaN rows where not classified
-    cell_type: np.ndarray  # (N,) object: a label, "unclassified", or "" (not classifiable)
-    confidence: np.ndarray  # (N,) NaN where not classified
-    ratio: np.ndarray  # (N,)
-    votes: np.ndarray  # (N,) object, "k/M" or ""
-    status: np.ndarray  # (N,) object, c4_status texts
-    bundle_label: str
-    prediction: Prediction | None  # the ensemble's output for the classified rows, in order
-    features: dict[int, UnitFeatures] = field(default_factory=dict)
-    pair: np.ndarray | None = None  # (N,) object: the Purkinje partner's cluster id, or ""
-    novelty: np.ndarray | None = None  # (N,) how unlike the training units (NaN: not known)
-    parameters: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def classified(self) -> np.ndarray:
-        """Cluster ids with probabilities (the rows of ``prediction``, in its order)."""
-        return self.cluster_ids[np.isfinite(self.confidence)]
-
-    @property
-    def table(self) -> pd.DataFrame:
-        """cluster_id, c4_type, c4_confidence, c4_ratio, c4_votes, c4_model, c4_status,
-        c4_p_<label>: what the faces show and save."""
-        frame = pd.DataFrame({
-            "cluster_id": self.cluster_ids, "c4_type": self.cell_type,
-            "c4_confidence": self.confidence, "c4_ratio": self.ratio, "c4_votes": self.votes,
-            "c4_model": [self.bundle_label] * len(self.cluster_ids), "c4_status": self.status,
-            "c4_pair": self.pair if self.pair is not None else [""] * len(self.cluster_ids),
-            "c4_novelty": (self.novelty if self.novelty is not None
-                           else np.full(len(self.cluster_ids), np.nan))})
-        for k, label in enumerate(self.labels):
-            frame[f"c4_p_{label}"] = self.probabilities[:, k]
-        return frame
-
-    def subset(self, keep: np.ndarray) -> ClassificationResult:
-        """The rows where ``keep`` is True; the per-member output is dropped unless all stay."""
-        keep = np.asarray(keep, dtype=bool)
-        ids = set(self.cluster_ids[keep].tolist())
-        return replace(self, cluster_ids=self.cluster_ids[keep],
-                       probabilities=self.probabilities[keep], cell_type=self.cell_type[keep],
-                       confidence=self.confidence[keep], ratio=self.ratio[keep],
-                       votes=self.votes[keep], status=self.status[keep],
-                       pair=None if self.pair is None else self.pair[keep],
-                       novelty=None if self.novelty is None else self.novelty[keep],
-                       prediction=self.prediction if keep.all() else None,
-                       features={c: f for c, f in self.features.items() if c in ids})
 
 
 @dataclass(frozen=True)
@@ -137,6 +73,27 @@ class PipelineOptions:
 
 
 ProgressCallback = Callable[[int, int, str], None]
+
+
+def options_from_dict(data: dict[str, Any] | None) -> PipelineOptions:
+    """``PipelineOptions`` from ``dataclasses.asdict`` of one, or part of one (how the plugin
+    sends its options to the worker process); what is missing takes its default."""
+    data = {**asdict(PipelineOptions()), **(data or {})}  # what is not given: the default
+    pairing = data.get("pairing")
+    region = data.get("region") or {}
+    return PipelineOptions(
+        threshold=float(data["threshold"]),
+        quality=None if data.get("quality") is None else QualitySpec(**data["quality"]),
+        waveform_source=data["waveform_source"],
+        extraction=ExtractionSpec(**data["extraction"]),
+        pairing=None if pairing is None else PairingSpec(**{
+            k: tuple(v) if isinstance(v, list) else v for k, v in pairing.items()}),
+        region=RegionGate(
+            tuple(region["depth_um"]) if region.get("depth_um") else None,
+            {int(k): v for k, v in (region.get("cluster_regions") or {}).items()},
+            {int(k): v for k, v in (region.get("channel_regions") or {}).items()},
+            tuple(region.get("extra_names") or ())),
+        threads=data.get("threads"), cache=bool(data.get("cache", True)))
 
 
 def _unit_key(times: np.ndarray, spike_ids: np.ndarray, recording: Recording,
@@ -433,15 +390,6 @@ def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLi
     features, _, inputs, _ = _unit_inputs(recording, ids, bundle, options or PipelineOptions(),
                                           layer, None, None)
     return inputs, {c: features[c].status for c in ids if c not in set(inputs.ready)}
-
-
-def apply_rejections(result: ClassificationResult, rejected: Mapping[int, Any]) -> None:
-    """A confident type the curator rejected for that unit is not given again."""
-    for i, cluster_id in enumerate(result.cluster_ids):
-        refused = rejected.get(int(cluster_id))
-        if refused and is_confident(result.cell_type[i]) and result.cell_type[i] == refused:
-            result.cell_type[i] = UNCLASSIFIED
-            result.status[i] = describe(Status.REJECTED, str(refused))
 
 
 NOVELTY_THRESHOLD = 2.0

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from phy_c4.io.dataset import Recording
 from phy_c4.io.publish import Publication
 from phy_c4.layers import LayerProposal, LayerSpec, propose_layers
-from phy_c4.pipeline import ClassificationResult
+from phy_c4.result import ClassificationResult
 from phy_c4.status import UNCLASSIFIED, is_confident
 
 GROUPS = ("good", "mua", "noise", "unsorted", "all")
@@ -87,11 +86,14 @@ def summary(result: ClassificationResult) -> dict[str, object]:
             "bundle": result.bundle_label}
 
 
-def layer_proposal(result: ClassificationResult, recording: Recording,
+def layer_proposal(result: ClassificationResult, channel_positions: np.ndarray,
+                   channel_shanks: np.ndarray | None = None,
                    spec: LayerSpec | None = None) -> LayerProposal:
     """Layers proposed from the run's confirmed CS-SS pairs, at each unit's peak-channel depth
-    (the depth Phy shows) and shank."""
-    positions, shanks = recording.channel_positions, recording.channel_shanks
+    (the depth Phy shows) and shank (all 0 when ``channel_shanks`` is None)."""
+    positions = np.asarray(channel_positions)
+    shanks = np.zeros(len(positions), dtype=int) if channel_shanks is None or \
+        len(channel_shanks) != len(positions) else np.asarray(channel_shanks)
     channels = {int(c): f.peak_channel for c, f in result.features.items() if f.peak_channel >= 0}
     pairs = {} if result.pair is None else {
         int(c): int(p) for c, p in zip(result.cluster_ids, result.pair, strict=True) if p != ""}

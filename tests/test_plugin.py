@@ -40,6 +40,11 @@ class EventLoopWatch:
         self.timer.stop()
 
 
+EVENT_LOOP_START_BUDGET_MS = 200.0
+"""Longest event-loop block from Phy's start to the C4 columns, in a fresh process: the target
+is 100 ms (measured 63-68 ms on the 2-core project machine); the margin is for slow, shared CI
+machines. phy_c4 0.2 blocked 340-470 ms here (torch and numba loading in Phy's process)."""
+
 EVENT_LOOP_BUDGET_S = 0.5
 """Longest event-loop block allowed while classifying this small recording: the target is 0.1 s
 (measured 25-30 ms here); the margin is for slow, shared CI machines."""
@@ -161,6 +166,7 @@ def test_cancel_stops_a_running_classify_and_changes_nothing(gui, qtbot, monkeyp
         return real(*args)
 
     monkeypatch.setattr(pipeline, "_finish_unit", slow)
+    plugin.worker_process = False  # the slowed pipeline runs in this process
     plugin.options = pipeline.PipelineOptions(quality=None, cache=False)
     try:
         plugin.classify_all()
@@ -174,6 +180,43 @@ def test_cancel_stops_a_running_classify_and_changes_nothing(gui, qtbot, monkeyp
         assert set(_meta(controller, "c4_type", clusters).values()) == {None}
     finally:
         plugin.options = None
+
+
+def test_cancel_in_the_worker_process_changes_nothing(gui, qtbot):
+    """Cancelling right after Classify: the worker process finds the cancel file before its
+    first unit; nothing is written. With cancel() a no-op the run would fill the columns."""
+    controller, window, plugin = gui
+    assert plugin.classify_all()
+    assert plugin.worker.service is not None  # the default: the pipeline runs in the process
+    plugin.cancel_classification(wait=True)
+    qtbot.waitUntil(lambda: "cancelled" in window.status_message, timeout=30_000)
+    clusters = list(controller.supervisor.clustering.cluster_ids)
+    assert set(_meta(controller, "c4_type", clusters).values()) == {None}
+    assert plugin.classify_all()  # the worker process still serves the next request
+    _wait(qtbot, plugin, 1)
+    assert None not in _meta(controller, "c4_status", clusters).values()
+
+
+def test_phy_process_never_loads_torch_or_numba(tmp_path):
+    """In a fresh interpreter, Phy with the plugin: Classify all, the columns, the C4 view's
+    figure; torch, numba and matplotlib stay in the worker process. The event loop is never
+    blocked longer than the budget (the issue's target: 100 ms; measured 63-68 ms here)."""
+    import json
+    import subprocess
+    import sys
+
+    from phy_c4.testing import make_dataset
+
+    folder = tmp_path / "rec"
+    make_dataset(folder, n_units_per_type=4, duration_s=240.0, seed=0, n_channels=6, raw=False)
+    run = subprocess.run([sys.executable, "-m", "phy_c4.plugin.probe", str(folder)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    probe = json.loads(run.stdout.strip().splitlines()[-1])
+    print(f"\nfresh Phy process: {probe}")
+    assert probe["clusters_with_columns"] == 20
+    assert not probe["torch_in_phy_process"] and not probe["numba_in_phy_process"]
+    assert probe["longest_block_ms"] < EVENT_LOOP_START_BUDGET_MS, probe
 
 
 def test_screenshot_and_the_why_of_the_selected_cluster(gui, qtbot, tmp_path, c4_bundle):
@@ -312,6 +355,7 @@ def test_layer_edited_in_the_gui_reaches_the_pipeline(gui, qtbot):
 
 def test_one_recording_per_session(gui, qtbot):
     controller, _window, plugin = gui
+    plugin.worker_process = False  # the in-process mode keeps its session here
     plugin.classify_all()
     _wait(qtbot, plugin, 1)
     first = plugin.session["recording"]
@@ -388,7 +432,7 @@ def test_cerebellar_depth_from_the_c4_menu(gui, qtbot):
     assert _meta(controller, "c4_type", clusters) == {c: "" for c in clusters} or all(
         status_of(s) != Status.OK for s in statuses.values())
     assert any(status_of(s) == Status.OUTSIDE_CEREBELLUM for s in statuses.values())
-    assert plugin.last_result.parameters["region"]["depth_um"] == (5000.0, 6000.0)
+    assert list(plugin.last_result.parameters["region"]["depth_um"]) == [5000.0, 6000.0]
 
 
 def _open_gui(folder, config_dir, qtbot):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import gaussian_filter1d
 
 from phy_c4.config import AcgSpec
 
@@ -60,6 +59,8 @@ def acg_3d_log(
     resampled = np.stack([np.interp(lags, linear, row) for row in positive])
     resampled = resampled[:, lags >= start_log_ms]
     if smooth_sd:
+        from scipy.ndimage import gaussian_filter1d  # here: figures need log_lags alone
+
         resampled = gaussian_filter1d(
             resampled, sigma=smooth_sd, axis=1, mode="reflect", truncate=4.0
         )

@@ -7,8 +7,6 @@ votes, with units under the confidence-ratio threshold reported as unclassified.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 from torch.func import functional_call, vmap
@@ -19,33 +17,10 @@ from phy_c4.model.config import C4NetConfig
 from phy_c4.model.laplace import probit_probabilities
 from phy_c4.model.networks import C4Network
 from phy_c4.model.stacked import stacked_forward, supports
+from phy_c4.result import Prediction
 from phy_c4.status import UNCLASSIFIED
 
 _ACTIVATION_BUDGET = 16_000_000  # floats per chunk of (units x members) activations
-
-
-@dataclass
-class Prediction:
-    """Per-unit ensemble outputs, in the order of the input rows."""
-
-    labels: tuple[str, ...]
-    probabilities: np.ndarray  # (N, K) mean over members
-    raw: np.ndarray  # (N, K, M) per-member probabilities
-    predicted: np.ndarray  # (N,) best label, whatever its confidence
-    cell_type: np.ndarray  # (N,) best label, or "unclassified" under the threshold
-    confidence: np.ndarray  # (N,) mean top probability
-    ratio: np.ndarray  # (N,) top / second mean probability
-    votes: np.ndarray  # (N,) members whose own argmax is the predicted class
-    n_members: int
-    threshold: float
-    features: np.ndarray | None = None
-    """(N, D) the ensemble-mean input of the last layer (the model's own feature space), kept
-    from the same forward pass for the novelty score."""
-
-    @property
-    def votes_text(self) -> list[str]:
-        """npyx's ``model_votes`` format, e.g. ``"41/50"``."""
-        return [f"{int(v)}/{self.n_members}" for v in self.votes]
 
 
 def member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

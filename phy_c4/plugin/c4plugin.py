@@ -17,7 +17,9 @@
 - A dockable C4 view shows the selected cluster's features and probabilities.
 
 No feature, model or file code lives here: it goes through ``phy_c4.run`` and the pipeline.
-The heavy modules (torch, numba, pandas) load in the worker threads, never at Phy's start-up.
+The pipeline runs in a worker process (``python -m phy_c4.worker``, started once when the GUI
+opens, warmed up meanwhile): torch, numba and matplotlib never load in Phy's process, so they
+never freeze its window (``worker_process = False``: in a thread of Phy's process instead).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from phy import IPlugin, connect
@@ -48,6 +51,9 @@ class C4Plugin(IPlugin):
     threshold: float = 2.0
     cerebellar_depth: tuple[float, float] | None = None
     """Depth range (µm) of the cerebellar cortex, or None; set from the C4 menu."""
+    worker_process: bool = True
+    """Run the pipeline in ``python -m phy_c4.worker`` (torch and numba never load in Phy's
+    process, so they never freeze its window); False: in a thread of Phy's process."""
     options: Any = None
     """``PipelineOptions`` (its threshold is replaced by ``threshold``); None means the CLI's
     defaults (C4's quality filter, in threads: no worker processes, so the plugin works in any
@@ -58,7 +64,7 @@ class C4Plugin(IPlugin):
         controller.c4_plugin = self  # so scripts and tests can reach the running instance
         self.worker = None
         self.results: dict[int, tuple[dict[str, Any], Any]] = {}
-        self._explained_by: dict[int, tuple[Any, Any, Any]] = {}  # result, recording, bundle
+        self._explained_by: dict[int, tuple] = {}  # result, recording, bundle, id, service
         self.view = None
         self.n_undo_steps: list[int] = []
         self.last_result: Any = None
@@ -66,6 +72,11 @@ class C4Plugin(IPlugin):
         self._touched: set[int] = set()  # clusters merged/split/undone while classifying
         self.saved: list[Any] = []  # paths of the last publication on Ctrl+S
         self._bundle = None
+        if self.worker_process:
+            # What this process needs when results land (their arrays and files: pandas,
+            # ~0.2-0.3 s to import) loads now, before Phy's window shows: imported later, in
+            # any thread, it would freeze the window for that long (docs/performance.md).
+            import phy_c4.run  # noqa: F401
         # Columns exist (empty) from the start, so the first result keeps the user's sort.
         for field in (*RESULT_COLUMNS, *DECISION_COLUMNS):
             controller.model.metadata.setdefault(field, {})
@@ -114,6 +125,11 @@ class C4Plugin(IPlugin):
         @connect(sender=gui)
         def on_close(sender):
             self.cancel_classification(wait=True)
+            if getattr(self, "service", None) is not None:
+                self.service.close()  # also ends a warm-up waiting for it
+            warmup = getattr(self, "_warmup", None)
+            if warmup is not None and warmup.isRunning():
+                warmup.wait(60_000)
 
         @connect(sender=self.supervisor)
         def on_save_clustering(sender, spike_clusters, groups, *labels):
@@ -124,7 +140,12 @@ class C4Plugin(IPlugin):
         from phy_c4.plugin.worker import WarmUp
 
         requested = self.bundle
-        self._warmup = WarmUp(requested)
+        self.service = None
+        if self.worker_process and isinstance(requested, str | os.PathLike):
+            from phy_c4.plugin.service import WorkerProcess
+
+            self.service = WorkerProcess()
+        self._warmup = WarmUp(requested, self.service)
         self._warmup.loaded.connect(lambda bundle: self._remember_bundle(requested, bundle))
         self._warmup.start()
         gui.status_message = compat_problem or \
@@ -316,12 +337,14 @@ class C4Plugin(IPlugin):
         from phy_c4.layers import LayerSpec
         from phy_c4.run import layer_proposal
 
-        if self.last_result is None or "recording" not in self.session:
+        if self.last_result is None:
             self.gui.status_message = "C4: classify first: layers come from its CS-SS pairs."
             return 0
         side = None if str(ml_side).lower() in ("none", "pcl", "") else str(ml_side).lower()
+        model = self.controller.model
         try:
-            proposal = layer_proposal(self.last_result, self.session["recording"],
+            proposal = layer_proposal(self.last_result, model.channel_positions,
+                                      getattr(model, "channel_shanks", None),
                                       LayerSpec(ml_side=side))
         except ValueError as error:
             self.gui.status_message = f"C4: {error}"
@@ -358,9 +381,6 @@ class C4Plugin(IPlugin):
             self.worker.cancel()
             if wait:
                 self.worker.wait(60_000)
-        warmup = getattr(self, "_warmup", None)
-        if wait and warmup is not None and warmup.isRunning():
-            warmup.wait(60_000)
 
     # Running
     # ---------------------------------------------------------------------------------------
@@ -400,7 +420,7 @@ class C4Plugin(IPlugin):
                                      [int(c) for c in cluster_ids], bundle, self.threshold, layer,
                                      self.options, self.session,
                                      region=(self.cerebellar_depth, regions),
-                                     rejected=rejected)
+                                     rejected=rejected, service=self._service_for(bundle))
         worker = self.worker
         worker.finished.connect(lambda: self._remember_bundle(requested, worker.bundle))
         self.worker.progress.connect(self._on_progress)
@@ -411,6 +431,14 @@ class C4Plugin(IPlugin):
         self.gui.status_message = f"C4: classifying {len(cluster_ids)} {what} clusters..."
         self.worker.start()
         return True
+
+    def _service_for(self, bundle: Any) -> Any:
+        """The worker process, when this run can use it (a bundle given by name or path)."""
+        service = getattr(self, "service", None)
+        if service is None or not self.worker_process or \
+                not isinstance(bundle, str | os.PathLike):
+            return None
+        return service
 
     def _on_progress(self, done: int, total: int, message: str) -> None:
         self.gui.status_message = f"C4: {done}/{total} — {message}"
@@ -440,7 +468,8 @@ class C4Plugin(IPlugin):
         from phy_c4.run import summary
 
         self.last_result = result
-        source = (result, self.worker.recording, self.worker.bundle)
+        source = (result, self.worker.recording, self.worker.bundle, self.worker.result_id,
+                  self.worker.service)
         for row in result.table.to_dict("records"):
             cluster_id = int(row["cluster_id"])
             self.results[cluster_id] = (row, result.features.get(cluster_id))
@@ -478,7 +507,7 @@ class C4Plugin(IPlugin):
     def _with_rejections(self, result: Any) -> Any:
         """A copy of ``result`` with the rejections made since it was computed applied, as the
         next Classify would apply them."""
-        from phy_c4.pipeline import apply_rejections
+        from phy_c4.result import apply_rejections
 
         meta = self.supervisor.cluster_meta
         rejected = {int(c): meta.get(REJECTED, int(c)) for c in result.cluster_ids}
@@ -505,12 +534,42 @@ class C4Plugin(IPlugin):
         if row is not None and self.supervisor.cluster_meta.get("c4_type", cluster_id) is None:
             row, features = None, None  # undone, or a new cluster after a merge
         source = self._explained_by.get(cluster_id) if row is not None else None
+        if source is not None and source[4] is not None:  # drawn by the worker process
+            service, result_id, threshold = source[4], source[3], self.threshold
+            self.view.show_cluster(cluster_id, row, features, threshold, None,
+                                   lambda size, title: _render(service, result_id, cluster_id,
+                                                               size, threshold, title))
+            return
         explain = None if source is None else (lambda: _explain(cluster_id, *source))
         self.view.show_cluster(cluster_id, row, features, self.threshold, explain)
 
 
-def _explain(cluster_id: int, result: Any, recording: Any, bundle: Any) -> Any:
-    """The C4 view's "why" for a cluster of ``result`` (runs in the view's render thread)."""
+def _render(service: Any, result_id: int, cluster_id: int, size: tuple[int, int],
+            threshold: float, title: str) -> tuple[bytes, Any]:
+    """The C4 view's figure of a cluster, drawn by the worker process that classified it, and
+    its explanation (runs in the view's render thread)."""
+    from phy_c4.result import load_explanation
+
+    out = service.path(f"view_{result_id}_{cluster_id}_{service.new_id()}.png")
+    answer = service.request({"op": "render", "id": service.new_id(), "result": result_id,
+                              "cluster": cluster_id, "size": list(size),
+                              "threshold": threshold, "title": title, "out": out})
+    if answer.get("op") != "rendered":
+        return b"", None
+    try:
+        data = Path(out).read_bytes()
+        why = answer.get("explanation")
+        return data, load_explanation(why) if why else None
+    finally:
+        for path in (out, answer.get("explanation")):
+            if path and os.path.exists(path):
+                os.remove(path)
+
+
+def _explain(cluster_id: int, result: Any, recording: Any, bundle: Any, result_id: Any,
+             service: Any) -> Any:
+    """The C4 view's "why" for a cluster of ``result`` when it ran in Phy's process (runs in
+    the view's render thread)."""
     from phy_c4.explain import explain_unit
 
     ids = [cluster_id]

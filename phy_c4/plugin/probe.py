@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         plugin.classify_all()
     deadline = start + args.timeout
     while plugin is not None and (not plugin.n_undo_steps or plugin.worker.isRunning()) and \
-            time.perf_counter() < deadline:
+            time.perf_counter() < deadline and "failed" not in gui.status_message:
         app.processEvents()
         time.sleep(0.001)
     for _ in range(50):  # the table refresh comes in the next event-loop turns
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                       "blocks_over_50ms": sum(g > 0.05 for g in gaps),
                       "seconds_to_columns": round(time.perf_counter() - start, 2),
                       "clusters_with_columns": shown, "torch_loaded_before": loaded_before,
+                      "torch_in_phy_process": "torch" in sys.modules,
+                      "numba_in_phy_process": "numba" in sys.modules,
                       "worst": sorted(((round(g * 1000), round(t, 2)) for g, t in
                                        zip(gaps, at, strict=True)), reverse=True)[:5],
                       "startup_s": round(start - began, 2),

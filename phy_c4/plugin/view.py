@@ -22,6 +22,7 @@ from phy_c4.status import Status
 
 class _Rendered(QObject):
     done = Signal(int, int, int, bytes)
+    png = Signal(int, bytes)
 
 
 def _render(request: int, size: tuple[int, int], draw: Any, signal: Any) -> None:
@@ -52,6 +53,7 @@ class C4View(QWidget):
         layout.addWidget(self.label)
         self._rendered = _Rendered()
         self._rendered.done.connect(self._on_rendered)
+        self._rendered.png.connect(self._on_png)
         self._request = 0
         self.cluster_id: int | None = None
         self.n_rendered = 0
@@ -83,10 +85,21 @@ class C4View(QWidget):
         self.label.setPixmap(QPixmap.fromImage(image))
         self.n_rendered += 1
 
+    def _on_png(self, request: int, data: bytes) -> None:
+        if request != self._request:
+            return
+        image = QImage.fromData(data, "PNG")
+        self.label.setPixmap(QPixmap.fromImage(image))
+        self.n_rendered += 1
+
     def show_cluster(self, cluster_id: int, row: dict[str, Any] | None, features: Any,
-                     threshold: float, explain: Callable[[], Any] | None = None) -> None:
+                     threshold: float, explain: Callable[[], Any] | None = None,
+                     render: Callable[[tuple[int, int], str], tuple[bytes, Any]] | None = None
+                     ) -> None:
         """Render a classified cluster in the background (or say it is not classified yet);
-        ``explain()``, called in the render thread, gives the "why" (``phy_c4.explain``)."""
+        ``explain()``, called in the render thread, gives the "why" (``phy_c4.explain``);
+        ``render(size, title)`` instead returns a ready PNG and the explanation (the worker
+        process draws: matplotlib never loads in Phy's process)."""
         self.cluster_id = cluster_id
         if row is None:
             self.show_message(f"Cluster {cluster_id} has not been classified in this session.\n"
@@ -96,7 +109,25 @@ class C4View(QWidget):
         extra = f"— {label}  ·  {row.get('c4_model', '')}"
         if row.get("c4_status") not in (None, Status.OK.value):
             extra += f"\n{row['c4_status']}"
-        self._last = (cluster_id, row, features, threshold, explain)
+        self._last = (cluster_id, row, features, threshold, explain, render)
+        if render is not None:
+            self._request += 1
+            self.label.setText("")
+            request, size = self._request, (self.width(), self.height())
+
+            def fetch() -> None:
+                try:
+                    data, explanation = render(size, extra)
+                except Exception as error:  # shown, never raised in a daemon thread
+                    data, explanation = b"", None
+                    self._failed = str(error)
+                if explanation is not None:
+                    self.last_explanation = explanation
+                if data:
+                    self._rendered.png.emit(request, data)
+
+            threading.Thread(target=fetch, daemon=True).start()
+            return
 
         def draw(figure: Any) -> None:  # runs in the render thread, matplotlib included
             from phy_c4.report import draw_unit, draw_why, unit_probabilities

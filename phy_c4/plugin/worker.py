@@ -1,4 +1,10 @@
-"""Classification off the GUI thread: a QThread running the shared pipeline.
+"""Classification off the GUI thread: a QThread driving the shared pipeline.
+
+By default the pipeline runs in the worker process (``phy_c4.worker``, through
+``service.WorkerProcess``): this thread writes the GUI's cluster assignment to a file, sends
+the request, relays progress and loads the result; Phy's process never loads torch or numba.
+Without a service (``C4Plugin.worker_process = False``) the pipeline runs in this thread, as
+below.
 
 The current spike clusters are snapshotted here (copying 40 M ids on the GUI thread would block
 it ~0.3 s), the pipeline runs here, and results come back through queued signals; nothing in
@@ -34,8 +40,10 @@ class ClassifyWorker(QThread):
                  threshold: float, layer: dict[int, str] | None, options: Any = None,
                  session: dict[str, Any] | None = None,
                  region: tuple[Any, dict[int, str]] = (None, {}),
-                 rejected: dict[int, str] | None = None) -> None:
+                 rejected: dict[int, str] | None = None, service: Any = None) -> None:
         super().__init__()
+        self.service = service  # a WorkerProcess: the pipeline runs there (None: here)
+        self.result_id: int | None = None  # the worker process's name for the result
         self.rejected = rejected or {}  # the curator's rejected types, as the GUI shows them
         self.region = region  # (depth range or None, the GUI's cluster regions)
         self.model = model
@@ -51,8 +59,14 @@ class ClassifyWorker(QThread):
 
     def cancel(self) -> None:
         self._cancel = True
+        cancel_path = getattr(self, "_cancel_path", None)
+        if cancel_path:
+            open(cancel_path, "w").close()  # the worker process checks it between units
 
     def run(self) -> None:  # runs in the worker thread
+        if self.service is not None:
+            self._run_in_worker_process()
+            return
         from phy_c4.arrays import copy_nogil
         from phy_c4.io.dataset import open_recording
         from phy_c4.pipeline import CancelledError, PipelineOptions, classify
@@ -83,18 +97,68 @@ class ClassifyWorker(QThread):
             self.succeeded.emit(result)
 
 
+    def _run_in_worker_process(self) -> None:
+        """Send the request to the worker process; its answers become this thread's signals."""
+        import dataclasses
+
+        import numpy as np
+
+        from phy_c4.plugin.service import WorkerError
+        from phy_c4.result import load_result
+
+        request_id = self.service.new_id()
+        clusters_path = self.service.path(f"spike_clusters_{request_id}.npy")
+        out = self.service.path(f"result_{request_id}.npz")
+        self._cancel_path = self.service.path(f"cancel_{request_id}")
+        if self._cancel:
+            self.cancelled.emit()
+            return
+        depth, regions = self.region
+        options = dataclasses.asdict(self.options) if self.options is not None else {}
+        options.update(threshold=self.threshold,
+                       region={"depth_um": depth, "cluster_regions": regions})
+        try:
+            np.save(clusters_path, self.spike_clusters)  # written without the interpreter lock
+            answer = self.service.request(
+                {"op": "classify", "id": request_id, "folder": str(self.model.dir_path),
+                 "spike_clusters": clusters_path, "clusters": self.cluster_ids,
+                 "bundle": str(self.bundle), "options": options, "layer": self.layer,
+                 "rejected": self.rejected, "out": out, "cancel": self._cancel_path},
+                on_progress=lambda a: self.progress.emit(a["done"], a["total"], a["message"]))
+            if answer["op"] == "result":
+                result = load_result(answer["path"])
+                self.result_id = request_id
+                self.succeeded.emit(result)
+            elif answer["op"] == "cancelled":
+                self.cancelled.emit()
+            else:
+                self.failed.emit(answer.get("message", str(answer)))
+        except (WorkerError, OSError, ValueError) as error:
+            logger.debug("C4 worker process failed:\n%s", traceback.format_exc())
+            self.failed.emit(str(error))
+        finally:
+            for path in (clusters_path, out, self._cancel_path):
+                if os.path.exists(path):
+                    os.remove(path)
+
+
 class WarmUp(QThread):
     """Load the bundle and the compiled kernels once, in the background, when the GUI opens, so
     the first Classify does not pay for them (they hold the interpreter lock while loading)."""
 
     loaded = Signal(object)
 
-    def __init__(self, bundle: Any) -> None:
+    def __init__(self, bundle: Any, service: Any = None) -> None:
         super().__init__()
         self.bundle = bundle
+        self.service = service
 
     def run(self) -> None:
         try:
+            if self.service is not None:  # start the worker process and warm it up there
+                answer = self.service.request({"op": "warm_up", "bundle": str(self.bundle)})
+                self.loaded.emit(answer.get("bundle", ""))
+                return
             from phy_c4.pipeline import warm_up
 
             self.loaded.emit(warm_up(self.bundle))
