@@ -13,7 +13,6 @@ Run by hand: ``python benchmarks/adapt_fewshot.py [--shared ../shared] [--json o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _surrogate import lisberger_with_trains, surrogate_tool
 
 from phy_c4.model import predict_inputs
 from phy_c4.pipeline import PipelineOptions, model_inputs
@@ -42,12 +42,8 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     shared = Path(args.shared)
-    spec = importlib.util.spec_from_file_location("surrogate_phy",
-                                                  shared / "tools" / "surrogate_phy.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    lisberger = read_c4_derived(shared / "data" / "c4_derived" / "lisberger")
-    lisberger = lisberger.subset(lisberger.present.all(axis=1))
+    tool = surrogate_tool(shared)
+    lisberger = lisberger_with_trains(shared)
     hausser = read_c4_derived(shared / "data" / "c4_derived" / "hausser")
     torch.manual_seed(0)
     start = time.perf_counter()

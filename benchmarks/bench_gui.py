@@ -78,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rec400", default=str(ROOT / ".bench" / "rec400"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", choices=["probe", "table"], default=None)
     args = parser.parse_args()
     rec400 = Path(args.rec400)
     if not (rec400 / "params.py").is_file():
@@ -86,9 +87,12 @@ def main() -> None:
 
     example = Path(tempfile.mkdtemp()) / "example"
     make_dataset(example, n_units_per_type=4, duration_s=480.0, seed=0, n_channels=6)
-    report = {"probe_example_20_units": probe(example, []),
-              "probe_rec400_quality_filter": probe(rec400, []),
-              "table_refresh_ms_rec400": table_refresh(rec400, args.repeats)}
+    report = {}
+    if args.only in (None, "probe"):
+        report["probe_example_20_units"] = probe(example, [])
+        report["probe_rec400_quality_filter"] = probe(rec400, [])
+    if args.only in (None, "table"):
+        report["table_refresh_ms_rec400"] = table_refresh(rec400, args.repeats)
     print(json.dumps(report, indent=2))
 
 

@@ -13,17 +13,17 @@ data", not how it generalises to another cerebellar lab.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
+from _surrogate import lisberger_with_trains, surrogate_tool
 
 from phy_c4.families import UnitData, family_of
 from phy_c4.model.ensemble import novelty, predict_inputs
 from phy_c4.pipeline import NOVELTY_THRESHOLD, PipelineOptions, classify
-from phy_c4.training.tables import read_c4_derived, save_c4_derived
+from phy_c4.training.tables import save_c4_derived
 from phy_c4.weights import get_bundle
 
 
@@ -67,12 +67,8 @@ def main() -> None:
     for folder in sorted((shared / "data" / "phy_real").iterdir()):
         if (folder / "params.py").is_file():
             cortical[f"phy_real/{folder.name}"] = folder_scores(bundle, folder)
-    spec = importlib.util.spec_from_file_location("surrogate_phy",
-                                                  shared / "tools" / "surrogate_phy.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    lisberger = read_c4_derived(shared / "data" / "c4_derived" / "lisberger")
-    lisberger = lisberger.subset(lisberger.present.all(axis=1))
+    tool = surrogate_tool(shared)
+    lisberger = lisberger_with_trains(shared)
     with tempfile.TemporaryDirectory() as tmp:
         table = save_c4_derived(lisberger, Path(tmp) / "table")
         tool.build(table, Path(tmp) / "phy", 300.0, 20000)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.util
 import json
 import tempfile
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from _surrogate import lisberger_with_trains, surrogate_tool
 
 from phy_c4.features.tabular import isi_histogram, model_rows
 from phy_c4.model import predict_inputs
@@ -47,12 +47,8 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     shared = Path(args.shared)
-    spec = importlib.util.spec_from_file_location("surrogate_phy",
-                                                  shared / "tools" / "surrogate_phy.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    lisberger = read_c4_derived(shared / "data" / "c4_derived" / "lisberger")
-    lisberger = lisberger.subset(lisberger.present.all(axis=1))
+    tool = surrogate_tool(shared)
+    lisberger = lisberger_with_trains(shared)
     report: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         table = save_c4_derived(lisberger, Path(tmp) / "table")

@@ -81,6 +81,9 @@ def test_columns_exist_at_start_and_actions_are_in_the_menu(gui):
     for column in ("c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_status", "cell_type",
                    "cell_type_source", "cell_type_by", "cell_type_rejected"):
         assert column in controller.supervisor.columns
+    # column widths follow the rows on screen (a change no longer measures every row)
+    header = controller.supervisor.cluster_view.table_view.horizontalHeader()
+    assert header.resizeContentsPrecision() == 0
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert "C4" in menus
     names = {"classify_selected", "classify_good", "classify_all", "accept_prediction",

@@ -103,6 +103,10 @@ class C4Plugin(IPlugin):
         self.supervisor = self.controller.supervisor
         clear_inherited_predictions(self.supervisor)
         compat_problem = startup_message(self.supervisor)
+        if not compat_problem:
+            from phy_c4.plugin.phy_compat import widths_from_visible_rows
+
+            widths_from_visible_rows(self.supervisor.cluster_view)
         self.actions = Actions(gui, name="C4", menu="&C4", insert_menu_before="&View")
         self._add_actions(self.actions, with_shortcuts=True)
         self.view_actions = Actions(gui, name="C4 (cluster view)",
@@ -232,12 +236,7 @@ class C4Plugin(IPlugin):
             predicted = meta.get("c4_type", cluster_id)
             if is_confident(predicted):
                 decisions[int(cluster_id)] = set_type(predicted, predicted, "accepted", by)
-        if not decisions:
-            self.gui.status_message = "C4: no confident prediction to accept in the selection."
-            return 0
-        steps = self._record(decisions)
-        self.gui.status_message = f"C4: accepted the predicted type of {len(decisions)} clusters."
-        return steps
+        return self._record_and_say(decisions, "accept")
 
     def reject_prediction(self) -> int:
         """Record that the selected units are not their (confident) predicted type: they leave
@@ -253,12 +252,7 @@ class C4Plugin(IPlugin):
                                                     meta.get(HUMAN_LABEL, cluster_id), by)
             except DecisionError:
                 continue
-        if not decisions:
-            self.gui.status_message = "C4: no confident prediction to reject in the selection."
-            return 0
-        steps = self._record(decisions)
-        self.gui.status_message = f"C4: rejected the predicted type of {len(decisions)} clusters."
-        return steps
+        return self._record_and_say(decisions, "reject")
 
     def set_type(self, label: str = "", source: str | None = None) -> int:
         """Set the curated type of the selected units (``source``: see ``curation.SOURCES``;
@@ -287,6 +281,15 @@ class C4Plugin(IPlugin):
             return ""
         meta = self.supervisor.cluster_meta
         return str(meta.get(HUMAN_LABEL, selected[0]) or meta.get("c4_type", selected[0]) or "")
+
+    def _record_and_say(self, decisions: dict[int, dict[str, Any]], verb: str) -> int:
+        if not decisions:
+            self.gui.status_message = f"C4: no confident prediction to {verb} in the selection."
+            return 0
+        steps = self._record(decisions)
+        self.gui.status_message = (f"C4: {verb}ed the predicted type of {len(decisions)} "
+                                   "clusters.")
+        return steps
 
     def _record(self, decisions: dict[int, dict[str, Any]]) -> int:
         """Write per-cluster decision columns as one undo step."""
