@@ -60,6 +60,18 @@ def explain_unit(result: ClassificationResult, cluster_id: int, bundle: Bundle |
     return explanation
 
 
+def explain_cluster(result: ClassificationResult, recording: Any, bundle: Bundle | None,
+                    cluster_id: int) -> Explanation | None:
+    """``explain_unit`` with the spikes of the cluster and of its Purkinje partner taken from
+    the recording the result was computed from."""
+    ids = [cluster_id]
+    where = np.flatnonzero(result.cluster_ids == cluster_id)
+    if where.size and result.pair is not None and result.pair[where[0]] != "":
+        ids.append(int(result.pair[where[0]]))
+    times = {c: recording.spike_times[recording.spikes_of(c)] for c in ids}
+    return explain_unit(result, cluster_id, bundle, times, recording.fs)
+
+
 def _acg_3d_log(times: np.ndarray, fs: float) -> np.ndarray | None:
     spec = AcgSpec()
     _, acgs, status = acg_3d_units([np.asarray(times, dtype=np.int64)], fs, spec=spec,

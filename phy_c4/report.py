@@ -19,6 +19,19 @@ import pandas as pd
 from phy_c4.features import log_lags
 
 
+def _draw_acg_3d(ax, acg_log: np.ndarray) -> Any:
+    """C4's 3D autocorrelogram: positive log lags, rate rows, in spikes/s; returns the image."""
+    positive = acg_log[:, acg_log.shape[1] // 2 + 1 :] * 1000.0  # spikes/s
+    lags = np.log10(log_lags(n_log_bins=positive.shape[1]))  # evenly spaced in log
+    mesh = ax.imshow(positive, aspect="auto", origin="lower", cmap="viridis",
+                     extent=(lags[0], lags[-1], -0.5, positive.shape[0] - 0.5),
+                     interpolation="nearest")
+    ticks = [t for t in (0, 1, 2, 3) if lags[0] <= t <= lags[-1]]
+    ax.set_xticks(ticks, [f"{10 ** t:g}" for t in ticks])
+    ax.set_xlabel("lag (ms, log)")
+    return mesh
+
+
 def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
               probabilities: dict[str, float], threshold: float, title_extra: str = "",
               tight: bool = True) -> None:
@@ -31,14 +44,7 @@ def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
     axes = fig.subplots(1, 3, gridspec_kw={"width_ratios": [1.3, 1, 1]})
     ax_acg, ax_wvf, ax_prob = axes
     if acg_log is not None:
-        positive = acg_log[:, acg_log.shape[1] // 2 + 1 :] * 1000.0  # spikes/s
-        lags = np.log10(log_lags(n_log_bins=positive.shape[1]))  # evenly spaced in log
-        mesh = ax_acg.imshow(positive, aspect="auto", origin="lower", cmap="viridis",
-                             extent=(lags[0], lags[-1], -0.5, positive.shape[0] - 0.5),
-                             interpolation="nearest")
-        ticks = [t for t in (0, 1, 2, 3) if lags[0] <= t <= lags[-1]]
-        ax_acg.set_xticks(ticks, [f"{10 ** t:g}" for t in ticks])
-        ax_acg.set_xlabel("lag (ms, log)")
+        mesh = _draw_acg_3d(ax_acg, acg_log)
         ax_acg.set_ylabel("firing-rate decile (low → high)")
         fig.colorbar(mesh, ax=ax_acg, label="rate (sp/s)")
         ax_acg.set_title("3D autocorrelogram")
@@ -128,14 +134,7 @@ def draw_why(fig, explanation: Any, threshold: float, title_extra: str = "") -> 
     ax_prob.legend(loc="lower right", fontsize=6)
     ax_prob.set_title(f"probabilities and the {e.members.shape[1]} members' votes", fontsize=9)
     if e.acg_3d_log is not None:
-        positive = e.acg_3d_log[:, e.acg_3d_log.shape[1] // 2 + 1 :] * 1000.0
-        lags = np.log10(log_lags(n_log_bins=positive.shape[1]))
-        ax_3d.imshow(positive, aspect="auto", origin="lower", cmap="viridis",
-                     extent=(lags[0], lags[-1], -0.5, positive.shape[0] - 0.5),
-                     interpolation="nearest")
-        ticks = [t for t in (0, 1, 2, 3) if lags[0] <= t <= lags[-1]]
-        ax_3d.set_xticks(ticks, [f"{10 ** t:g}" for t in ticks])
-        ax_3d.set_xlabel("lag (ms, log)")
+        _draw_acg_3d(ax_3d, e.acg_3d_log)
         ax_3d.set_ylabel("rate decile")
         ax_3d.set_title(f"3D autocorrelogram ({e.acg_3d_source})", fontsize=9)
     else:

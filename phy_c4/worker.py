@@ -103,18 +103,10 @@ class Worker:
         self.send({"op": "result", "id": request_id, "path": request["out"]})
 
     def _explanation(self, result_id: int, cluster_id: int) -> Any:
-        from phy_c4.explain import explain_unit
+        from phy_c4.explain import explain_cluster
 
         kept = self.results.get(result_id)
-        if kept is None:
-            return None
-        result, recording, bundle = kept
-        ids = [cluster_id]
-        where = [i for i, c in enumerate(result.cluster_ids) if int(c) == cluster_id]
-        if where and result.pair is not None and result.pair[where[0]] != "":
-            ids.append(int(result.pair[where[0]]))
-        times = {c: recording.spike_times[recording.spikes_of(c)] for c in ids}
-        return explain_unit(result, cluster_id, bundle, times, recording.fs)
+        return None if kept is None else explain_cluster(*kept, cluster_id)
 
     def render(self, request: dict[str, Any]) -> None:
         """The C4 view's figure of a cluster as a PNG (matplotlib stays out of Phy's process),

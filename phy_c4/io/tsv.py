@@ -44,6 +44,12 @@ def write_cluster_column(folder: str | os.PathLike, column: str, values: Mapping
     return path
 
 
+def read_folder_column(folder: str | os.PathLike, column: str) -> dict[int, str]:
+    """A Phy folder's ``cluster_<column>.tsv``, or nothing when the folder has none."""
+    path = column_path(folder, column)
+    return read_cluster_column(path, column) if path.is_file() else {}
+
+
 def read_cluster_column(path: str | os.PathLike, column: str | None = None) -> dict[int, str]:
     """Read a ``cluster_id``-keyed TSV (or CSV) column as strings; clear errors when malformed."""
     path = Path(path)

@@ -28,7 +28,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from phy import IPlugin, connect
 
@@ -64,7 +64,7 @@ class C4Plugin(IPlugin):
         controller.c4_plugin = self  # so scripts and tests can reach the running instance
         self.worker = None
         self.results: dict[int, tuple[dict[str, Any], Any]] = {}
-        self._explained_by: dict[int, tuple] = {}  # result, recording, bundle, id, service
+        self._explained_by: dict[int, _Source] = {}  # where each shown result came from
         self.view = None
         self.n_undo_steps: list[int] = []
         self.last_result: Any = None
@@ -462,22 +462,22 @@ class C4Plugin(IPlugin):
         from phy_c4.io.results import column_values
         from phy_c4.plugin.labels import refresh_rows
 
-        values = column_values(result.table)
+        table = result.table  # a DataFrame made from the arrays: once
+        values = column_values(table)
         steps = apply_values(self.supervisor, values, refresh=False)
-        clusters = [int(c) for c in result.table["cluster_id"]]
+        clusters = [int(c) for c in table["cluster_id"]]
         # refresh the table in the next event-loop turn, after the metadata is in place
         QTimer.singleShot(0, lambda: refresh_rows(self.supervisor, clusters, list(values)))
         self.n_undo_steps.append(steps)
         from phy_c4.run import summary
 
         self.last_result = result
-        source = (result, self.worker.recording, self.worker.bundle, self.worker.result_id,
-                  self.worker.service)
-        for row in result.table.to_dict("records"):
+        source = _Source(result, self.worker.recording, self.worker.bundle,
+                         self.worker.result_id, self.worker.service)
+        for row in table.to_dict("records"):
             cluster_id = int(row["cluster_id"])
             self.results[cluster_id] = (row, result.features.get(cluster_id))
             self._explained_by[cluster_id] = source
-        table = result.table
         confident = summary(result)["confident"]
         seconds = time.perf_counter() - self._started
         pairs = 0 if result.pair is None else int(sum(1 for p in result.pair if p != "")) // 2
@@ -537,14 +537,25 @@ class C4Plugin(IPlugin):
         if row is not None and self.supervisor.cluster_meta.get("c4_type", cluster_id) is None:
             row, features = None, None  # undone, or a new cluster after a merge
         source = self._explained_by.get(cluster_id) if row is not None else None
-        if source is not None and source[4] is not None:  # drawn by the worker process
-            service, result_id, threshold = source[4], source[3], self.threshold
-            self.view.show_cluster(cluster_id, row, features, threshold, None,
-                                   lambda size, title: _render(service, result_id, cluster_id,
-                                                               size, threshold, title))
+        if source is not None and source.service is not None:  # drawn by the worker process
+            threshold = self.threshold
+            self.view.show_cluster(
+                cluster_id, row, features, threshold, None,
+                lambda size, title: _render(source.service, source.result_id, cluster_id, size,
+                                            threshold, title))
             return
-        explain = None if source is None else (lambda: _explain(cluster_id, *source))
+        explain = None if source is None else (lambda: _explain(cluster_id, source))
         self.view.show_cluster(cluster_id, row, features, self.threshold, explain)
+
+
+class _Source(NamedTuple):
+    """Where a result shown in the C4 view came from, for its "why"."""
+
+    result: Any
+    recording: Any  # the recording it was computed from (in-process runs)
+    bundle: Any
+    result_id: int | None  # the worker process's name for it
+    service: Any  # the worker process, or None when it ran in Phy's process
 
 
 def _render(service: Any, result_id: int, cluster_id: int, size: tuple[int, int],
@@ -569,16 +580,10 @@ def _render(service: Any, result_id: int, cluster_id: int, size: tuple[int, int]
                 os.remove(path)
 
 
-def _explain(cluster_id: int, result: Any, recording: Any, bundle: Any, result_id: Any,
-             service: Any) -> Any:
-    """The C4 view's "why" for a cluster of ``result`` when it ran in Phy's process (runs in
+def _explain(cluster_id: int, source: _Source) -> Any:
+    """The C4 view's "why" for a cluster when its result was computed in Phy's process (runs in
     the view's render thread)."""
-    from phy_c4.explain import explain_unit
+    from phy_c4.explain import explain_cluster
 
-    ids = [cluster_id]
-    row = {int(c): i for i, c in enumerate(result.cluster_ids)}
-    if result.pair is not None and result.pair[row[cluster_id]] != "":
-        ids.append(int(result.pair[row[cluster_id]]))
-    times = {c: recording.spike_times[recording.spikes_of(c)] for c in ids}
-    loaded = bundle if hasattr(bundle, "reference") else None  # not a name or a path
-    return explain_unit(result, cluster_id, loaded, times, recording.fs)
+    loaded = source.bundle if hasattr(source.bundle, "reference") else None  # not a name
+    return explain_cluster(source.result, source.recording, loaded, cluster_id)

@@ -23,6 +23,7 @@ from phy_c4.status import Status
 class _Rendered(QObject):
     done = Signal(int, int, int, bytes)
     png = Signal(int, bytes)
+    failed = Signal(int, str)
 
 
 def _render(request: int, size: tuple[int, int], draw: Any, signal: Any) -> None:
@@ -54,6 +55,7 @@ class C4View(QWidget):
         self._rendered = _Rendered()
         self._rendered.done.connect(self._on_rendered)
         self._rendered.png.connect(self._on_png)
+        self._rendered.failed.connect(self._on_failed)
         self._request = 0
         self.cluster_id: int | None = None
         self.n_rendered = 0
@@ -84,6 +86,10 @@ class C4View(QWidget):
         image = QImage(rgba, width, height, 4 * width, QImage.Format_RGBA8888).copy()
         self.label.setPixmap(QPixmap.fromImage(image))
         self.n_rendered += 1
+
+    def _on_failed(self, request: int, text: str) -> None:
+        if request == self._request:
+            self.label.setText(text)
 
     def _on_png(self, request: int, data: bytes) -> None:
         if request != self._request:
@@ -119,8 +125,8 @@ class C4View(QWidget):
                 try:
                     data, explanation = render(size, extra)
                 except Exception as error:  # shown, never raised in a daemon thread
-                    data, explanation = b"", None
-                    self._failed = str(error)
+                    self._rendered.failed.emit(request, f"C4 view: {error}")
+                    return
                 if explanation is not None:
                     self.last_explanation = explanation
                 if data:

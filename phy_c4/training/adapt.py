@@ -28,7 +28,7 @@ from torch.nn import functional as F
 
 from phy_c4.curation import HUMAN_LABEL, SOURCE
 from phy_c4.families import attach
-from phy_c4.io.tsv import read_cluster_column
+from phy_c4.io.tsv import read_folder_column
 from phy_c4.model.bundle import Bundle
 from phy_c4.model.ensemble import member_forward, predict_inputs
 from phy_c4.pipeline import PipelineOptions, model_inputs
@@ -66,11 +66,8 @@ def labelled_units(path: str | os.PathLike, bundle: Bundle, label_column: str = 
     """The curated units of a Phy folder, through the same pipeline as ``classify``."""
     folder = Path(path)
     folder = folder.parent if folder.name == "params.py" else folder
-    label_path = folder / f"cluster_{label_column}.tsv"
-    labels = ({c: v for c, v in read_cluster_column(label_path, label_column).items() if v}
-              if label_path.is_file() else {})
-    source_path = folder / f"cluster_{SOURCE}.tsv"
-    sources = read_cluster_column(source_path, SOURCE) if source_path.is_file() else {}
+    labels = {c: v for c, v in read_folder_column(folder, label_column).items() if v}
+    sources = read_folder_column(folder, SOURCE)
     ignored: dict[str, int] = {}
     known = {c: v for c, v in labels.items() if v in bundle.labels}
     for value in labels.values():
@@ -247,13 +244,12 @@ def _folds(groups: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[list[np.nd
     return [fold_of == k for k in range(n_folds)], "by unit (one recording: no recording split)"
 
 
-def cross_validate(bundle: Bundle, units: list[LabelledUnits], methods: tuple[str, ...]
-                   ) -> dict[str, Any]:
-    """Out-of-fold balanced accuracy (and more) of the parent and of each method."""
-    inputs = torch.cat([u.inputs for u in units])
-    y = np.concatenate([u.y for u in units])
-    groups = np.concatenate([[u.recording] * len(u.y) for u in units])
-    logits, features = head_outputs(bundle, inputs)
+def cross_validate(bundle: Bundle, inputs: torch.Tensor, logits: np.ndarray,
+                   features: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                   methods: tuple[str, ...]) -> dict[str, Any]:
+    """Out-of-fold balanced accuracy (and more) of the parent and of each method;
+    ``logits`` and ``features`` are ``head_outputs(bundle, inputs)``, ``groups`` the units'
+    recordings."""
     parent = predict_inputs(bundle, inputs).probabilities
     folds, split = _folds(groups, y)
     out = {"parent": parent}
@@ -297,7 +293,10 @@ def adapt_bundle(bundle: Bundle, units: list[LabelledUnits], *, name: str, versi
     labels = tuple(bundle.labels)
     counts = check_labels(y, labels)
     methods = _variants(candidate_methods(counts) if method == "auto" else (method,))
-    validation = cross_validate(bundle, units, methods)
+    inputs = torch.cat([u.inputs for u in units])
+    logits, features = head_outputs(bundle, inputs)
+    groups = np.concatenate([[u.recording] * len(u.y) for u in units])
+    validation = cross_validate(bundle, inputs, logits, features, y, groups, methods)
     scores = validation["scores"]
     parent_score = scores["parent"]["balanced_accuracy"]
     best = max(methods, key=lambda m: scores[m]["balanced_accuracy"])
@@ -307,8 +306,6 @@ def adapt_bundle(bundle: Bundle, units: list[LabelledUnits], *, name: str, versi
             f"({validation['split']}): balanced accuracy {parent_score:.3f} for the parent, "
             + ", ".join(f"{m} {scores[m]['balanced_accuracy']:.3f}" for m in methods)
             + "; no bundle written")
-    inputs = torch.cat([u.inputs for u in units])
-    logits, features = head_outputs(bundle, inputs)
     adaptation = fit(best, bundle, logits, features, y)
     if best.startswith("fine_tune"):
         adaptation.temperature = fit_temperature(validation["held_out_logits"][best], y)

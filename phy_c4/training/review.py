@@ -21,7 +21,7 @@ import pandas as pd
 from phy_c4.curation import HUMAN_LABEL, REJECTED, SOURCE
 from phy_c4.io.dataset import open_recording
 from phy_c4.io.results import AUDIT_DIR, PROBABILITIES_FILE, RUN_MANIFEST
-from phy_c4.io.tsv import read_cluster_column
+from phy_c4.io.tsv import read_folder_column
 from phy_c4.training.metrics import confidence_ratio, evaluate
 
 MIN_UNITS_FOR_THRESHOLD = 5
@@ -45,11 +45,6 @@ class CuratedUnits:
     probabilities: np.ndarray  # (N, K)
 
 
-def _column(folder: Path, name: str) -> dict[int, str]:
-    path = folder / f"cluster_{name}.tsv"
-    return read_cluster_column(path, name) if path.is_file() else {}
-
-
 def curated_units(path: str | os.PathLike, label_column: str = HUMAN_LABEL,
                   bundle: Any = None, options: Any = None) -> CuratedUnits:
     """The curated units of a Phy folder with the saved predictions (``bundle`` None) or fresh
@@ -59,12 +54,12 @@ def curated_units(path: str | os.PathLike, label_column: str = HUMAN_LABEL,
         folder = folder.parent
     if not (folder / "params.py").is_file():
         raise ReviewError(f"{folder}: not a Phy folder (no params.py)")
-    labels = {c: v for c, v in _column(folder, label_column).items() if v}
-    rejected = {c: v for c, v in _column(folder, REJECTED).items() if v}
+    labels = {c: v for c, v in read_folder_column(folder, label_column).items() if v}
+    rejected = {c: v for c, v in read_folder_column(folder, REJECTED).items() if v}
     if not labels and not rejected:
         raise ReviewError(f"{folder}: no curated labels (cluster_{label_column}.tsv is missing "
                           "or empty): label units in Phy (C4 › set_type) first")
-    sources = _column(folder, SOURCE)
+    sources = read_folder_column(folder, SOURCE)
     ids = sorted(set(labels) | set(rejected))
     if bundle is None:
         classes, probabilities = _saved_probabilities(folder, ids)
@@ -99,7 +94,8 @@ def _fresh_probabilities(folder: Path, ids: list[int], bundle: Any, options: Any
     from phy_c4.pipeline import classify
 
     recording = open_recording(folder)
-    present = [c for c in ids if c in set(int(x) for x in recording.cluster_ids)]
+    existing = {int(x) for x in recording.cluster_ids}
+    present = [c for c in ids if c in existing]
     result = classify(recording, present, bundle=bundle, options=options, rejected={})
     probabilities = np.full((len(ids), len(result.labels)), np.nan)
     row = {c: i for i, c in enumerate(ids)}
