@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--all-spikes", action="store_true")
     parser.add_argument("--config", default=None, help="Phy config folder (default: a temp one)")
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--in-process", action="store_true",
+                        help="the pipeline in a thread of Phy's process (phy_c4 0.2's way)")
     parser.add_argument("--without-plugin", type=float, metavar="SECONDS", default=None,
                         help="baseline: Phy alone, its event loop watched for SECONDS")
     args = parser.parse_args(argv)
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = Path(args.folder)
     config = Path(args.config or tempfile.mkdtemp(prefix="phy_c4_probe_"))
     C4Plugin.bundle = args.bundle
+    C4Plugin.worker_process = not args.in_process
     if args.all_spikes:
         from phy_c4.pipeline import PipelineOptions  # (imports torch: only when asked)
 
