@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from phy_c4.cli import classify_one
+from phy_c4.cli import build_parser, classify_one
 from phy_c4.testing import make_dataset
 
 
@@ -40,13 +40,13 @@ def ensure_dataset(folder: Path, units_per_type: int, duration: float) -> None:
 
 
 def cli_args(**overrides) -> Namespace:
-    base = dict(bundle="default", clusters=None, group="all", threshold=2.0, layer=None,
-                all_spikes=False, fp_threshold=0.05, fn_threshold=0.05, min_good_seconds=180.0,
-                waveform_source="auto", jobs=None, no_cache=True, json=False, quiet=True,
-                overwrite=True, npyx_columns=False, report=False, out=None, force=False,
-                paths=["."])
-    base.update(overrides)
-    return Namespace(**base)
+    """``phy-c4 classify --group all --overwrite --no-cache --quiet`` as the CLI's own parser
+    makes it (every option at its real default), with ``overrides``."""
+    args = build_parser().parse_args(["classify", ".", "--group", "all", "--overwrite",
+                                      "--no-cache", "--quiet"])
+    for key, value in overrides.items():
+        setattr(args, key, value)
+    return args
 
 
 def time_npyx(folder: Path, sample: int) -> tuple[float, int, str] | None:
