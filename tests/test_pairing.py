@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from phy_c4.features.pairing import PairingSpec, find_pairs, pause_test
+from phy_c4.features.pairing import PairingSpec, _window_counts, find_pairs, pause_test
 from phy_c4.io.dataset import open_recording
 from phy_c4.pipeline import PipelineOptions, classify
 from phy_c4.testing import make_dataset
@@ -64,6 +66,55 @@ def test_distance_limits_the_candidates(recordings):
     pairs, flagged = find_pairs(_candidates(units, recording, "PkC_cs"),
                                 _candidates(units, recording, "PkC_ss"), far, recording.fs)
     assert not pairs and not flagged
+
+
+def _searchsorted_count(events, times, start, stop):
+    """The definition the sweep must equal: numpy's searchsorted over every window."""
+    before_stop = np.searchsorted(times, events + stop)
+    return int(np.sum(before_stop - np.searchsorted(times, events + start)))
+
+
+def _sweep(trains, times, windows):
+    """_window_counts over the merged events of several units, as find_pairs calls it."""
+    events = np.concatenate(trains)
+    owner = np.repeat(np.arange(len(trains)), [len(t) for t in trains])
+    order = np.argsort(events, kind="stable")
+    return _window_counts(events[order], owner[order], len(trains), times,
+                          np.array(windows, dtype=np.int64))
+
+
+@settings(max_examples=300, deadline=None)
+@given(trains=st.lists(st.lists(st.integers(-50, 3000), max_size=30), min_size=1, max_size=4),
+       times=st.lists(st.integers(-50, 3000), max_size=200),
+       starts=st.tuples(st.integers(-400, 100), st.integers(-400, 100)),
+       width=st.integers(0, 300))
+def test_window_sweep_counts_what_searchsorted_counts(trains, times, starts, width):
+    """Several units' events merged, duplicates, overlapping windows, windows before the first
+    and after the last spike: each unit's count in each window is its own searchsorted sum."""
+    trains = [np.sort(np.array(t, dtype=np.int64)) for t in trains]
+    times = np.sort(np.array(times, dtype=np.int64))
+    windows = [(start, start + width + i) for i, start in enumerate(starts)]
+    counts = _sweep(trains, times, windows)
+    for unit, train in enumerate(trains):
+        for w, (start, stop) in enumerate(windows):
+            assert counts[unit, w] == _searchsorted_count(train, times, start, stop)
+
+
+def test_window_sweep_on_long_trains():
+    trains = [poisson_train(1.0, 600, seed=3), poisson_train(2.0, 600, seed=5)]
+    ss = poisson_train(120.0, 600, seed=4)
+    for windows in (((30, 240), (-1800, -300)), ((-5, 5), (0, 1))):
+        counts = _sweep(trains, ss, windows)
+        for unit, train in enumerate(trains):
+            for w, (start, stop) in enumerate(windows):
+                assert counts[unit, w] == _searchsorted_count(train, ss, start, stop)
+
+
+def test_pause_test_takes_unsorted_spike_times():
+    cs = poisson_train(1.0, 300, seed=1)
+    ss = poisson_train(60.0, 300, seed=2)
+    shuffled = np.random.default_rng(0).permutation(ss)
+    assert pause_test(cs[::-1], shuffled, 30000.0) == pause_test(cs, ss, 30000.0)
 
 
 def test_pause_test_on_independent_trains():

