@@ -62,11 +62,15 @@ class PipelineOptions:
     """Threads for the quality filter and the 3D-ACGs (None: all cores). No worker processes:
     the heavy kernels are numba without the GIL."""
     cache: bool = True
+    device: str = "cpu"
+    """Where the networks run: cpu, cuda or auto (model/device.py)."""
 
     def __post_init__(self) -> None:
         if not (self.threshold >= 1.0 and np.isfinite(self.threshold)):
             raise ValueError(f"confidence-ratio threshold must be a number >= 1, got "
                              f"{self.threshold}")
+        if self.device.split(":")[0] not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
 
@@ -93,7 +97,8 @@ def options_from_dict(data: dict[str, Any] | None) -> PipelineOptions:
             {int(k): v for k, v in (region.get("cluster_regions") or {}).items()},
             {int(k): v for k, v in (region.get("channel_regions") or {}).items()},
             tuple(region.get("extra_names") or ())),
-        threads=data.get("threads"), cache=bool(data.get("cache", True)))
+        threads=data.get("threads"), cache=bool(data.get("cache", True)),
+        device=str(data.get("device") or "cpu"))
 
 
 def _unit_key(times: np.ndarray, spike_ids: np.ndarray, recording: Recording,
@@ -330,7 +335,8 @@ def classify(
     if inputs.ready:
         if progress is not None:
             progress(total, total, f"predicting {len(inputs.ready)} units")
-        prediction = predict_inputs(bundle, inputs.rows, threshold=options.threshold)
+        prediction = predict_inputs(bundle, inputs.rows, threshold=options.threshold,
+                                    device=options.device)
     result = build_result(ids, features, inputs.ready, prediction, bundle)
     if notes:
         result.status[result.status == OK] = f"{OK}; {'; '.join(notes)}"

@@ -14,6 +14,7 @@ from torch.func import functional_call, vmap
 from phy_c4.config import LAYER_NAMES
 from phy_c4.model.bundle import Bundle
 from phy_c4.model.config import C4NetConfig
+from phy_c4.model.device import resolve_device
 from phy_c4.model.laplace import probit_probabilities
 from phy_c4.model.networks import C4Network
 from phy_c4.model.stacked import stacked_forward, supports
@@ -23,10 +24,13 @@ from phy_c4.status import UNCLASSIFIED
 _ACTIVATION_BUDGET = 16_000_000  # floats per chunk of (units x members) activations
 
 
-def member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits (M, N, K) and last-layer features (M, N, D) of all members at once."""
-    params = {key: value.float() for key, value in bundle.weights.items()}
-    network = bundle.new_network()
+def member_forward(bundle: Bundle, inputs: torch.Tensor, device: str | torch.device = "cpu"
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits (M, N, K) and last-layer features (M, N, D) of all members at once, computed on
+    ``device`` and returned on the CPU."""
+    device = resolve_device(device)
+    params = {key: value.float().to(device) for key, value in bundle.weights.items()}
+    network = bundle.new_network().to(device)
     if isinstance(network, C4Network) and supports(network.config):
         config = network.config
 
@@ -45,9 +49,9 @@ def member_forward(bundle: Bundle, inputs: torch.Tensor) -> tuple[torch.Tensor, 
     logits, features = [], []
     with torch.inference_mode():
         for start in range(0, n_units, chunk):
-            out = run(inputs[start : start + chunk])
-            logits.append(out[0])
-            features.append(out[1])
+            out = run(inputs[start : start + chunk].to(device))
+            logits.append(out[0].cpu())
+            features.append(out[1].cpu())
     return torch.cat(logits, dim=1), torch.cat(features, dim=1)
 
 
@@ -58,12 +62,12 @@ def _activations_per_unit(network: torch.nn.Module) -> int:
     return 2000
 
 
-def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool,
+                          device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Per-member probabilities (N, K, M) and the ensemble-mean last-layer input (N, D)."""
     if inputs.shape[0] == 0:
         return np.zeros((0, len(bundle.labels), bundle.n_members)), np.zeros((0, 0))
-    logits, features = member_forward(bundle, inputs)
+    logits, features = member_forward(bundle, inputs, device)
     mean_features = features.double().mean(dim=0).numpy()
     if calibrated:
         factors = bundle.factors
@@ -173,7 +177,7 @@ def summarise(labels: tuple[str, ...], raw: np.ndarray, threshold: float) -> Pre
 
 def predict(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
             layer: np.ndarray | list | None = None, *, threshold: float = 2.0,
-            calibrated: bool | None = None) -> Prediction:
+            calibrated: bool | None = None, device: str | torch.device = "cpu") -> Prediction:
     """Classify units from their log 3D-ACGs and preprocessed waveforms with a C4 bundle.
 
     ``calibrated`` defaults to using the Laplace predictive when the bundle carries it.
@@ -182,7 +186,7 @@ def predict(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
         raise ValueError(f"confidence-ratio threshold must be >= 1, got {threshold}")
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
     inputs = c4_inputs(bundle, acg_log, waveforms, layer, acg_scale=bundle.spec.acg.scale)
-    raw, features = _member_probabilities(bundle, inputs, use_calibration)
+    raw, features = _member_probabilities(bundle, inputs, use_calibration, device)
     prediction = summarise(bundle.labels, raw, threshold)
     prediction.features = features
     return prediction
@@ -193,10 +197,11 @@ def is_calibrated(bundle: Bundle) -> bool:
 
 
 def predict_inputs(bundle: Bundle, inputs: torch.Tensor, *, threshold: float = 2.0,
-                   calibrated: bool | None = None) -> Prediction:
-    """Classify ready-made network input rows (any architecture)."""
+                   calibrated: bool | None = None, device: str | torch.device = "cpu"
+                   ) -> Prediction:
+    """Classify ready-made network input rows (any architecture) on ``device``."""
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
-    raw, features = _member_probabilities(bundle, inputs, use_calibration)
+    raw, features = _member_probabilities(bundle, inputs, use_calibration, device)
     prediction = summarise(bundle.labels, raw, threshold)
     prediction.features = features
     return prediction

@@ -28,6 +28,8 @@ def register(sub) -> None:
     t.add_argument("--vae-epochs", type=int, default=40)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--report", help="folder for figures (confusion, accuracy vs ratio)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                   help="where to train (auto: CUDA when torch sees it)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train)
 
@@ -110,7 +112,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     bundle, calibration = train_bundle(
         table, config, name=args.name or out.name, version=args.version, unlabelled=unlabelled,
         state_dir=out.parent / f".{out.name}.train_state", progress=progress,
-        provenance={"tables": [str(Path(p).resolve()) for p in args.table]})
+        provenance={"tables": [str(Path(p).resolve()) for p in args.table]}, device=args.device)
     for bar in bars.values():
         bar.close()
     bundle.path = save_bundle(bundle, out)

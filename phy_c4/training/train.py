@@ -29,6 +29,7 @@ from phy_c4._version import __version__
 from phy_c4.config import BASE_LABELS, TableFeatureSpec
 from phy_c4.families import attach
 from phy_c4.model.bundle import Bundle
+from phy_c4.model.device import resolve_device
 from phy_c4.model.ensemble import ensemble_features
 from phy_c4.model.tabular import MODALITIES, ModalityDecoder, TabularConfig, TabularNetwork
 from phy_c4.training.metrics import expected_calibration_error
@@ -57,10 +58,6 @@ class TrainConfig:
         return TabularConfig(labels=tuple(self.labels), hidden=self.hidden)
 
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _split(x: np.ndarray, config: TabularConfig) -> list[np.ndarray]:
     out, start = [], 0
     for size in config.sizes:
@@ -69,13 +66,13 @@ def _split(x: np.ndarray, config: TabularConfig) -> list[np.ndarray]:
     return out
 
 
-def pretrain_vaes(X: np.ndarray, config: TrainConfig, progress: Progress | None = None
-                  ) -> dict[str, dict[str, torch.Tensor]]:
+def pretrain_vaes(X: np.ndarray, config: TrainConfig, progress: Progress | None = None,
+                  device: str | torch.device = "auto") -> dict[str, dict[str, torch.Tensor]]:
     """Encoder weights of one beta-VAE per modality, trained on the units that have it."""
     network_config = config.network()
     parts = _split(X, network_config)
     present = X[:, sum(network_config.sizes) :] > 0.5
-    device = _device()
+    device = resolve_device(device)
     weights = {}
     for m, name in enumerate(MODALITIES):
         data = torch.from_numpy(parts[m][present[:, m]]).float().to(device)
@@ -117,12 +114,12 @@ def _stratified_holdout(y: np.ndarray, fraction: float, rng: np.random.Generator
 
 def train_member(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray,
                  vae_weights: dict[str, dict[str, torch.Tensor]], config: TrainConfig,
-                 seed: int) -> dict[str, torch.Tensor]:
+                 seed: int, device: str | torch.device = "auto") -> dict[str, torch.Tensor]:
     """One classifier: VAE-initialised encoders, class-balanced batches, modality dropout."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     network_config = config.network()
-    device = _device()
+    device = resolve_device(device)
     network = TabularNetwork(network_config)
     for name, state in vae_weights.items():
         network.encoders[name].load_state_dict(state)
@@ -203,9 +200,10 @@ def out_of_fold_probabilities(logits: np.ndarray, mask: np.ndarray, temperature:
 
 def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version: str,
                  unlabelled: FeatureTable | None = None, state_dir: str | os.PathLike | None = None,
-                 progress: Progress | None = None, provenance: dict | None = None
-                 ) -> tuple[Bundle, dict]:
-    """Train a tabular ensemble bundle on a table's labelled units (unlabelled ones pretrain)."""
+                 progress: Progress | None = None, provenance: dict | None = None,
+                 device: str | torch.device = "auto") -> tuple[Bundle, dict]:
+    """Train a tabular ensemble bundle on a table's labelled units (unlabelled ones pretrain),
+    on ``device`` (auto: CUDA when torch sees it)."""
     labels = tuple(config.labels)
     labelled = table.labelled
     unknown = sorted(set(table.labels[labelled]) - set(labels))
@@ -226,7 +224,7 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
         vaes = {m: {k.split("/", 1)[1]: v for k, v in flat.items() if k.startswith(m + "/")}
                 for m in MODALITIES}
     else:
-        vaes = pretrain_vaes(pretrain, config, progress)
+        vaes = pretrain_vaes(pretrain, config, progress, device)
         if vae_path is not None:
             vae_path.parent.mkdir(parents=True, exist_ok=True)
             save_file({f"{m}/{k}": v.contiguous() for m, s in vaes.items() for k, v in s.items()},
@@ -240,7 +238,7 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
         if member_path is not None and member_path.is_file():
             member_state = load_file(member_path)
         else:
-            member_state = train_member(X, y, ~held, vaes, config, seed)
+            member_state = train_member(X, y, ~held, vaes, config, seed, device)
             if member_path is not None:
                 save_file({k: v.contiguous() for k, v in member_state.items()}, member_path)
         states.append(member_state)
