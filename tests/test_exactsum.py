@@ -9,6 +9,7 @@ from phy_c4.features._exactsum import (
     constant_kernel_dot,
     numpy_pairwise_sum,
 )
+from phy_c4.features.acg3d import quantiles_linear
 
 
 def test_pairwise_sum_is_numpys_mean_bit_for_bit():
@@ -22,13 +23,19 @@ def test_pairwise_sum_is_numpys_mean_bit_for_bit():
 
 
 def test_constant_kernel_dot_is_the_general_emulation_with_equal_weights():
+    """The vectorised box-car against the scalar emulation, every length through three blocks
+    of 32 and a 16-block, every alignment of the start, on smooth and on piecewise-constant
+    values (the rates it sees)."""
     rng = np.random.default_rng(4)
     lanes = np.empty(48)
-    for n in (1, 15, 16, 31, 32, 33, 250, 251, 400):
-        x = rng.random(n + 10) * 100
-        weights = np.full(n, 1.0 / 250)
-        assert constant_kernel_dot(x, 7, 1.0 / 250, n) == blas_avx512_dot(x[7:], weights, n,
-                                                                          lanes)
+    for n in [*range(100), 223, 224, 239, 240, 249, 250, 251, 400]:
+        for start in range(0, 9):
+            smooth = rng.random(n + 10) * 100
+            steps = np.repeat(rng.exponential(40, n + 10), rng.integers(1, 30, n + 10))[:n + 10]
+            for x in (smooth, steps):
+                weight = 1.0 / max(n, 1)
+                expected = blas_avx512_dot(x[start:], np.full(n, weight), n, lanes)
+                assert constant_kernel_dot(x, start, weight, n) == expected, (n, start)
 
 
 def test_emulated_dot_differs_from_naive_summation_in_the_last_bits():
@@ -43,3 +50,18 @@ def test_emulated_dot_differs_from_naive_summation_in_the_last_bits():
             naive += value * (1.0 / 250)
         differ += blas_avx512_dot(x, np.full(250, 1.0 / 250), 250, lanes) != naive
     assert differ > 0
+
+
+def test_quantiles_from_a_sort_are_numpys_quantiles_bit_for_bit():
+    """Ties, one value, the 0 and 1 quantiles, spreads over many decades."""
+    rng = np.random.default_rng(6)
+    for k in range(4000):
+        n = int(rng.integers(1, 25 if k % 2 else 3000))
+        kinds = (rng.random(n) * 10.0 ** rng.integers(-3, 5),
+                 rng.integers(0, 4, n).astype(float),
+                 rng.exponential(50.0, n) * 10.0 ** rng.integers(-6, 6, n))
+        quantiles = (np.linspace(0, 1, int(rng.integers(3, 14)))[1:-1],
+                     np.array([0.0, 1.0, 0.5]), rng.random(5))
+        for values in kinds:
+            for q in quantiles:
+                assert np.array_equal(quantiles_linear(values, q), np.quantile(values, q))

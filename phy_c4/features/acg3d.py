@@ -49,22 +49,26 @@ def _fill_rate(
     j = offset
     while j < end:
         if cell >= n_cells:
-            buffer[j:end] = 0.0
+            for k in range(j, end):
+                buffer[k] = 0.0
             return cell
         if position < cell_start[cell]:
             run = min(cell_start[cell] - position, end - j)
-            buffer[j : j + run] = 0.0
+            value = 0.0
         else:
             run = min(cell_stop[cell] - position, end - j)
-            buffer[j : j + run] = cell_rate[cell]
+            value = cell_rate[cell]
             if position + run >= cell_stop[cell]:
                 cell += 1
+        for k in range(j, j + run):  # a plain loop: numba's slice assignment costs ~50 ns
+            buffer[k] = value
         j += run
         position += run
     return cell
 
 
 _CHUNK = 1 << 15
+_FILL_AHEAD = 1 << 10
 
 
 @numba.njit(cache=True, nogil=True)
@@ -119,10 +123,12 @@ def _smoothed_rate_at_spikes(bins: np.ndarray, bin_s: float, kernel_size: int) -
             chunk_first = lo
             chunk_filled -= shift
         if hi - chunk_first > chunk_filled:
+            # fill ahead: one call serves the next spikes too (a call per spike costs more
+            # than the bins it writes); at most _FILL_AHEAD bins are written in vain at a gap
+            fill_to = min(chunk.size, max(hi - chunk_first, chunk_filled + _FILL_AHEAD))
             cell = _fill_rate(chunk, chunk_filled, chunk_first + chunk_filled,
-                              hi - chunk_first - chunk_filled, cell_start, cell_stop, cell_rate,
-                              cell)
-            chunk_filled = hi - chunk_first
+                              fill_to - chunk_filled, cell_start, cell_stop, cell_rate, cell)
+            chunk_filled = fill_to
         if edge:
             count = hi - lo
             value = numpy_pairwise_sum(chunk, lo - chunk_first, count) / count if count else 0.0
@@ -142,12 +148,12 @@ def _accumulate(
     offset: int,
     n_lags: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Occupancy counts per rate row and lag, visiting each pair of nearby spike bins once.
+    """Occupancy counts per rate row and lag.
 
     npyx adds the boolean occupancy of the window around every trigger spike. Spikes sharing a
     1-ms bin share a smoothed rate and therefore a row, so triggers are grouped by unique bin
-    with a multiplicity; a pair of unique bins (u < w) within the window then adds
-    ``multiplicity(u)`` at lag +d in u's row and ``multiplicity(w)`` at lag -d in w's row.
+    with a multiplicity; each unique bin within a trigger bin's window then adds that
+    multiplicity at its lag in the trigger's row.
     """
     n_rows = edges.size
     n_bins = bins[-1] + 1
@@ -180,21 +186,50 @@ def _accumulate(
         weight[n_unique - 1] += 1
         row_of[n_unique - 1] = row
         triggers[row] += 1
-    # flat counts: row r, lag l at r * n_lags + half + l; a zero weight adds nothing (no branch)
+    # flat counts: row r, lag l at r * n_lags + half + l. Each trigger adds its weight at the
+    # lag of every unique bin within the window, both sides, into its own row: one contiguous
+    # scan whose increments stay in one row (in cache), instead of two scattered increments
+    # per pair. The trigger's own bin counts too (lag 0 is zeroed afterwards, as npyx).
     flat = np.zeros(n_rows * n_lags, dtype=np.int64)
-    for u in range(n_unique):
-        wu = weight[u]
-        centre_u = row_of[u] * n_lags + half
-        bu = unique[u]
-        flat[centre_u] += wu  # the trigger's own bin (lag 0 is zeroed afterwards, as npyx)
-        w = u + 1
-        while w < n_unique and unique[w] - bu <= half:
-            lag = unique[w] - bu
-            flat[centre_u + lag] += wu
-            flat[row_of[w] * n_lags + half - lag] += weight[w]
-            w += 1
+    first = 0  # first unique bin at or after the window's start
+    stop = 0  # first unique bin after the window's end
+    for t in range(n_unique):
+        bt = unique[t]
+        while unique[first] < bt - half:
+            first += 1
+        while stop < n_unique and unique[stop] <= bt + half:
+            stop += 1
+        wt = weight[t]
+        if wt == 0:
+            continue
+        base = row_of[t] * n_lags + half - bt  # + unique[x] >= row start: never negative
+        for x in range(first, stop):
+            flat[np.uint64(base + unique[x])] += wt
     counts = flat.reshape(n_rows, n_lags).astype(np.float64)
     return counts, triggers
+
+
+def quantiles_linear(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, quantiles)`` (method "linear") bit for bit, from a full sort.
+
+    numpy partitions around every needed rank, which for the 20 ranks of 10 rate rows costs
+    2.3x a sort of the same 90 k rates; the order statistics are the same either way, and the
+    interpolation below is numpy's own ``_lerp`` (tests/test_exactsum.py checks equality).
+    """
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    n = ordered.size
+    virtual = (n - 1) * np.asarray(quantiles, dtype=np.float64)
+    previous = np.floor(virtual)
+    gamma = virtual - previous
+    below = previous.astype(np.intp)
+    above = below + 1
+    last = virtual >= n - 1
+    below[last] = above[last] = n - 1
+    first = virtual < 0
+    below[first] = above[first] = 0
+    a, b = ordered[below], ordered[above]
+    difference = b - a
+    return np.where(gamma >= 0.5, b - difference * (1 - gamma), a + difference * gamma)
 
 
 def _window(spec: AcgSpec, fs: float) -> tuple[float, int, int, int]:
@@ -214,7 +249,7 @@ def _acg_3d_checked(times: np.ndarray, fs: float, spec: AcgSpec) -> tuple[np.nda
     kernel_size = math.ceil(spec.smooth_ms / bin_ms)
     rates = _smoothed_rate_at_spikes(bins, bin_ms / 1000, kernel_size)
     levels = np.linspace(0, 1, spec.n_rate_bins + 2)[1:-1]
-    edges = np.quantile(rates, levels)
+    edges = quantiles_linear(rates, levels)
     counts, triggers = _accumulate(bins, rates, edges, offset, n_lags)
     with np.errstate(invalid="ignore", divide="ignore"):
         acg = np.nan_to_num(counts / triggers[:, None].astype(np.float64))
