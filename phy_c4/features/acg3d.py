@@ -123,9 +123,16 @@ def _smoothed_rate_at_spikes(bins: np.ndarray, bin_s: float, kernel_size: int) -
             chunk_first = lo
             chunk_filled -= shift
         if hi - chunk_first > chunk_filled:
-            # fill ahead: one call serves the next spikes too (a call per spike costs more
-            # than the bins it writes); at most _FILL_AHEAD bins are written in vain at a gap
-            fill_to = min(chunk.size, max(hi - chunk_first, chunk_filled + _FILL_AHEAD))
+            # fill ahead for the next spikes whose windows continue this one (a call per
+            # spike costs more than the bins it writes), never across a gap between windows
+            fill_end = hi
+            limit = min(chunk_first + chunk.size, hi + _FILL_AHEAD)
+            k = j + 1
+            while k < n_spikes and bins[k] - half <= fill_end and \
+                    bins[k] - half + kernel_size <= limit:
+                fill_end = max(fill_end, bins[k] - half + kernel_size)
+                k += 1
+            fill_to = fill_end - chunk_first
             cell = _fill_rate(chunk, chunk_filled, chunk_first + chunk_filled,
                               fill_to - chunk_filled, cell_start, cell_stop, cell_rate, cell)
             chunk_filled = fill_to
