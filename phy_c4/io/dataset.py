@@ -16,6 +16,7 @@ import hashlib
 import logging
 import math
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -124,13 +125,27 @@ class Recording:
     spike_clusters: np.ndarray  # int64
     fs: float
     amplitudes: np.ndarray | None
-    channel_positions: np.ndarray
     groups: dict[int, str]
-    model: Any = field(repr=False, default=None)  # phylib TemplateModel
+    _model: Any = field(repr=False, default=None)  # phylib TemplateModel, or one being loaded
     metadata: dict[str, dict[int, Any]] = field(default_factory=dict)
+    _channel_positions: np.ndarray | None = field(default=None, repr=False)
     _index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _times_digest: str | None = field(default=None, repr=False)
     _clusters_digest: str | None = field(default=None, repr=False)
+
+    @property
+    def model(self) -> Any:
+        """phylib's ``TemplateModel`` (templates, raw data, channels), waiting for it if it is
+        still loading in the background (``open_recording``)."""
+        if isinstance(self._model, _BackgroundModel):
+            self._model = self._model.result()
+        return self._model
+
+    @property
+    def channel_positions(self) -> np.ndarray:
+        if self._channel_positions is None:
+            self._channel_positions = np.asarray(self.model.channel_positions, dtype=np.float64)
+        return self._channel_positions
 
     @property
     def cluster_ids(self) -> np.ndarray:
@@ -231,42 +246,120 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
     ``SortingAnalyzer``), read-only.
 
     Errors name the missing or malformed file instead of failing deep inside phylib; ``force``
-    accepts sample rates outside 10-100 kHz.
+    accepts sample rates outside 10-100 kHz. For a Kilosort/Phy folder the spike arrays are read
+    here and phylib's model (templates, raw data) loads in a background thread meanwhile: its
+    checks and copies of every spike array cost ~6 s for 40 M spikes, which then overlap the
+    grouping and the quality filter instead of preceding them.
     """
     from phy_c4.io.analyzer import AnalyzerModel, is_analyzer
 
     if is_analyzer(path):
         path = AnalyzerModel(path)
-    model = path if hasattr(path, "spike_samples") else _load_model(path, force)
-    folder = Path(getattr(model, "dir_path", Path(str(path))))
+    if hasattr(path, "spike_samples"):
+        return _from_model(path, spike_clusters)
+    params = _checked_params(path, force)
+    folder = params.parent
+    if not all((folder / name).is_file() for name in _DIRECT_FILES):
+        return _from_model(_load_model(params, force), spike_clusters)  # e.g. an ALF folder
+    def read(name: str) -> np.ndarray:  # read-only maps: pages shared with phylib's reads
+        return np.load(folder / name, mmap_mode="r", allow_pickle=False).squeeze()
+
+    times = _spike_samples(read("spike_times.npy"))
+    clusters = read("spike_clusters.npy") if spike_clusters is None else spike_clusters
+    amplitudes = read("amplitudes.npy")
+    return _recording(folder, float(read_params(params)["sample_rate"]), times, clusters,
+                      amplitudes, _load_metadata(folder), _BackgroundModel(params, force))
+
+
+_DIRECT_FILES = ("spike_times.npy", "spike_clusters.npy", "amplitudes.npy")
+"""The files read without phylib (with phylib's conventions); other layouts go through it."""
+
+
+class _BackgroundModel:
+    """phylib's ``TemplateModel`` loading in a daemon thread; ``result()`` waits for it and
+    raises what the load raised."""
+
+    def __init__(self, params: Path, force: bool) -> None:
+        self._model: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._load, args=(params, force), daemon=True,
+                                        name="phy_c4 phylib model")
+        self._thread.start()
+
+    def _load(self, params: Path, force: bool) -> None:
+        try:
+            self._model = _load_model(params, force, checked=True)
+        except BaseException as error:  # re-raised in the thread that asks for the model
+            self._error = error
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._model
+
+
+def _spike_samples(samples: np.ndarray) -> np.ndarray:
+    """Spike times as int64 samples; uint64 (Kilosort's dtype) is viewed, not copied."""
+    if samples.dtype.kind == "f":
+        samples = np.round(samples)
+    if samples.dtype == np.uint64:
+        view = samples.view(np.int64)
+        if not view.size or view.min() >= 0:
+            return view
+    return samples.astype(np.int64, copy=False)
+
+
+def _load_metadata(folder: Path) -> dict[str, dict[int, Any]]:
+    """Cluster columns of every ``*.csv``/``*.tsv`` in the folder, as phylib's model reads them
+    (``cluster_info`` excluded; a file phylib cannot parse is skipped)."""
+    from phylib.io.model import load_metadata
+
+    metadata: dict[str, dict[int, Any]] = {}
+    for path in [*folder.glob("*.csv"), *folder.glob("*.tsv")]:
+        if path.stem == "cluster_info":
+            continue
+        try:
+            metadata.update(load_metadata(path))
+        except Exception as error:  # phylib warns and goes on; so do we
+            logger.warning("Error when reading %s: %s.", path.name, error)
+    return metadata
+
+
+def _from_model(model: Any, spike_clusters: np.ndarray | None) -> Recording:
+    folder = Path(getattr(model, "dir_path", "."))
     fs = float(model.sample_rate)
     if not np.isfinite(fs) or fs <= 0:
         raise DatasetError(f"{folder}: params.py has an invalid sample_rate {model.sample_rate!r}")
+    times = _spike_samples(np.asarray(model.spike_samples))
+    clusters = model.spike_clusters if spike_clusters is None else spike_clusters
+    recording = _recording(folder, fs, times, clusters, getattr(model, "amplitudes", None),
+                           getattr(model, "metadata", None) or {}, model)
+    recording._channel_positions = np.asarray(model.channel_positions, dtype=np.float64)
+    return recording
+
+
+def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
+               amplitudes: np.ndarray | None, metadata: dict, model: Any) -> Recording:
     from phy_c4.arrays import is_sorted
 
-    times = np.asarray(model.spike_samples)
-    if times.dtype.kind == "f":
-        times = np.round(times)
-    times = times.astype(np.int64, copy=False)
-    clusters = np.asarray(model.spike_clusters if spike_clusters is None else spike_clusters)
+    clusters = np.asarray(clusters)
     if clusters.shape != times.shape:
         raise DatasetError(f"{folder}: {clusters.size} spike clusters for {times.size} spikes")
     if clusters.size and clusters.min() < 0:
         raise DatasetError(f"{folder}: negative cluster ids ({int(clusters.min())})")
     if times.size and not is_sorted(times):
         raise DatasetError(f"{folder}: spike_times.npy is not sorted")
-    metadata = {k: dict(v) for k, v in (getattr(model, "metadata", None) or {}).items()}
+    metadata = {k: dict(v) for k, v in metadata.items()}
     groups = {int(k): str(v) for k, v in metadata.get("group", {}).items()}
-    amplitudes = getattr(model, "amplitudes", None)
     return Recording(
         folder=folder,
         spike_times=times,
         spike_clusters=clusters.astype(np.int64, copy=False),
         fs=fs,
         amplitudes=None if amplitudes is None else np.asarray(amplitudes, dtype=np.float64),
-        channel_positions=np.asarray(model.channel_positions, dtype=np.float64),
         groups=groups,
-        model=model,
+        _model=model,
         metadata=metadata,
     )
 
@@ -292,9 +385,8 @@ def _read_only_model_class() -> type:
     return ReadOnlyTemplateModel
 
 
-def _load_model(path: str | os.PathLike, force: bool = False) -> Any:
-    from phylib.io.model import get_template_params
-
+def _checked_params(path: str | os.PathLike, force: bool) -> Path:
+    """``params.py`` of a folder whose sample rate and spike arrays pass the checks."""
     params = params_path(path)
     folder = params.parent
     check_sample_rate(read_params(params), folder, force)
@@ -304,6 +396,14 @@ def _load_model(path: str | os.PathLike, force: bool = False) -> Any:
             required == "spike_clusters.npy" and (folder / "spike_templates.npy").is_file()
         ):
             raise DatasetError(f"{folder}: {required} is missing")
+    return params
+
+
+def _load_model(path: str | os.PathLike, force: bool = False, checked: bool = False) -> Any:
+    from phylib.io.model import get_template_params
+
+    params = params_path(path) if checked else _checked_params(path, force)
+    folder = params.parent
     try:
         return _read_only_model_class()(**get_template_params(params))
     except DatasetError:
