@@ -158,9 +158,12 @@ def _store_cached(path: Path, features: UnitFeatures, times: np.ndarray) -> None
 
 def _unit_spikes(spike_ids: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A cluster's unique spike times and, for each, the index of its first spike, from its
-    spike indices and their times (gathered once per unit)."""
-    unique, first = np.unique(times, return_index=True)
-    return unique, spike_ids[first]
+    spike indices and their times (gathered once per unit). The times are sorted (the
+    recording's are checked on opening), so one comparison pass replaces ``np.unique``'s sort."""
+    first = np.empty(times.size, dtype=bool)
+    first[:1] = True
+    np.not_equal(times[1:], times[:-1], out=first[1:])
+    return times[first], spike_ids[first]
 
 
 def _quality_job(times: np.ndarray, amplitudes: np.ndarray, fs: float,
@@ -348,7 +351,7 @@ def classify(
     if prediction is not None:
         _mark_novel(result, novelty(bundle, prediction))
     if options.pairing is not None and prediction is not None:
-        _pair_purkinje(result, recording, features, kept_times, options.pairing)
+        _pair_purkinje(result, recording, features, kept_times, options.pairing, options.threads)
     result.parameters = {
         "threshold": options.threshold,
         "quality": None if options.quality is None else asdict(options.quality),
@@ -415,7 +418,7 @@ def _mark_novel(result: ClassificationResult, scores: np.ndarray) -> None:
 
 def _pair_purkinje(result: ClassificationResult, recording: Recording,
                    features: dict[int, UnitFeatures], kept: dict[int, np.ndarray],
-                   spec: PairingSpec) -> None:
+                   spec: PairingSpec, threads: int | None = None) -> None:
     """Confirm predicted PkC_cs / PkC_ss units by the complex spike's pause of the simple
     spikes (features/pairing.py); both units of a pair get ``c4_pair``, and statuses say it."""
     result.pair = np.full(len(result.cluster_ids), "", dtype=object)
@@ -427,7 +430,7 @@ def _pair_purkinje(result: ClassificationResult, recording: Recording,
         return
     positions = {c: recording.channel_positions[max(features[c].peak_channel, 0)]
                  for c in (*cs, *ss)}
-    pairs, unpaired = find_pairs(cs, ss, positions, recording.fs, spec)
+    pairs, unpaired = find_pairs(cs, ss, positions, recording.fs, spec, threads)
     row = {int(c): i for i, c in enumerate(result.cluster_ids)}
     for cs_id, ss_id in pairs.items():
         for unit, partner in ((cs_id, ss_id), (ss_id, cs_id)):

@@ -9,6 +9,8 @@ this check; it is physiology that only the cerebellum has.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numba
@@ -107,11 +109,11 @@ def pause_test(cs_times: np.ndarray, ss_times: np.ndarray, fs: float,
 
 
 def _pause_tests(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
-                 candidates: dict[int, list[int]], fs: float, spec: PairingSpec
-                 ) -> dict[tuple[int, int], PauseTest]:
+                 candidates: dict[int, list[int]], fs: float, spec: PairingSpec,
+                 threads: int | None = None) -> dict[tuple[int, int], PauseTest]:
     """{(cs, ss): test} for every simple-spike unit ``ss`` and its candidate complex-spike
     units: the complex spikes of all units are merged once, so each simple-spike train is
-    swept once whatever the number of candidates."""
+    swept once whatever the number of candidates; the sweeps run in threads (numba, no GIL)."""
     cs_ids = sorted({c for wanted in candidates.values() for c in wanted})
     if not cs_ids:
         return {}
@@ -122,21 +124,26 @@ def _pause_tests(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray
     order = np.argsort(events, kind="stable")
     events, owner = events[order], owner[order]
     row = {c: i for i, c in enumerate(cs_ids)}
+    swept = [s for s, wanted in candidates.items() if wanted]
+
+    def sweep(ss_id: int) -> np.ndarray:
+        return _window_counts(events, owner, len(cs_ids), _sorted_int64(ss_units[ss_id]),
+                              windows)
+
+    with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
+        all_counts = dict(zip(swept, pool.map(sweep, swept), strict=True))
     tests = {}
-    for ss_id, wanted in candidates.items():
-        if not wanted:
-            continue
-        counts = _window_counts(events, owner, len(cs_ids), _sorted_int64(ss_units[ss_id]),
-                                windows)
-        for cs_id in wanted:
+    for ss_id in swept:
+        counts = all_counts[ss_id]
+        for cs_id in candidates[ss_id]:
             observed, baseline = counts[row[cs_id]]
             tests[cs_id, ss_id] = _test_from_counts(observed, baseline, windows)
     return tests
 
 
 def find_pairs(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
-               positions: dict[int, np.ndarray], fs: float, spec: PairingSpec = PairingSpec()
-               ) -> tuple[dict[int, int], dict[int, int]]:
+               positions: dict[int, np.ndarray], fs: float, spec: PairingSpec = PairingSpec(),
+               threads: int | None = None) -> tuple[dict[int, int], dict[int, int]]:
     """(confirmed pairs {cs: ss}, {cs: number of simple-spike units nearby, none pausing}).
 
     Each complex-spike unit takes its most significant pausing neighbour; a simple-spike unit
@@ -150,7 +157,7 @@ def find_pairs(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
     for cs_id, neighbours in nearby.items():
         for ss_id in neighbours:
             candidates[ss_id].append(cs_id)
-    all_tests = _pause_tests(cs_units, ss_units, candidates, fs, spec)
+    all_tests = _pause_tests(cs_units, ss_units, candidates, fs, spec, threads)
     for cs_id in cs_units:
         tests = {s: all_tests[cs_id, s] for s in nearby[cs_id]}
         confirmed = {s: t for s, t in tests.items() if t.confirms(spec)}
