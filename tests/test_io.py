@@ -108,3 +108,37 @@ def test_tsv_round_trip_and_malformed_files(tmp_path):
         read_cluster_column(tmp_path / "bad.tsv")
     with pytest.raises(ValueError, match="invalid column"):
         write_cluster_column(tmp_path, "a/b", {})
+
+
+@pytest.mark.parametrize("name", ["example", "allen_819701982_probe769", "english_mouse1_180501a"])
+def test_reading_a_folder_directly_equals_reading_it_through_phylib(name, example_dir):
+    """What the CLI reads itself (phylib's model loading meanwhile) is what the plugin gets
+    from Phy's already-loaded model: spikes, assignment, amplitudes, columns, channels."""
+    from phy_c4.io.dataset import _load_model
+
+    folder = example_dir if name == "example" else shared_path("data", "phy_real", name)
+    direct = open_recording(folder)
+    through_phylib = open_recording(_load_model(folder))
+    for field in ("spike_times", "spike_clusters", "amplitudes", "channel_positions",
+                  "channel_shanks"):
+        ours, theirs = getattr(direct, field), getattr(through_phylib, field)
+        assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs), field
+    assert direct.metadata == through_phylib.metadata and direct.groups
+    assert direct.groups == through_phylib.groups and direct.fs == through_phylib.fs
+    assert direct.input_digests() == through_phylib.input_digests()
+    assert np.array_equal(direct.template_waveform(int(direct.cluster_ids[0])),
+                          through_phylib.template_waveform(int(direct.cluster_ids[0])))
+
+
+def test_a_model_phylib_cannot_load_is_a_clear_error_when_it_is_needed(example_dir, tmp_path):
+    """The spike arrays read fine, phylib fails in the background on templates.npy: the error
+    names the folder and phylib's complaint, raised where the templates are first needed."""
+    import shutil
+
+    folder = tmp_path / "broken"
+    shutil.copytree(example_dir, folder)
+    (folder / "templates.npy").write_bytes(b"not an npy file")
+    recording = open_recording(folder)
+    assert recording.spike_times.size  # the direct reads worked
+    with pytest.raises(DatasetError, match="phylib could not open it"):
+        recording.template_waveform(int(recording.cluster_ids[0]))
