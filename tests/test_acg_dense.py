@@ -24,7 +24,8 @@ KERNEL = 250  # 250-ms box-car
 HALF_WINDOW = 1000  # 2-s window, 2001 lags
 
 
-def dense_acg_3d(times: np.ndarray, n_rows: int = 10) -> tuple[np.ndarray, np.ndarray]:
+def dense_acg_3d(times: np.ndarray, n_rows: int = 10, edges: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     bins = times // SAMPLES_PER_BIN
     n_bins = int(bins[-1]) + 1
     rate = np.zeros(n_bins)
@@ -42,7 +43,8 @@ def dense_acg_3d(times: np.ndarray, n_rows: int = 10) -> tuple[np.ndarray, np.nd
             smoothed[j] = numpy_pairwise_sum(rate, lo, hi - lo) / (hi - lo) if hi > lo else 0.0
         else:
             smoothed[j] = blas_avx512_dot(rate[b - KERNEL // 2:], weights, KERNEL, lanes)
-    edges = np.quantile(smoothed, np.linspace(0, 1, n_rows + 2)[1:-1])
+    if edges is None:
+        edges = np.quantile(smoothed, np.linspace(0, 1, n_rows + 2)[1:-1])
     occupied = np.zeros(n_bins, dtype=bool)
     occupied[bins] = True
     counts = np.zeros((n_rows, 2 * HALF_WINDOW + 1))
@@ -92,3 +94,21 @@ def test_a_long_sparse_train_slides_the_chunk_many_times():
     edges, acg = acg_3d(times, FS)
     dense_edges, dense_acg = dense_acg_3d(times)
     assert np.array_equal(edges, dense_edges) and np.array_equal(acg, dense_acg)
+
+
+def test_rows_follow_npyx_rule_for_edges_in_any_order():
+    """The branch-free row lookup is used only for ascending edges; any other order takes
+    npyx's rule literally (first edge >= rate, else the top row if above edge 0)."""
+    from phy_c4.features.acg3d import _accumulate, _smoothed_rate_at_spikes
+
+    times = drawn_train(5, 40.0, 1500, 0.0, 0.1)
+    bins = times // SAMPLES_PER_BIN
+    rates = _smoothed_rate_at_spikes(bins, 0.001, KERNEL)
+    rng = np.random.default_rng(0)
+    for edges in (np.sort(rng.choice(rates, 10)), rng.choice(rates, 10),
+                  np.sort(rng.choice(rates, 10))[::-1].copy()):
+        counts, triggers = _accumulate(bins, rates, edges, -HALF_WINDOW, 2 * HALF_WINDOW + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            acg = np.nan_to_num(counts / triggers[:, None])
+        acg[:, HALF_WINDOW] = 0.0
+        assert np.array_equal(acg, dense_acg_3d(times, edges=edges)[1])

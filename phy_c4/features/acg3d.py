@@ -172,6 +172,10 @@ def _accumulate(
     weight = np.zeros(bins.size, dtype=np.int64)
     row_of = np.zeros(bins.size, dtype=np.int64)
     triggers = np.zeros(n_rows, dtype=np.int64)
+    ascending = True  # quantiles are, but NaN rates or rounding could break it: then check
+    for r in range(n_rows - 1):
+        if not edges[r] <= edges[r + 1]:
+            ascending = False
     n_unique = 0
     for j in range(bins.size):
         b = bins[j]
@@ -182,14 +186,21 @@ def _accumulate(
         if start < 0 or start + n_lags >= n_bins or b < first or b >= last:
             continue
         rate = rates[j]
-        row = -1
-        for r in range(n_rows):
-            if edges[r] >= rate:
-                row = r
-                break
-        if row < 0:
-            # npyx: argmax of an all-False mask is 0, then moved to the top row if above edge 0
-            row = n_rows - 1 if rate > edges[0] else 0
+        if ascending:  # the first edge >= rate is the number of edges below it (no branch)
+            row = 0
+            for r in range(n_rows):
+                row += edges[r] < rate
+            if row == n_rows:
+                row = n_rows - 1  # above every edge: the top row, as below
+        else:
+            row = -1
+            for r in range(n_rows):
+                if edges[r] >= rate:
+                    row = r
+                    break
+            if row < 0:
+                # npyx: argmax of an all-False mask is 0, then the top row if above edge 0
+                row = n_rows - 1 if rate > edges[0] else 0
         weight[n_unique - 1] += 1
         row_of[n_unique - 1] = row
         triggers[row] += 1
