@@ -15,6 +15,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("PHY_C4_SHARED", ROOT.parent / "shared"))
 
 
+def _drop_stale_numba_caches(package: Path) -> None:
+    """numba keys a cached kernel on its own file's timestamp, not on what it inlined from other
+    modules (``acg3d`` inlines ``_exactsum``): after an edit, a kernel could load stale and a
+    test pass or fail for code that is no longer there. Drop every cached kernel older than the
+    package's newest source, before any test imports it."""
+    newest = max(path.stat().st_mtime for path in package.rglob("*.py"))
+    for cached in [*package.rglob("__pycache__/*.nbi"), *package.rglob("__pycache__/*.nbc")]:
+        if cached.stat().st_mtime < newest:
+            cached.unlink(missing_ok=True)
+
+
+_drop_stale_numba_caches(ROOT / "phy_c4")
+
+
 def shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():
