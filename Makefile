@@ -26,9 +26,19 @@ test: $(STAMP)
 	$(PY) scripts/check_imports.py
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
-bench: $(STAMP)
-	$(PY) -m pip install -q npyx==4.3.1 six
-	$(PY) benchmarks/bench_features.py
+# npyx 4.3.1 gets its own environment, so the project's stays as CI builds it
+BENCH_VENV := .bench/venv-npyx
+
+$(BENCH_VENV)/.done: setup.cfg
+	python3 -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q torch==2.13.0
+	$(BENCH_VENV)/bin/pip install -q -e . npyx==4.3.1 six
+	touch $@
+
+bench: $(STAMP) $(BENCH_VENV)/.done
+	$(BENCH_VENV)/bin/python benchmarks/bench_features.py
+	$(PY) benchmarks/bench_pairing.py
+	$(PY) benchmarks/bench_classify.py --npyx-sample 0
 
 clean:
 	rm -rf $(VENV) build .pytest_cache
