@@ -113,7 +113,8 @@ def _unit_key(times: np.ndarray, spike_ids: np.ndarray, recording: Recording,
         "raw": _raw_stamp(recording),
     }, sort_keys=True, default=str).encode())
     if recording.amplitudes is not None:
-        digest.update(memoryview(np.ascontiguousarray(recording.amplitudes[spike_ids])).cast("B"))
+        unit_amplitudes = np.asarray(recording.amplitudes[spike_ids], dtype=np.float64)
+        digest.update(memoryview(np.ascontiguousarray(unit_amplitudes)).cast("B"))
     return digest.hexdigest()[:24]
 
 

@@ -124,7 +124,7 @@ class Recording:
     spike_times: np.ndarray  # int64 samples
     spike_clusters: np.ndarray  # int64
     fs: float
-    amplitudes: np.ndarray | None
+    amplitudes: np.ndarray | None  # Kilosort's template scalings, in the file's dtype
     groups: dict[int, str]
     _model: Any = field(repr=False, default=None)  # phylib TemplateModel, or one being loaded
     metadata: dict[str, dict[int, Any]] = field(default_factory=dict)
@@ -357,7 +357,8 @@ def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
         spike_times=times,
         spike_clusters=clusters.astype(np.int64, copy=False),
         fs=fs,
-        amplitudes=None if amplitudes is None else np.asarray(amplitudes, dtype=np.float64),
+        amplitudes=None if amplitudes is None else np.asarray(amplitudes),  # as stored: a
+        # float64 copy of 40 M float32 values would cost 330 MB; units are converted one by one
         groups=groups,
         _model=model,
         metadata=metadata,
