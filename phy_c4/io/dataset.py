@@ -261,6 +261,7 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
     folder = params.parent
     if not all((folder / name).is_file() for name in _DIRECT_FILES):
         return _from_model(_load_model(params, force), spike_clusters)  # e.g. an ALF folder
+
     def read(name: str) -> np.ndarray:  # read-only maps: pages shared with phylib's reads
         return np.load(folder / name, mmap_mode="r", allow_pickle=False).squeeze()
 
