@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from phy_c4._version import __version__
+from phy_c4.config import DEVICE_CHOICES
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 LOCK_WAIT_S = 120.0
@@ -487,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write npyx's cluster_predicted_cell_type.tsv & co")
     c.add_argument("--jobs", type=_positive_int, default=None,
                    help="threads for features (default: all cores)")
-    c.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"],
+    c.add_argument("--device", default="cpu", choices=DEVICE_CHOICES,
                    help="where the networks run (default cpu: under 1 s for 1,000 units, the "
                         "same result on every machine; auto: CUDA when torch sees it)")
     c.add_argument("--json", action="store_true", help="machine-readable summary on stdout")

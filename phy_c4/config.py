@@ -25,6 +25,9 @@ MLI_SPLIT_LABELS: tuple[str, ...] = ("GoC", "MLI_A", "MLI_B", "MFB", "PkC_ss", "
 LAYER_NAMES: tuple[str, ...] = ("unknown", "GCL", "PCL", "ML")
 """Order of the layer one-hot C4's layer models append to their input."""
 
+DEVICE_CHOICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+"""Where the networks may run (``model/device.py``): auto takes CUDA when torch sees it."""
+
 RESULT_COLUMNS: tuple[str, ...] = ("c4_type", "c4_confidence", "c4_ratio", "c4_votes",
                                    "c4_model", "c4_status", "c4_pair", "c4_novelty")
 """Cluster columns a classification writes (``cluster_<column>.tsv``, Phy's metadata)."""

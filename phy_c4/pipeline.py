@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from phy_c4.atomic import atomic_open
+from phy_c4.config import DEVICE_CHOICES
 from phy_c4.curation import REJECTED
 from phy_c4.families import FamilyInputs, UnitData, family_of
 from phy_c4.features.pairing import PairingSpec, find_pairs
@@ -69,8 +70,9 @@ class PipelineOptions:
         if not (self.threshold >= 1.0 and np.isfinite(self.threshold)):
             raise ValueError(f"confidence-ratio threshold must be a number >= 1, got "
                              f"{self.threshold}")
-        if self.device.split(":")[0] not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.device.split(":")[0] not in DEVICE_CHOICES:
+            raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, got "
+                             f"{self.device!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+from phy_c4.config import DEVICE_CHOICES
 
 
 def resolve_device(name: str | torch.device | None = "auto") -> torch.device:

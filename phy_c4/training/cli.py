@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS
+from phy_c4.config import BASE_LABELS, DEVICE_CHOICES, MLI_SPLIT_LABELS
 
 VARIANTS = {"base": BASE_LABELS, "mli_split": MLI_SPLIT_LABELS}
 
@@ -28,7 +28,7 @@ def register(sub) -> None:
     t.add_argument("--vae-epochs", type=int, default=40)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--report", help="folder for figures (confusion, accuracy vs ratio)")
-    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+    t.add_argument("--device", default="auto", choices=DEVICE_CHOICES,
                    help="where to train (auto: CUDA when torch sees it)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train)
