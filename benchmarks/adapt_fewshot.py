@@ -25,13 +25,13 @@ from _surrogate import lisberger_with_trains, surrogate_tool
 from phy_c4.model import predict_inputs
 from phy_c4.pipeline import PipelineOptions, model_inputs
 from phy_c4.training.adapt import AdaptError, LabelledUnits, adapt_bundle
+from phy_c4.training.metrics import balanced_accuracy
 from phy_c4.training.tables import read_c4_derived, save_c4_derived
 from phy_c4.training.train import TrainConfig, train_bundle
 
 
-def balanced_accuracy(probabilities: np.ndarray, y: np.ndarray) -> float:
-    predicted = probabilities.argmax(axis=1)
-    return float(np.mean([np.mean(predicted[y == k] == k) for k in np.unique(y)]))
+def balanced_accuracy_of(probabilities: np.ndarray, y: np.ndarray) -> float:
+    return balanced_accuracy(probabilities.argmax(axis=1), y)
 
 
 def main() -> None:
@@ -60,7 +60,7 @@ def main() -> None:
     y = np.array([parent.labels.index(labels[c]) for c in ready])
     report["units"] = {parent.labels[k]: int(n) for k, n in enumerate(np.bincount(y))}
     parent_p = predict_inputs(parent, inputs.rows).probabilities
-    report["parent_balanced_accuracy_all"] = balanced_accuracy(parent_p, y)
+    report["parent_balanced_accuracy_all"] = balanced_accuracy_of(parent_p, y)
     results = {}
     for budget in (int(b) for b in args.budgets.split(",")):
         rows = []
@@ -74,7 +74,7 @@ def main() -> None:
             units = [LabelledUnits("lisberger-surrogate", ready[chosen], y[chosen],
                                    inputs.rows[torch.from_numpy(chosen)],
                                    np.array(["optotagged"] * int(chosen.sum()), dtype=object))]
-            row = {"parent": balanced_accuracy(parent_p[rest], y[rest])}
+            row = {"parent": balanced_accuracy_of(parent_p[rest], y[rest])}
             for method in ("auto", "recalibrate", "fine_tune"):
                 try:
                     adapted, info = adapt_bundle(parent, units, name="adapted", method=method)
@@ -83,7 +83,7 @@ def main() -> None:
                     row[f"{method}_refused"] = True
                     continue
                 rest_rows = inputs.rows[torch.from_numpy(rest)]
-                row[method] = balanced_accuracy(
+                row[method] = balanced_accuracy_of(
                     predict_inputs(adapted, rest_rows).probabilities, y[rest])
                 if method == "auto":
                     row["auto_method"] = info["method"]
@@ -108,8 +108,9 @@ def main() -> None:
     rest_rows = inputs.rows[torch.from_numpy(~half)]
     report["ceiling_half_of_all_units"] = {
         "labelled": int(half.sum()), "method": info["method"],
-        "parent": balanced_accuracy(parent_p[~half], y[~half]),
-        "adapted": balanced_accuracy(predict_inputs(adapted, rest_rows).probabilities, y[~half])}
+        "parent": balanced_accuracy_of(parent_p[~half], y[~half]),
+        "adapted": balanced_accuracy_of(predict_inputs(adapted, rest_rows).probabilities,
+                                        y[~half])}
     print(f"ceiling (half of all units labelled): {report['ceiling_half_of_all_units']}")
     text = json.dumps(report, indent=2)
     if args.json:

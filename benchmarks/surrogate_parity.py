@@ -29,14 +29,10 @@ from _surrogate import lisberger_with_trains, surrogate_tool
 from phy_c4.features.tabular import isi_histogram, model_rows
 from phy_c4.model import predict_inputs
 from phy_c4.pipeline import PipelineOptions, classify
+from phy_c4.training.metrics import balanced_accuracy
 from phy_c4.training.tables import read_c4_derived, save_c4_derived
 from phy_c4.training.train import TrainConfig, train_bundle
 from phy_c4.weights import get_bundle
-
-
-def balanced_accuracy(predicted: np.ndarray, truth: np.ndarray, classes) -> float:
-    present = [c for c in classes if np.any(truth == c)]
-    return float(np.mean([np.mean(predicted[truth == c] == c) for c in present]))
 
 
 def main() -> None:
@@ -95,11 +91,9 @@ def main() -> None:
                 "tables": float(np.mean(from_spikes[faithful] == from_rows[faithful])),
                 "old_2ms": float(np.mean(from_old[faithful] == from_rows[faithful]))},
             "balanced_accuracy_faithful_labelled": {
-                "rows": balanced_accuracy(from_rows[scored], labels[scored], bundle.labels),
-                "spikes_tables": balanced_accuracy(from_spikes[scored], labels[scored],
-                                                   bundle.labels),
-                "spikes_old_2ms": balanced_accuracy(from_old[scored], labels[scored],
-                                                    bundle.labels)},
+                "rows": balanced_accuracy(from_rows[scored], labels[scored]),
+                "spikes_tables": balanced_accuracy(from_spikes[scored], labels[scored]),
+                "spikes_old_2ms": balanced_accuracy(from_old[scored], labels[scored])},
             "n_faithful_labelled": int(scored.sum())}
 
         hausser = read_c4_derived(shared / "data" / "c4_derived" / "hausser")
@@ -114,8 +108,7 @@ def main() -> None:
         report["hausser_only_on_lisberger_trains"] = {
             "modalities_trained": list(unseen.spec.modalities),
             "n_labelled": int(labelled.sum()),
-            "balanced_accuracy": balanced_accuracy(best[labelled], labels[labelled],
-                                                   unseen.labels),
+            "balanced_accuracy": balanced_accuracy(best[labelled], labels[labelled]),
             "accuracy_at_ratio2": float(np.mean(best[confident] == labels[confident])),
             "coverage_at_ratio2": float(confident.sum() / labelled.sum())}
     text = json.dumps(report, indent=2)

@@ -22,6 +22,13 @@ def expected_calibration_error(probabilities: np.ndarray, y: np.ndarray, n_bins:
     return float(total)
 
 
+def balanced_accuracy(predicted: np.ndarray, truth: np.ndarray) -> float:
+    """Mean recall over the classes present in ``truth`` (labels of any type); NaN if none."""
+    predicted, truth = np.asarray(predicted), np.asarray(truth)
+    recalls = [np.mean(predicted[truth == c] == c) for c in np.unique(truth)]
+    return float(np.mean(recalls)) if recalls else float("nan")
+
+
 def confidence_ratio(probabilities: np.ndarray) -> np.ndarray:
     ordered = np.sort(probabilities, axis=1)
     second = ordered[:, -2] if probabilities.shape[1] > 1 else np.zeros(len(ordered))
@@ -37,7 +44,6 @@ def evaluate(probabilities: np.ndarray, y: np.ndarray, labels: tuple[str, ...],
     confusion = np.zeros((k, k), dtype=int)
     np.add.at(confusion, (y, predicted), 1)
     per_class = {}
-    recalls = []
     for i, label in enumerate(labels):
         tp = confusion[i, i]
         support = confusion[i].sum()
@@ -48,8 +54,6 @@ def evaluate(probabilities: np.ndarray, y: np.ndarray, labels: tuple[str, ...],
         f1 = 2 * precision * recall / (precision + recall) if has_f1 else 0.0
         per_class[label] = {"precision": float(precision), "recall": float(recall),
                             "f1": float(f1), "support": int(support)}
-        if support:
-            recalls.append(recall)
     ratio = confidence_ratio(probabilities)
     by_threshold = {}
     for t in thresholds:
@@ -62,7 +66,7 @@ def evaluate(probabilities: np.ndarray, y: np.ndarray, labels: tuple[str, ...],
     return {
         "n_units": int(len(y)),
         "accuracy": float((predicted == y).mean()) if len(y) else float("nan"),
-        "balanced_accuracy": float(np.mean(recalls)) if recalls else float("nan"),
+        "balanced_accuracy": balanced_accuracy(predicted, y),
         "accuracy_at_ratio2": at2["accuracy"],
         "coverage_at_ratio2": at2["coverage"],
         "ece": expected_calibration_error(probabilities, y),
