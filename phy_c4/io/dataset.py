@@ -334,10 +334,8 @@ def _from_model(model: Any, spike_clusters: np.ndarray | None) -> Recording:
         raise DatasetError(f"{folder}: params.py has an invalid sample_rate {model.sample_rate!r}")
     times = _spike_samples(np.asarray(model.spike_samples))
     clusters = model.spike_clusters if spike_clusters is None else spike_clusters
-    recording = _recording(folder, fs, times, clusters, getattr(model, "amplitudes", None),
-                           getattr(model, "metadata", None) or {}, model)
-    recording._channel_positions = np.asarray(model.channel_positions, dtype=np.float64)
-    return recording
+    return _recording(folder, fs, times, clusters, getattr(model, "amplitudes", None),
+                      getattr(model, "metadata", None) or {}, model)
 
 
 def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
