@@ -1,5 +1,6 @@
-"""Shared fixtures. Reference data lives in ``../shared`` beside the checkout; tests fail loudly
-(not skip) when it is missing, so a green run always means the equivalence claims were checked."""
+"""Shared fixtures. Reference data lives in ``tests/data/`` (committed, see its README.md; a
+clone needs nothing beside it); tests fail loudly (not skip) when a file is missing, so a green
+run always means the equivalence claims were checked."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("PHY_C4_SHARED", ROOT.parent / "shared"))
+DATA = ROOT / "tests" / "data"
 
 
 def _drop_stale_numba_caches(package: Path) -> None:
@@ -29,11 +30,62 @@ def _drop_stale_numba_caches(package: Path) -> None:
 _drop_stale_numba_caches(ROOT / "phy_c4")
 
 
+_UNPACKED: list[Path] = []
+
+
+def _unpacked_root() -> Path:
+    """One temporary folder per session for the gzipped test files, removed at exit."""
+    if not _UNPACKED:
+        import atexit
+        import shutil
+        import tempfile
+
+        _UNPACKED.append(Path(tempfile.mkdtemp(prefix="phy_c4_testdata_")))
+        atexit.register(shutil.rmtree, _UNPACKED[0], ignore_errors=True)
+    return _UNPACKED[0]
+
+
+def _unpack(source: Path, target: Path) -> Path:
+    """``source`` (a file, ``name.gz`` or a folder of them) as plain files under ``target``."""
+    import gzip
+    import shutil
+
+    if source.is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        for child in source.iterdir():
+            _unpack(child, target / child.name.removesuffix(".gz"))
+    elif not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        if source.suffix == ".gz" and source.suffixes[-2:-1] != [".tar"]:
+            with gzip.open(source, "rb") as src, partial.open("wb") as out:
+                shutil.copyfileobj(src, out)
+        else:
+            shutil.copyfile(source, partial)
+        partial.replace(target)
+    return target
+
+
+def data_path(*parts: str) -> Path:
+    """A file or folder of ``tests/data/`` as plain files: gzipped ones (``x.csv.gz``) come back
+    unpacked (``x.csv``) in a temporary folder, byte for byte; others are returned in place."""
+    path = DATA.joinpath(*parts)
+    packed = path.with_name(path.name + ".gz")
+    if path.is_file():
+        return path
+    if packed.is_file():
+        return _unpack(packed, _unpacked_root().joinpath(*parts))
+    if path.is_dir():
+        if not any(p.suffix == ".gz" and not p.name.endswith(".tar.gz") for p in path.rglob("*")):
+            return path
+        return _unpack(path, _unpacked_root().joinpath(*parts))
+    pytest.fail(f"test data missing: {path} (tests/data/ is part of the repository)")
+
+
 def shared_path(*parts: str) -> Path:
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.fail(f"reference data missing: {path} (set PHY_C4_SHARED to the shared/ folder)")
-    return path
+    """The old name (parts as laid out in ../shared: ``data/...``, ``reference/...``,
+    ``tools/...``), for branches written before the data moved into ``tests/data/``."""
+    return data_path(*(parts[1:] if parts[:1] == ("data",) else parts))
 
 
 @pytest.fixture(scope="session")

@@ -15,14 +15,14 @@ import torch
 from phy_c4.families import load_bundle
 from phy_c4.model import Bundle, BundleError, predict_raw, save_bundle
 from phy_c4.weights import import_c4_archive
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 BASE = "base"
 
 
 @pytest.fixture(scope="module")
 def base_bundle(tmp_path_factory) -> Bundle:
-    folder = shared_path("reference", "c4_format", BASE)
+    folder = data_path("reference", "c4_format", BASE)
     return import_c4_archive(folder / "trained_models.tar.gz", "base",
                              dest=tmp_path_factory.mktemp("b") / "base")
 
@@ -139,7 +139,7 @@ def test_pickled_code_is_not_executed(tmp_path, capsys):
 
 
 def test_wrong_variant_and_missing_members(base_bundle, tmp_path):
-    folder = shared_path("reference", "c4_format", BASE)
+    folder = data_path("reference", "c4_format", BASE)
     with pytest.raises(BundleError, match="wrong variant"):
         import_c4_archive(folder / "trained_models.tar.gz", "layer_information",
                           dest=tmp_path / "x")

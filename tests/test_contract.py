@@ -1,7 +1,7 @@
 """The contract between a model and its features: strict manifests, one dispatch through model
 families, and parity from spike trains to the tables the default model was trained on.
 
-Parity uses ``../shared/tools/surrogate_phy.py``: each Lisberger table row becomes a renewal spike
+Parity uses ``tests/data/tools/surrogate_phy.py``: each Lisberger table row becomes a renewal spike
 train in a Phy folder (ISIs drawn from the row's ISI histogram, rate from its ACG, the row's
 waveform window as template). "Faithful" units are those whose trains reproduce their row by the
 tool's own independent numpy features; for them, what the pipeline computes from the spikes must
@@ -30,12 +30,12 @@ from phy_c4.pipeline import PipelineOptions, classify
 from phy_c4.status import Status, status_of
 from phy_c4.training.tables import read_c4_derived, save_c4_derived
 from phy_c4.weights import get_bundle, import_c4_archive
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 def _surrogate_tool():
     spec = importlib.util.spec_from_file_location(
-        "surrogate_phy", shared_path("tools", "surrogate_phy.py"))
+        "surrogate_phy", data_path("tools", "surrogate_phy.py"))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -45,7 +45,7 @@ def _surrogate_tool():
 def surrogate(tmp_path_factory):
     """Lisberger rows with all three features -> a Phy folder of spike trains, classified."""
     tool = _surrogate_tool()
-    lisberger = read_c4_derived(shared_path("data", "c4_derived", "lisberger"))
+    lisberger = read_c4_derived(data_path("c4_derived", "lisberger"))
     lisberger = lisberger.subset(lisberger.present.all(axis=1))
     table = save_c4_derived(lisberger, tmp_path_factory.mktemp("table"))  # 75-sample windows
     folder = tmp_path_factory.mktemp("surrogate") / "phy"
@@ -215,14 +215,14 @@ def test_a_new_family_plugs_in_without_touching_the_pipeline(example_copy, tmp_p
     ("layer", "mli_clustering", "uses layer input"),
 ])
 def test_archives_are_labelled_strictly_by_variant(tmp_path, archive, variant, message):
-    path = shared_path("reference", "c4_format", archive, "trained_models.tar.gz")
+    path = data_path("reference", "c4_format", archive, "trained_models.tar.gz")
     with pytest.raises(BundleError, match=message):
         import_c4_archive(path, variant, dest=tmp_path / "b")
 
 
 def test_archive_labels_come_from_the_variant(c4_bundle, tmp_path):
     assert c4_bundle.labels == ("GoC", "MLI", "MFB", "PkC_ss", "PkC_cs")
-    layer = import_c4_archive(shared_path("reference", "c4_format", "layer",
+    layer = import_c4_archive(data_path("reference", "c4_format", "layer",
                                           "trained_models.tar.gz"),
                               "layer_information_mli_clustering", dest=tmp_path / "l")
     assert layer.labels == ("GoC", "MLI_A", "MLI_B", "MFB", "PkC_ss", "PkC_cs")
@@ -234,7 +234,7 @@ def test_archive_labels_come_from_the_variant(c4_bundle, tmp_path):
 
 def test_train_and_evaluate_take_the_waveform_rate(tmp_path, capsys):
     """120-sample rows at 48 kHz: the length does not tell the rate, --fs does."""
-    lisberger = read_c4_derived(shared_path("data", "c4_derived", "lisberger"))
+    lisberger = read_c4_derived(data_path("c4_derived", "lisberger"))
     keep = np.flatnonzero(lisberger.present.all(axis=1))[:150]
     source = tmp_path / "other_lab"
     source.mkdir()

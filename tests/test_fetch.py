@@ -13,7 +13,7 @@ import pytest
 
 from phy_c4.model import predict_raw
 from phy_c4.weights import download, fetch_official
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 class _RangeHandler(http.server.SimpleHTTPRequestHandler):
@@ -43,7 +43,7 @@ def server(tmp_path):
     root = tmp_path / "served" / "base"
     root.mkdir(parents=True)
     for name in ("trained_models.tar.gz", "hessians.pt"):
-        shutil.copy(shared_path("reference", "c4_format", "base", name), root / name)
+        shutil.copy(data_path("reference", "c4_format", "base", name), root / name)
     handler = functools.partial(_RangeHandler, directory=str(tmp_path / "served"))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
@@ -61,7 +61,7 @@ def test_fetch_downloads_imports_and_predicts(server, tmp_path, monkeypatch):
     assert bundle.path == tmp_path / "home" / "bundles" / "c4-base"
     assert {name for name, _, _ in seen} == {"trained_models.tar.gz", "hessians.pt"}
     assert all(done <= total for _, done, total in seen)
-    expected = np.load(shared_path("reference", "c4_format", "base", "expected.npz"))
+    expected = np.load(data_path("reference", "c4_format", "base", "expected.npz"))
     np.testing.assert_allclose(predict_raw(bundle, expected["X"], calibrated=True),
                                expected["probs_calibrated"], atol=1e-4)
     assert not list((tmp_path / "home" / "downloads").rglob("*.part"))

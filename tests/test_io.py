@@ -13,7 +13,7 @@ from phy_c4.io.publish import Publication, publish
 from phy_c4.io.results import ExistingResultsError
 from phy_c4.io.waveforms import unit_waveform
 from phy_c4.testing import unit_waveform as true_shape
-from tests.conftest import poisson_train, shared_path
+from tests.conftest import data_path, poisson_train
 
 
 def test_open_recording_and_its_errors(example_dir, tmp_path):
@@ -30,7 +30,7 @@ def test_open_recording_and_its_errors(example_dir, tmp_path):
 
 @pytest.mark.parametrize("name", ["allen_819701982_probe769", "english_mouse1_180501a"])
 def test_real_phy_folders_open(name):
-    recording = open_recording(shared_path("data", "phy_real", name))
+    recording = open_recording(data_path("phy_real", name))
     assert not recording.has_raw
     assert len(recording.cluster_ids) in (2, 6)
     wave = unit_waveform(recording, int(recording.cluster_ids[0]))
@@ -116,7 +116,7 @@ def test_reading_a_folder_directly_equals_reading_it_through_phylib(name, exampl
     from Phy's already-loaded model: spikes, assignment, amplitudes, columns, channels."""
     from phy_c4.io.dataset import _load_model
 
-    folder = example_dir if name == "example" else shared_path("data", "phy_real", name)
+    folder = example_dir if name == "example" else data_path("phy_real", name)
     direct = open_recording(folder)
     through_phylib = open_recording(_load_model(folder))
     for field in ("spike_times", "spike_clusters", "amplitudes", "channel_positions",

@@ -8,7 +8,7 @@ import pytest
 from phy_c4.families import load_bundle
 from phy_c4.model import predict_raw
 from phy_c4.weights import import_c4_archive
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 # The reference "layer" archive has 6 outputs: C4's layer model with the MLI split.
 VARIANTS = {"base": "base", "layer": "layer_information_mli_clustering"}
@@ -16,7 +16,7 @@ VARIANTS = {"base": "base", "layer": "layer_information_mli_clustering"}
 
 @pytest.fixture(scope="module", params=sorted(VARIANTS))
 def imported(request, tmp_path_factory):
-    folder = shared_path("reference", "c4_format", request.param)
+    folder = data_path("reference", "c4_format", request.param)
     dest = tmp_path_factory.mktemp(request.param) / "bundle"
     bundle = import_c4_archive(folder / "trained_models.tar.gz", VARIANTS[request.param], dest=dest)
     with np.load(folder / "expected.npz") as expected:

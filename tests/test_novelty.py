@@ -16,7 +16,7 @@ from phy_c4.model.ensemble import novelty
 from phy_c4.pipeline import PipelineOptions, classify
 from phy_c4.training.tables import read_c4_derived
 from phy_c4.weights import get_bundle
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 @pytest.fixture(scope="module")
@@ -30,14 +30,14 @@ def _scores(bundle, rows):
 
 
 def _cortical_rows(bundle, n=40):
-    folder = shared_path("data", "cellexplorer_groundtruth")
+    folder = data_path("cellexplorer_groundtruth")
     meta = json.loads((folder / "ce_groundtruth_meta.json").read_text())[:n]
     units = []
-    with np.load(folder / "ce_groundtruth_spiketimes.npz") as data:
+    with np.load(folder / "ce_groundtruth_subset.npz") as data:  # first 20 k spikes each
         for record in meta:
             key = f"cell{record['cell']:03d}"
-            times = np.unique(np.round(data[f"{key}/spike_times_s"] * 30000).astype(np.int64))
-            units.append(UnitData(record["cell"], times[times >= 0], 30000.0,
+            times = np.cumsum(data[f"{key}/spike_samples_diff"])  # samples at 30 kHz
+            units.append(UnitData(record["cell"], times, 30000.0,
                                   data[f"{key}/wf_peak"], float(record["wf_fs_hz"])))
     return family_of(bundle).unit_inputs(bundle, units, None).rows.numpy()
 
@@ -45,7 +45,7 @@ def _cortical_rows(bundle, n=40):
 def test_cortical_units_score_higher_than_cerebellar_rows(bundle):
     """AUROC of real cortical units against the Lisberger rows (benchmarks/novelty_auroc.py
     measures 0.88 against spike trains built from them)."""
-    lisberger = read_c4_derived(shared_path("data", "c4_derived", "lisberger"))
+    lisberger = read_c4_derived(data_path("c4_derived", "lisberger"))
     lisberger = lisberger.subset(lisberger.present.all(axis=1))
     cerebellar = _scores(bundle, model_rows(lisberger.waveform, lisberger.acg, lisberger.isi,
                                             bundle.spec))

@@ -165,9 +165,9 @@ def test_layer_input_from_cli_file_and_folder(example_copy, tmp_path, capsys):
     """A layer bundle reads --layer (or the folder's cluster_layer.tsv): changing one unit's
     layer changes that unit's probabilities only."""
     from phy_c4.weights import import_c4_archive
-    from tests.conftest import shared_path
+    from tests.conftest import data_path
 
-    bundle = import_c4_archive(shared_path("reference", "c4_format", "layer",
+    bundle = import_c4_archive(data_path("reference", "c4_format", "layer",
                                            "trained_models.tar.gz"),
                                "layer_information_mli_clustering", dest=tmp_path / "layer")
     options = PipelineOptions(quality=None)

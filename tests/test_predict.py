@@ -9,14 +9,14 @@ import torch
 from phy_c4.model import UNCLASSIFIED, C4Network, predict, predict_raw
 from phy_c4.model.ensemble import layer_one_hot, npyx_rows_to_inputs, summarise
 from phy_c4.weights import import_c4_archive
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
     out = {}
     for name, variant in (("base", "base"), ("layer", "layer_information_mli_clustering")):
-        folder = shared_path("reference", "c4_format", name)
+        folder = data_path("reference", "c4_format", name)
         out[name] = import_c4_archive(folder / "trained_models.tar.gz", variant,
                                       dest=tmp_path_factory.mktemp(name) / "bundle")
     return out
@@ -25,7 +25,7 @@ def bundles(tmp_path_factory):
 @pytest.mark.parametrize("name", ["base", "layer"])  # layer: layer one-hot and the MLI split
 def test_batched_members_equal_a_loop_of_plain_modules(bundles, name):
     bundle = bundles[name]
-    X = np.load(shared_path("reference", "c4_format", name, "expected.npz"))["X"]
+    X = np.load(data_path("reference", "c4_format", name, "expected.npz"))["X"]
     inputs = npyx_rows_to_inputs(bundle, X)
     batched = predict_raw(bundle, X)
     for member in range(bundle.n_members):
@@ -55,7 +55,7 @@ def test_summary_definitions():
 
 def test_predict_from_features_equals_npyx_layout(bundles):
     bundle = bundles["layer"]
-    X = np.load(shared_path("reference", "c4_format", "layer", "expected.npz"))["X"]
+    X = np.load(data_path("reference", "c4_format", "layer", "expected.npz"))["X"]
     acg_log = X[:, :2010].reshape(-1, 10, 201) / 10.0
     waveforms = X[:, 2010:2100]
     layer_names = np.array(["unknown", "GCL", "PCL", "ML"])[X[:, 2100:].argmax(1)]

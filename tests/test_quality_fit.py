@@ -9,7 +9,7 @@ import pytest
 from phy_c4.features import quality
 from phy_c4.features.quality import QualitySpec, missed_fraction, quality_filter
 from phy_c4.io.dataset import open_recording
-from tests.conftest import shared_path
+from tests.conftest import data_path
 from tests.quality_reference import missed_fraction_curve_fit, quality_filter_reference
 
 
@@ -63,7 +63,7 @@ def test_same_decisions_and_masks_on_a_generated_recording(example_dir):
 @pytest.mark.parametrize("name", ["allen_819701982_probe769", "english_mouse1_180501a"])
 def test_same_answer_on_real_phy_folders(name):
     """Their amplitudes are all 1 (no fit possible): both say so (NaN), for every window."""
-    recording = open_recording(shared_path("data", "phy_real", name))
+    recording = open_recording(data_path("phy_real", name))
     for cluster_id in recording.cluster_ids:
         spikes = recording.spikes_of(int(cluster_id))
         windows = list(_windows(recording.spike_times[spikes] / recording.fs,

@@ -10,7 +10,7 @@ from phy_c4.cli import main
 from phy_c4.io.tsv import read_cluster_column
 from phy_c4.region import RegionGate, is_cerebellar_cortex
 from phy_c4.status import Status, is_confident, status_of
-from tests.conftest import shared_path
+from tests.conftest import data_path
 
 
 @pytest.mark.parametrize("label, inside", [
@@ -40,7 +40,7 @@ def test_the_gate_prefers_cluster_region_then_channel_then_depth():
 def cortical(request, tmp_path):
     """A copy of a real Phy folder of cortical units (ground truth: VIP, axo-axonic)."""
     folder = tmp_path / request.param
-    shutil.copytree(shared_path("data", "phy_real", request.param), folder)
+    shutil.copytree(data_path("phy_real", request.param), folder)
     return folder
 
 

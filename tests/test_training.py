@@ -18,19 +18,19 @@ from phy_c4.status import Status, status_of
 from phy_c4.training.evaluate import evaluate_table
 from phy_c4.training.tables import FeatureTable, TableError, read_c4_derived, save_npz
 from phy_c4.training.train import TrainConfig, train_bundle
-from tests.conftest import poisson_train, shared_path
+from tests.conftest import data_path, poisson_train
 
 TINY = TrainConfig(members=2, epochs=20, vae_epochs=5)
 
 
 @pytest.fixture(scope="module")
 def lisberger():
-    return read_c4_derived(shared_path("data", "c4_derived", "lisberger"))
+    return read_c4_derived(data_path("c4_derived", "lisberger"))
 
 
 @pytest.fixture(scope="module")
 def hausser():
-    return read_c4_derived(shared_path("data", "c4_derived", "hausser"))
+    return read_c4_derived(data_path("c4_derived", "hausser"))
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +72,7 @@ def test_isi_histogram_has_the_tables_conventions(lisberger):
 
 
 def test_table_waveform_alignment_and_scale():
-    raw = pd.read_csv(shared_path("data", "c4_derived", "hausser", "waveforms.csv")).to_numpy()
+    raw = pd.read_csv(data_path("c4_derived", "hausser", "waveforms.csv")).to_numpy()
     assert np.mean(np.abs(raw).argmax(axis=1) == 45) > 0.95  # the tables' peak position
     for row in raw[:50]:
         out = table_waveform(row, 30000.0, peak_index=45)
@@ -148,7 +148,7 @@ def test_cli_train_and_evaluate(lisberger, hausser, small_bundle, tmp_path, caps
     summary = json.loads(capsys.readouterr().out)
     assert summary["members"] == 1 and load_bundle(tmp_path / "b").n_members == 1
     code = main(["evaluate", "--bundle", str(small_bundle[0].path), "--table",
-                 str(shared_path("data", "c4_derived", "hausser")), "--json"])
+                 str(data_path("c4_derived", "hausser")), "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert {"balanced_accuracy", "accuracy_at_ratio2", "coverage_at_ratio2",
