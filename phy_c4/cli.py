@@ -104,6 +104,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     if args.out or analyzer is not None:
         out.mkdir(parents=True, exist_ok=True)
     check_publishable(out, args.overwrite)  # before any computation
+    layer_target = _layer_target(args, folder) if args.propose_layers else None
     recording = open_recording(analyzer if analyzer is not None else folder, force=args.force)
     group = "all" if analyzer is not None and not recording.groups and args.group == "good" \
         else args.group  # an analyzer without Phy labels: every unit
@@ -134,6 +135,9 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
         depths = _unit_depths(recording, result.table["cluster_id"].tolist())
 
         def figures(target: Path) -> list[Path]:
+            if not (args.json or args.quiet):
+                print(f"phy-c4: drawing the figures of {len(result.cluster_ids)} units ...",
+                      file=sys.stderr, flush=True)
             return write_report(target, result, recording.channel_positions, depths)
 
     written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures),
@@ -146,19 +150,14 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
             "seconds": round(time.perf_counter() - start, 2), "files": len(written),
             "figures": int(bool(args.report)), "ok": True,
             "notes": result.parameters.get("notes", [])}
-    if args.propose_layers:
-        done["layers"] = _write_layer_proposal(args, folder, result, recording)
+    if layer_target is not None:
+        done["layers"] = _write_layer_proposal(args, layer_target, result, recording)
     return done
 
 
-def _write_layer_proposal(args: argparse.Namespace, folder: Path, result, recording
-                          ) -> dict[str, Any]:
-    """The layers the run's CS-SS pairs propose, as a ``--layer`` file for the user to check and
-    pass to a layer_information bundle (never into the Phy folder's own cluster_layer.tsv)."""
-    from phy_c4.atomic import atomic_open
-    from phy_c4.layers import LayerSpec
-    from phy_c4.run import layer_proposal
-
+def _layer_target(args: argparse.Namespace, folder: Path) -> Path:
+    """Where ``--propose-layers`` writes for ``folder``, checked before anything is computed or
+    published (a refusal after publishing would leave new results behind a failure)."""
     target = Path(args.propose_layers)
     if len(args.paths) > 1:
         target = target.with_name(f"{target.stem}_{folder.name}{target.suffix or '.tsv'}")
@@ -167,6 +166,17 @@ def _write_layer_proposal(args: argparse.Namespace, folder: Path, result, record
                          "write the proposal elsewhere, check it, then copy it there yourself")
     if target.exists() and not args.overwrite:
         raise ValueError(f"{target} exists; pass --overwrite to replace it")
+    return target
+
+
+def _write_layer_proposal(args: argparse.Namespace, target: Path, result, recording
+                          ) -> dict[str, Any]:
+    """The layers the run's CS-SS pairs propose, as a ``--layer`` file for the user to check and
+    pass to a layer_information bundle (never into the Phy folder's own cluster_layer.tsv)."""
+    from phy_c4.atomic import atomic_open
+    from phy_c4.layers import LayerSpec
+    from phy_c4.run import layer_proposal
+
     proposal = layer_proposal(result, recording.channel_positions, recording.channel_shanks,
                               LayerSpec(ml_side=args.ml_side))
     target.parent.mkdir(parents=True, exist_ok=True)

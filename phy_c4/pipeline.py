@@ -333,6 +333,11 @@ def classify(
     total = len(ids)
     if cancel is not None and cancel():
         raise CancelledError(f"cancelled after 0 of {total} units")
+    if progress is not None:
+        from phy_c4.features.jit import COMPILING, needs_compiling
+
+        if needs_compiling():  # ~30 s with no unit done: say why
+            progress(0, total, COMPILING)
     features, kept_times, inputs, unplaced = _unit_inputs(recording, ids, bundle, options,
                                                           layer, progress, cancel)
     if cancel is not None and cancel():
@@ -352,8 +357,12 @@ def classify(
     apply_rejections(result, recording.metadata.get(REJECTED, {}) if rejected is None
                       else rejected)
     if prediction is not None:
+        if progress is not None:
+            progress(total, total, f"novelty of {len(inputs.ready)} units")
         _mark_novel(result, novelty(bundle, prediction))
     if options.pairing is not None and prediction is not None:
+        if progress is not None:
+            progress(total, total, "pairing Purkinje simple and complex spikes")
         _pair_purkinje(result, recording, features, kept_times, options.pairing, options.threads)
     result.parameters = {
         "threshold": options.threshold,

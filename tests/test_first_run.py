@@ -197,3 +197,57 @@ def test_install_plugin_works_with_every_config_and_uninstall_restores_it(tmp_pa
         assert (config_dir / "phy_config.py").read_text() == "c = get_config()\n"
     else:
         assert _tree(config_dir) == original
+
+
+def test_propose_layers_refuses_a_bad_target_before_writing_anything(tmp_path, capsys):
+    """Item 3: the target check runs first: rc 1, and the folder gets no results or backup."""
+    from phy_c4.cli import main
+    from phy_c4.testing import make_dataset
+
+    folder = tmp_path / "rec"
+    make_dataset(folder, n_units_per_type=1, duration_s=60.0, seed=2, n_channels=4, raw=False)
+    before = _tree(folder)
+    target = tmp_path / "layers.tsv"
+    target.write_text("cluster_id\tlayer\n")
+    assert main(["classify", str(folder), "--group", "all", "--quiet",
+                 "--propose-layers", str(target)]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert _tree(folder) == before  # no columns, no audit folder, no backup, no cache
+    assert target.read_text() == "cluster_id\tlayer\n"
+
+
+def test_needs_compiling_follows_numbas_cache_index(tmp_path):
+    """Item 7: a kernel module without a cached index as new as its source compiles."""
+    import time
+
+    from phy_c4.features.jit import needs_compiling
+
+    source = tmp_path / "kernels_i21.py"
+    source.write_text("x = 1\n")
+    cache = tmp_path / "__pycache__"
+    cache.mkdir()
+    tag = f"py{sys.version_info.major}{sys.version_info.minor}"
+    assert needs_compiling(tmp_path, ("kernels_i21.py",))
+    index = cache / f"kernels_i21.f-3.{tag}.nbi"
+    index.write_bytes(b"")
+    assert not needs_compiling(tmp_path, ("kernels_i21.py",))
+    old = time.time() - 100
+    os.utime(index, (old, old))  # the source was edited after the kernel was cached
+    assert needs_compiling(tmp_path, ("kernels_i21.py",))
+
+
+def test_progress_says_when_kernels_compile_and_what_follows_prediction(example_dir,
+                                                                        monkeypatch):
+    """Item 7: a first run says it is compiling (not a bar stuck at 0), and the steps after
+    "predicting" have a message each."""
+    import phy_c4.features.jit as jit
+    from phy_c4.pipeline import PipelineOptions, classify
+
+    monkeypatch.setattr(jit, "needs_compiling", lambda: True)
+    messages: list[str] = []
+    classify(example_dir, progress=lambda done, total, message: messages.append(message),
+             options=PipelineOptions(quality=None, cache=False))
+    assert messages[0] == jit.COMPILING
+    after = messages[messages.index(next(m for m in messages if m.startswith("predicting"))):]
+    assert any(m.startswith("novelty") for m in after)
+    assert any(m.startswith("pairing") for m in after)
