@@ -414,7 +414,13 @@ def cmd_export_nwb(args: argparse.Namespace) -> int:
         recording = open_recording(_load_analyzer(args.path) if args.analyzer else args.path)
     subject = {k: v for k, v in (("subject_id", args.subject_id), ("species", args.species),
                                  ("sex", args.sex), ("age", args.age)) if v}
-    path = export_nwb(results, args.nwb, recording, subject or None)
+    if recording is not None:  # a new file: say what DANDI will refuse, in one line
+        from phy_c4.io.nwb import subject_warning
+
+        warning = subject_warning(subject)
+        if warning:
+            print(f"phy-c4: warning: {warning}", file=sys.stderr)
+    path = export_nwb(results, args.nwb, recording, subject or None, overwrite=args.overwrite)
     print(f"wrote the C4 columns into {path}")
     return EXIT_OK
 
@@ -542,6 +548,8 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--species", help="e.g. 'Mus musculus' (new file)")
     n.add_argument("--sex", help="M, F, U or O (new file)")
     n.add_argument("--age", help="ISO 8601 duration, e.g. P90D (new file)")
+    n.add_argument("--overwrite", action="store_true",
+                   help="replace the C4 columns the file already has")
     n.set_defaults(func=cmd_export_nwb)
 
     d = sub.add_parser("demo", help="classify the embedded example dataset")

@@ -251,3 +251,44 @@ def test_progress_says_when_kernels_compile_and_what_follows_prediction(example_
     after = messages[messages.index(next(m for m in messages if m.startswith("predicting"))):]
     assert any(m.startswith("novelty") for m in after)
     assert any(m.startswith("pairing") for m in after)
+
+
+def test_export_nwb_says_what_dandi_refuses_and_replaces_columns_only_when_asked(
+        example_copy, tmp_path, capsys):
+    """Item 5: one warning line naming the subject fields nwbinspector calls CRITICAL (and the
+    options that set them); a second export is refused, then replaces the columns with
+    --overwrite, and the file still reads and inspects cleanly."""
+    pytest.importorskip("pynwb")
+    import pynwb
+    from nwbinspector import inspect_nwbfile
+
+    from phy_c4.cli import main
+    from phy_c4.io.tsv import read_cluster_column
+
+    def critical(path: Path) -> list[str]:
+        return [m.message for m in inspect_nwbfile(nwbfile_path=str(path))
+                if m.importance.name == "CRITICAL"]
+
+    assert main(["classify", str(example_copy), "--quiet", "--all-spikes", "--group",
+                 "all"]) == 0
+    bare = tmp_path / "bare.nwb"
+    assert main(["export-nwb", str(example_copy), "--nwb", str(bare)]) == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert len(warning) == 1 and "subject id, species, sex, age" in warning[0]
+    assert "--sex" in warning[0] and "--age" in warning[0]
+    assert any("ubject" in m for m in critical(bare))  # the warning tells the truth
+
+    path = tmp_path / "units.nwb"
+    subject = ["--subject-id", "m1", "--species", "Mus musculus", "--sex", "U", "--age", "P90D"]
+    assert main(["export-nwb", str(example_copy), "--nwb", str(path), *subject]) == 0
+    assert "warning" not in capsys.readouterr().err
+    assert not critical(path)
+    assert main(["export-nwb", str(example_copy), "--nwb", str(path)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["export-nwb", str(example_copy), "--nwb", str(path), "--overwrite"]) == 0
+    with pynwb.NWBHDF5IO(str(path)) as io:
+        units = io.read().units.to_dataframe()
+    assert list(units.columns).count("c4_type") == 1
+    assert {int(i): t for i, t in units["c4_type"].items()} == read_cluster_column(
+        example_copy / "cluster_c4_type.tsv")
+    assert not critical(path)

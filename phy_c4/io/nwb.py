@@ -86,10 +86,44 @@ def _descriptions(table: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, st
     return out
 
 
+SUBJECT_FIELDS = {"subject_id": "--subject-id", "species": "--species", "sex": "--sex",
+                  "age": "--age"}
+"""Subject fields whose absence nwbinspector reports as CRITICAL (DANDI refuses the file)."""
+
+
+def subject_warning(subject: dict[str, str] | None) -> str | None:
+    """One line naming the subject fields a new file lacks, and the options that set them."""
+    missing = [f for f in SUBJECT_FIELDS if not (subject or {}).get(f)]
+    if not missing:
+        return None
+    options = " ".join(f"{SUBJECT_FIELDS[f]} ..." for f in missing)
+    return (f"the NWB file has no subject {', '.join(f.replace('_', ' ') for f in missing)} "
+            f"(nwbinspector: CRITICAL, DANDI refuses it); set them with {options}")
+
+
+def _drop_columns(nwb_path: Path, names: list[str]) -> None:
+    """Remove columns from the units table in place (HDF5), so they can be written again:
+    pynwb cannot replace a column of a file it appends to."""
+    import h5py
+
+    with h5py.File(nwb_path, "a") as handle:
+        units = handle["units"]
+        for name in names:
+            for dataset in (name, f"{name}_index"):
+                if dataset in units:
+                    del units[dataset]
+        colnames = [c.decode() if isinstance(c, bytes) else str(c)
+                    for c in units.attrs["colnames"]]
+        units.attrs["colnames"] = np.array([c for c in colnames if c not in names],
+                                           dtype=h5py.string_dtype())
+
+
 def export_nwb(results: str | os.PathLike, nwb_path: str | os.PathLike,
-               recording: Any = None, subject: dict[str, str] | None = None) -> Path:
+               recording: Any = None, subject: dict[str, str] | None = None,
+               overwrite: bool = False) -> Path:
     """Write or append the published results of ``results`` into ``nwb_path``; a new file
-    gets ``subject`` (subject_id, species, sex, age as NWB spells them)."""
+    gets ``subject`` (subject_id, species, sex, age as NWB spells them). Columns the file
+    already has are replaced only with ``overwrite``."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.file import Subject
     from pynwb.misc import Units
@@ -99,15 +133,24 @@ def export_nwb(results: str | os.PathLike, nwb_path: str | os.PathLike,
     descriptions = _descriptions(table, manifest)
     columns = [c for c in descriptions if c in table.columns]
     if nwb_path.exists():
-        with NWBHDF5IO(str(nwb_path), "a") as io:
+        with NWBHDF5IO(str(nwb_path), "r") as io:
             nwbfile = io.read()
             if nwbfile.units is None:
                 raise ValueError(f"{nwb_path} has no units table to add the columns to")
             ids = list(nwbfile.units.id[:])
-            missing = sorted(set(table["cluster_id"]) - set(ids))
-            if missing:
-                raise ValueError(f"{nwb_path}: its units have no id {missing[:5]} (units must "
-                                 "match the clusters by id)")
+            present = [c for c in columns if c in nwbfile.units.colnames]
+        missing = sorted(set(table["cluster_id"]) - set(ids))
+        if missing:
+            raise ValueError(f"{nwb_path}: its units have no id {missing[:5]} (units must "
+                             "match the clusters by id)")
+        if present and not overwrite:
+            raise ValueError(f"{nwb_path} already has the columns {', '.join(present[:4])}"
+                             f"{' ...' if len(present) > 4 else ''}: pass --overwrite to "
+                             "replace them")
+        if present:
+            _drop_columns(nwb_path, present)
+        with NWBHDF5IO(str(nwb_path), "a") as io:
+            nwbfile = io.read()
             rows = table.set_index("cluster_id").reindex(ids)
             for column in columns:
                 data = rows[column].fillna("" if column in TEXT_COLUMNS or column.startswith(
