@@ -30,7 +30,7 @@ from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
 from phy_c4.model.ensemble import novelty
-from phy_c4.region import OUTSIDE, UNKNOWN, RegionGate
+from phy_c4.region import NO_REGION, OUTSIDE, UNKNOWN, RegionGate
 from phy_c4.result import (
     ClassificationResult,
     UnitFeatures,
@@ -351,6 +351,8 @@ def classify(
     result = build_result(ids, features, inputs.ready, prediction, bundle)
     if notes:
         result.status[result.status == OK] = f"{OK}; {'; '.join(notes)}"
+    if not options.region.configured:
+        notes.append(NO_REGION)  # for the run, not each unit's status
     for i, cluster_id in enumerate(result.cluster_ids):
         if int(cluster_id) in unplaced and result.cell_type[i] != "":
             result.status[i] = f"{result.status[i]}; no region information"

@@ -23,6 +23,10 @@ CEREBELLAR_WORDS = ("cerebellar cortex", "cerebellum", "vermis", "flocculus", "p
                     "crus", "lobule", "simplex")
 
 INSIDE, OUTSIDE, UNKNOWN = "inside", "outside", "unknown"
+NO_REGION = ("no cerebellar region set: every unit is assumed to be in the cerebellar cortex; "
+             "use --cerebellar-depth LOW:HIGH (µm), a cluster_region.tsv or --channel-regions")
+"""Said (CLI, plugin, run manifest) when nothing places the units: C4 then gives cerebellar
+types to units of any region (on cortical units, VIP cells came out PkC_ss)."""
 
 
 def is_cerebellar_cortex(label: str, extra: tuple[str, ...] = ()) -> bool:

@@ -134,6 +134,7 @@ def test_install_plugin_then_phy_opens_with_c4_and_classify_saves(tmp_path, user
     assert "&C4" in seen["menus"], context
     assert "failed" not in seen, seen["failed"] + context
     assert seen["classified"].startswith("C4: classified"), context
+    assert "No cerebellar region set" in seen["classified"]  # item 6, in the status bar
     assert seen.get("saved"), "Ctrl+S did not publish the C4 files" + context
     from phy_c4.io.tsv import read_cluster_column
 
@@ -292,3 +293,20 @@ def test_export_nwb_says_what_dandi_refuses_and_replaces_columns_only_when_asked
     assert {int(i): t for i, t in units["c4_type"].items()} == read_cluster_column(
         example_copy / "cluster_c4_type.tsv")
     assert not critical(path)
+
+
+def test_no_region_is_said_and_recorded_in_the_manifest(example_copy, capsys):
+    """Item 6: without a region the CLI says (one line) that every unit is assumed cerebellar,
+    and the run manifest records it; with one, neither."""
+    from phy_c4.cli import main
+    from phy_c4.region import NO_REGION
+
+    manifest = example_copy / "cell_type_classification" / "phy_c4_run.json"
+    assert main(["classify", str(example_copy), "--all-spikes", "--group", "all"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if NO_REGION in line]
+    assert len(lines) == 1 and "--cerebellar-depth" in lines[0]
+    assert NO_REGION in json.loads(manifest.read_text())["parameters"]["notes"]
+    assert main(["classify", str(example_copy), "--all-spikes", "--group", "all",
+                 "--overwrite", "--cerebellar-depth=-100000:100000"]) == 0
+    assert "no cerebellar region" not in capsys.readouterr().err
+    assert NO_REGION not in json.loads(manifest.read_text())["parameters"]["notes"]

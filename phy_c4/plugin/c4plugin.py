@@ -484,7 +484,9 @@ class C4Plugin(IPlugin):
         self.gui.status_message = (
             f"C4: classified {len(table)} clusters in {seconds:.1f} s with {result.bundle_label}"
             f" ({confident} at ratio ≥ {self.threshold:g}); Ctrl+Z undoes it in {steps} step."
-            + (f" {pairs} CS-SS pairs: C4 › Layers from pairs proposes layers." if pairs else ""))
+            + (f" {pairs} CS-SS pairs: C4 › Layers from pairs proposes layers." if pairs else "")
+            + (" No cerebellar region set: every unit is assumed to be in the cerebellar cortex;"
+               " use C4 › Set cerebellar depth." if _no_region(result) else ""))
         self._show_selected(self.supervisor.selected)
 
     def _publish_saved(self) -> None:
@@ -546,6 +548,13 @@ class C4Plugin(IPlugin):
             return
         explain = None if source is None else (lambda: _explain(cluster_id, source))
         self.view.show_cluster(cluster_id, row, features, self.threshold, explain)
+
+
+def _no_region(result: Any) -> bool:
+    """Whether the run placed no unit (its manifest notes say so: ``region.NO_REGION``)."""
+    from phy_c4.region import NO_REGION
+
+    return NO_REGION in (getattr(result, "parameters", None) or {}).get("notes", [])
 
 
 class _Source(NamedTuple):
