@@ -129,6 +129,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
         if hasattr(progress, "close"):
             progress.close()
     figures = None
+    drawn: list[Path] = []
     if args.report:
         from phy_c4.report import write_report
 
@@ -138,7 +139,8 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
             if not (args.json or args.quiet):
                 print(f"phy-c4: drawing the figures of {len(result.cluster_ids)} units ...",
                       file=sys.stderr, flush=True)
-            return write_report(target, result, recording.channel_positions, depths)
+            drawn[:] = write_report(target, result, recording.channel_positions, depths)
+            return drawn
 
     written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures),
                       overwrite=args.overwrite, wait_s=LOCK_WAIT_S)
@@ -148,7 +150,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
         write_unit_properties(analyzer, result.table)
     done = {"path": str(folder), "results": str(out), **summary(result),
             "seconds": round(time.perf_counter() - start, 2), "files": len(written),
-            "figures": int(bool(args.report)), "ok": True,
+            "figures": len(drawn), "ok": True,
             "notes": result.parameters.get("notes", [])}
     if layer_target is not None:
         done["layers"] = _write_layer_proposal(args, layer_target, result, recording)
@@ -294,6 +296,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
             summaries.append(_safe_classify(path, args))
     if args.json:
         print(json.dumps({"recordings": summaries}, indent=2, default=str))
+        for failed in (s for s in summaries if not s["ok"]):  # errors on stderr, as JSON
+            print(json.dumps(failed, default=str), file=sys.stderr)
     else:
         _print_summary(summaries)
     return EXIT_OK if all(s["ok"] for s in summaries) else EXIT_FAILED
@@ -341,8 +345,9 @@ def cmd_weights(args: argparse.Namespace) -> int:
         rows = list_bundles()
         if not rows:
             print("no bundles installed; try: phy-c4 weights fetch base")
+        width = max((len(name) for name, _ in rows), default=0)
         for name, path in rows:
-            print(f"{'*' if name == default else ' '} {name:32s} {path}")
+            print(f"{'*' if name == default else ' '} {name:{width}s}  {path}")
         return EXIT_OK
     if args.weights_cmd == "fetch":
         from tqdm import tqdm
@@ -600,11 +605,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("phy-c4: interrupted; results already published are complete, the run in "
               "progress wrote nothing", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except BundleError as error:
-        print(f"phy-c4: {error}", file=sys.stderr)
-        return EXIT_FAILED
-    except (ValueError, OSError) as error:
-        print(f"phy-c4: {error}", file=sys.stderr)
+    except (BundleError, ValueError, OSError) as error:
+        if getattr(args, "json", False):  # a script reading JSON gets its error as JSON
+            print(json.dumps({"ok": False, "error": str(error)}), file=sys.stderr)
+        else:
+            print(f"phy-c4: {error}", file=sys.stderr)
         return EXIT_FAILED
 
 

@@ -310,3 +310,57 @@ def test_no_region_is_said_and_recorded_in_the_manifest(example_copy, capsys):
                  "--overwrite", "--cerebellar-depth=-100000:100000"]) == 0
     assert "no cerebellar region" not in capsys.readouterr().err
     assert NO_REGION not in json.loads(manifest.read_text())["parameters"]["notes"]
+
+
+def test_json_counts_figure_files_and_reports_errors_on_stderr_as_json(example_copy, tmp_path,
+                                                                      capsys):
+    """Item 9: "figures" is the number of figure files; failures reach stderr as JSON too."""
+    from phy_c4.cli import main
+
+    assert main(["classify", str(example_copy), "--all-spikes", "--group", "all", "--report",
+                 "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)["recordings"][0]
+    drawn = list((example_copy / "cell_type_classification" / "figures").iterdir())
+    assert summary["figures"] == len(drawn) > 1
+    assert main(["classify", str(tmp_path / "nowhere"), "--json"]) == 1
+    captured = capsys.readouterr()
+    error = json.loads(captured.err.strip().splitlines()[-1])
+    assert error["ok"] is False and "nowhere" in error["path"] and error["error"]
+    assert json.loads(captured.out)["recordings"][0]["ok"] is False
+    assert main(["show", str(tmp_path / "nowhere"), "--json"]) == 1
+    assert json.loads(capsys.readouterr().err)["ok"] is False
+
+
+def test_weights_list_aligns_long_names(monkeypatch, capsys):
+    """Item 9: the paths start in one column whatever the names' lengths."""
+    import phy_c4.weights as weights
+    from phy_c4.cli import main
+
+    rows = [("c4-tables", "/a"), ("a-very-long-bundle-name-from-adapt-on-my-lab-data", "/b")]
+    monkeypatch.setattr(weights, "list_bundles", lambda: rows)
+    assert main(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len({line.index("/") for line in lines}) == 1
+
+
+def test_clusters_run_keeps_the_empty_rows_of_untouched_clusters(example_copy):
+    """Item 9: a --clusters run changes only its rows; "no pair" (empty) rows of the others
+    stay in the type/pair/votes files."""
+    from phy_c4.cli import main
+
+    assert main(["classify", str(example_copy), "--all-spikes", "--group", "all",
+                 "--quiet"]) == 0
+    names = ("cluster_c4_type.tsv", "cluster_c4_pair.tsv", "cluster_c4_votes.tsv")
+
+    def rows(name: str) -> dict[str, str]:
+        lines = (example_copy / name).read_text().splitlines()[1:]
+        return {line.split("\t")[0]: line for line in lines}
+
+    before = {name: rows(name) for name in names}
+    assert any(line.endswith("\t") for line in before["cluster_c4_pair.tsv"].values())
+    assert main(["classify", str(example_copy), "--all-spikes", "--clusters", "0",
+                 "--overwrite", "--quiet"]) == 0
+    for name in names:
+        after = rows(name)
+        assert {c: v for c, v in after.items() if c != "0"} == \
+            {c: v for c, v in before[name].items() if c != "0"}, name

@@ -158,7 +158,7 @@ def _stage(folder: Path, staging: Path, publication: Publication, merge: bool) -
             if column not in columns:
                 continue
             kept = {c: v for c, v in read_cluster_column(folder / name, column).items()
-                    if c not in run_ids and v != ""}
+                    if c not in run_ids}  # empty values too: "no type" is a result
             columns[column] = {**kept, **columns[column]}
     for column, values in columns.items():
         write_cluster_column(staging, column, values)
