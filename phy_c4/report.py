@@ -32,12 +32,21 @@ def _draw_acg_3d(ax, acg_log: np.ndarray) -> Any:
     return mesh
 
 
+def _say(ax, text: str) -> None:
+    """An empty panel that says why it is empty (never bare 0-1 axes)."""
+    ax.text(0.5, 0.5, textwrap.fill(text, 34), ha="center", va="center", fontsize=8,
+            color="0.3", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
               probabilities: dict[str, float], threshold: float, title_extra: str = "",
-              tight: bool = True) -> None:
+              tight: bool = True, reason: str = "") -> None:
     """3D-ACG heat map over log lags (or the 1-D ACG), the preprocessed waveform, and class
     probabilities with the confidence-ratio threshold; ``inputs`` are the model inputs of the
-    unit as its family named them."""
+    unit as its family named them. ``reason`` (the unit's status) is what an empty panel says."""
+    why = f": {reason}" if reason else ""
     inputs = inputs or {}
     acg_log, waveform, acg_1d = (inputs.get(k) for k in ("acg_3d_log", "waveform", "acg_1d"))
     fig.clear()
@@ -50,18 +59,27 @@ def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
         ax_acg.set_title("3D autocorrelogram")
     elif acg_1d is not None:
         lags = np.arange(acg_1d.size) - acg_1d.size // 2
-        ax_acg.bar(lags, acg_1d, width=1.0, color="0.3")
-        ax_acg.set_xlabel("lag (ms)")
-        ax_acg.set_ylabel("spike pairs")
         ax_acg.set_title("autocorrelogram")
+        if np.nanmax(acg_1d, initial=0) > 0:
+            ax_acg.bar(lags, acg_1d, width=1.0, color="0.3")
+            ax_acg.set_xlabel("lag (ms)")
+            ax_acg.set_ylabel("spike pairs")
+        else:  # e.g. complex spikes (~1 Hz): rarely two within the window
+            _say(ax_acg, f"no two spikes within ±{acg_1d.size // 2} ms of each other "
+                         "(a slowly firing unit)")
     else:
-        ax_acg.text(0.5, 0.5, "no ACG", ha="center", va="center")
+        ax_acg.set_title("autocorrelogram")
+        _say(ax_acg, f"no ACG{why}")
     if waveform is not None:
         t = (np.arange(waveform.size) - 30) / 30.0
         ax_wvf.plot(t, waveform, color="black")
         ax_wvf.axhline(0, color="0.8", lw=0.5)
         ax_wvf.set_xlabel("time (ms)")
+    else:
+        _say(ax_wvf, f"no waveform{why}")
     ax_wvf.set_title("waveform (normalised)")
+    if not probabilities:
+        _say(ax_prob, f"not classified{why}")
     if probabilities:
         labels = list(probabilities)
         values = [probabilities[k] for k in labels]
@@ -182,7 +200,7 @@ def write_report(folder: str | os.PathLike, result, channel_positions: np.ndarra
         draw_unit(fig, cluster_id, getattr(unit, "inputs", None), unit_probabilities(row),
                   threshold,
                   f"— {label} (ratio {row['c4_ratio']:.2f})" if np.isfinite(row["c4_ratio"])
-                  else f"— {row['c4_status']}")
+                  else f"— {row['c4_status']}", reason=str(row["c4_status"]))
         path = out / f"unit_{cluster_id}.png"
         fig.savefig(path, dpi=90)
         written.append(path)

@@ -139,7 +139,8 @@ class Worker:
             row = result.table.set_index("cluster_id").loc[cluster_id].to_dict()
             unit = result.features.get(cluster_id)
             draw_unit(figure, cluster_id, getattr(unit, "inputs", None), unit_probabilities(row),
-                      float(request["threshold"]), request["title"], tight=False)
+                      float(request["threshold"]), request["title"], tight=False,
+                      reason=str(row.get("c4_status") or ""))
         figure.savefig(request["out"], format="png")
         self.send(answer)
 

@@ -364,3 +364,21 @@ def test_clusters_run_keeps_the_empty_rows_of_untouched_clusters(example_copy):
         after = rows(name)
         assert {c: v for c, v in after.items() if c != "0"} == \
             {c: v for c, v in before[name].items() if c != "0"}, name
+
+
+def test_empty_figure_panels_say_why():
+    """Item 8: a unit that could not be classified, and an ACG with no spike pairs (complex
+    spikes), get panels that say why instead of bare axes."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from phy_c4.report import draw_unit
+
+    figure = Figure()
+    draw_unit(figure, 7, None, {}, 2.0, reason="too few spikes (12 < 100)")
+    texts = [" ".join(t.get_text() for t in ax.texts) for ax in figure.axes[:3]]
+    assert all("too few spikes" in text.replace("\n", " ") for text in texts), texts
+    figure = Figure()
+    draw_unit(figure, 8, {"acg_1d": np.zeros(201), "waveform": np.ones(90)}, {"PkC_cs": 1.0},
+              2.0)
+    assert "no two spikes" in figure.axes[0].texts[0].get_text().replace("\n", " ")

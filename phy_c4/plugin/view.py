@@ -144,7 +144,8 @@ class C4View(QWidget):
                 draw_why(figure, explanation, threshold, extra)
                 return
             draw_unit(figure, cluster_id, getattr(features, "inputs", None),
-                      unit_probabilities(row), threshold, extra, tight=False)
+                      unit_probabilities(row), threshold, extra, tight=False,
+                      reason=str(row.get("c4_status") or ""))
 
         self._request += 1
         self.label.setText("")
