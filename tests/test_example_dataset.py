@@ -42,17 +42,24 @@ def test_rates_regularity_and_pauses_follow_the_documented_models(example_dir):
     assert np.median(delays) > 0.009
 
 
-def test_template_shapes_differ_by_type(example_dir):
+def test_templates_are_the_real_median_shapes_and_end_at_zero(example_dir):
+    """Each template is its type's median C4-database waveform (so the types differ as real
+    units do), and reaches 0 at both ends: no spike ends in a step (issue 21 item 8)."""
+    from phy_c4._example_shapes import PEAK, SHAPES
+    from phy_c4.testing import DRAWN_SHAPES, TEMPLATE_PEAK
+
     templates = np.load(example_dir / "templates.npy")
     truth = read_cluster_column(example_dir / "cluster_true_type.tsv")
-
-    def width(cluster):  # samples between trough and following peak on the peak channel
+    for cluster, cell_type in truth.items():
         wave = templates[cluster][:, np.abs(templates[cluster]).max(0).argmax()]
-        trough = wave.argmin()
-        return wave[trough:].argmax()
-
-    widths = {t: width(c) for c, t in truth.items()}
-    assert widths["GoC"] > widths["MLI"]
+        wave = wave / np.abs(wave).max()
+        assert abs(wave[0]) < 0.01 and abs(wave[-1]) < 0.01, cell_type
+        assert np.abs(np.diff(wave[-4:])).max() < 0.01, cell_type  # a smooth end, no kink
+        if cell_type in DRAWN_SHAPES:
+            continue
+        real = np.asarray(SHAPES[cell_type])[PEAK - TEMPLATE_PEAK + 10 : PEAK + wave.size
+                                             - TEMPLATE_PEAK - 10]
+        assert np.corrcoef(wave[10:-10], real)[0, 1] > 0.99, cell_type
 
 
 def test_bad_arguments():
