@@ -137,7 +137,8 @@ def main() -> None:
         home.mkdir()
         env = {**os.environ, "HOME": str(home), "QT_QPA_PLATFORM": "offscreen",
                "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-               "PHY_C4_SHOTS": str(tmp), "COLUMNS": "100"}
+               "PHY_C4_SHOTS": str(tmp), "COLUMNS": "100",
+               "NUMBA_CACHE_DIR": str(tmp / "numba")}  # compiled afresh, as on a new machine
         demo = _clean(_run([phy_c4, "demo", "--out", str(home / "example")], env, home), tmp)
         figures = home / "example" / "cell_type_classification" / "figures"
         shutil.copyfile(figures / "summary.png", IMAGES / "first_summary.png")

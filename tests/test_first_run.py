@@ -217,11 +217,13 @@ def test_propose_layers_refuses_a_bad_target_before_writing_anything(tmp_path, c
     assert target.read_text() == "cluster_id\tlayer\n"
 
 
-def test_needs_compiling_follows_numbas_cache_index(tmp_path):
+def test_needs_compiling_follows_numbas_cache_index(tmp_path, monkeypatch):
     """Item 7: a kernel module without a cached index as new as its source compiles."""
     import time
 
     from phy_c4.features.jit import needs_compiling
+
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
 
     source = tmp_path / "kernels_i21.py"
     source.write_text("x = 1\n")
@@ -235,6 +237,12 @@ def test_needs_compiling_follows_numbas_cache_index(tmp_path):
     old = time.time() - 100
     os.utime(index, (old, old))  # the source was edited after the kernel was cached
     assert needs_compiling(tmp_path, ("kernels_i21.py",))
+    os.utime(index)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))  # numba looks only there
+    assert needs_compiling(tmp_path, ("kernels_i21.py",))
+    (tmp_path / "numba" / "x_1234").mkdir(parents=True)
+    (tmp_path / "numba" / "x_1234" / index.name).write_bytes(b"")
+    assert not needs_compiling(tmp_path, ("kernels_i21.py",))
 
 
 def test_progress_says_when_kernels_compile_and_what_follows_prediction(example_dir,

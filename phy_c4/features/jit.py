@@ -21,12 +21,16 @@ COMPILING = "compiling the feature kernels (first run only, ~30 s)"
 
 
 def _indexes(source: Path, pattern: str) -> list[Path]:
-    """Index files of ``source``'s kernels: beside it, or where numba puts them when that is not
-    writable (``NUMBA_CACHE_DIR``, else the user's cache folder), in a per-folder subfolder."""
+    """Index files of ``source``'s kernels: under ``NUMBA_CACHE_DIR`` when set (numba then uses
+    it only), else beside the source or, when that is not writable, in the user's cache folder
+    (both in a per-folder subfolder)."""
+    chosen = os.environ.get("NUMBA_CACHE_DIR")
+    if chosen:
+        return list(Path(chosen).glob(f"*/{pattern}"))
     found = list((source.parent / "__pycache__").glob(pattern))
-    for root in (os.environ.get("NUMBA_CACHE_DIR"), _user_cache()):
-        if root and Path(root).is_dir():
-            found += Path(root).glob(f"*/{pattern}")
+    root = _user_cache()
+    if root and Path(root).is_dir():
+        found += Path(root).glob(f"*/{pattern}")
     return found
 
 
