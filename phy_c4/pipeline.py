@@ -321,7 +321,7 @@ def classify(
                           None, options, rejected)
         write_unit_properties(model, result.table)  # saved in the analyzer's folder
         return result
-    notes = []
+    notes = []  # what every classified unit's status says
     amplitudes = recording.amplitudes
     if options.quality is not None and amplitudes is not None and amplitudes.size and \
             np.ptp(amplitudes) == 0:
@@ -346,6 +346,7 @@ def classify(
     result = build_result(ids, features, inputs.ready, prediction, bundle)
     if notes:
         result.status[result.status == OK] = f"{OK}; {'; '.join(notes)}"
+    notes = [*recording.notes, *notes]  # and what is unusual about the inputs (io/dataset.py)
     for i, cluster_id in enumerate(result.cluster_ids):
         if int(cluster_id) in unplaced and result.cell_type[i] != "":
             result.status[i] = f"{result.status[i]}; no region information"
