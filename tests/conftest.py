@@ -29,6 +29,13 @@ def _drop_stale_numba_caches(package: Path) -> None:
 _drop_stale_numba_caches(ROOT / "phy_c4")
 
 
+@pytest.fixture(autouse=True)
+def _private_feature_cache(monkeypatch, tmp_path_factory):
+    """Each test its own feature cache (phy_c4/cache.py): never the user's, and no test finds
+    units another test cached. Subprocesses inherit it."""
+    monkeypatch.setenv("PHY_C4_CACHE_DIR", str(tmp_path_factory.mktemp("feature_cache")))
+
+
 def shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():

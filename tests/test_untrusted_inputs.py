@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from phy_c4.io.dataset import open_recording
@@ -148,3 +149,78 @@ def test_the_python_api_writes_nothing_into_the_folder(example_copy, monkeypatch
     assert len(result.cluster_ids) == 5
     assert tree(example_copy) == before
     assert list((tmp_path / "cache").rglob("*.npz"))  # the cache went to its own place
+
+
+# --- 2. the feature cache never outlives its inputs --------------------------------------------
+
+
+def _probabilities(folder: Path, cache: bool, source: str) -> np.ndarray:
+    from phy_c4.pipeline import PipelineOptions, classify
+
+    options = PipelineOptions(quality=None, waveform_source=source, cache=cache, pairing=None)
+    return classify(open_recording(folder, force=True), options=options).probabilities
+
+
+def _set_param(folder: Path, key: str, line: str) -> None:
+    lines = [x for x in (folder / "params.py").read_text().splitlines() if not x.startswith(key)]
+    (folder / "params.py").write_text("\n".join([*lines, line]) + "\n")
+    inputs_changed_on_purpose(folder)
+
+
+def test_the_cache_follows_n_channels_dat(example_copy):
+    """A 4-channel raw file read as 5 channels, then as 4 again: each run equals --no-cache."""
+    four = _probabilities(example_copy, True, "raw")
+    _set_param(example_copy, "n_channels_dat", "n_channels_dat = 5")
+    five = _probabilities(example_copy, True, "raw")
+    np.testing.assert_array_equal(five, _probabilities(example_copy, False, "raw"))
+    assert not np.array_equal(five, four, equal_nan=True)  # the test means something
+    _set_param(example_copy, "n_channels_dat", "n_channels_dat = 4")
+    np.testing.assert_array_equal(_probabilities(example_copy, True, "raw"), four)
+
+
+def test_the_cache_follows_templates_npy(example_copy):
+    before = _probabilities(example_copy, True, "template")
+    templates = np.load(example_copy / "templates.npy")
+    np.save(example_copy / "templates.npy", np.roll(templates, 7, axis=1) * 3)
+    inputs_changed_on_purpose(example_copy)
+    after = _probabilities(example_copy, True, "template")
+    np.testing.assert_array_equal(after, _probabilities(example_copy, False, "template"))
+    assert not np.array_equal(after, before, equal_nan=True)
+
+
+def test_a_damaged_cache_file_is_dropped_and_recomputed(example_copy, tmp_path):
+    cache = tmp_path / "cache"
+    env = {"PHY_C4_CACHE_DIR": str(cache)}
+    first = phy_c4("classify", str(example_copy), *FAST, "--out", str(tmp_path / "a"), env=env)
+    assert first.returncode == 0, first.stderr
+    files = sorted(cache.rglob("*.npz"))
+    assert len(files) == 5
+    for i, path in enumerate(files):  # truncated, emptied, or another program's bytes
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2] if i % 3 == 0 else b"" if i % 3 == 1 else
+                         b"PK\x03\x04 not a zip")
+    again = phy_c4("classify", str(example_copy), *FAST, "--out", str(tmp_path / "b"), env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("feature cache: dropped the unreadable") == len(files)
+    assert (tmp_path / "a" / "cluster_c4_type.tsv").read_text() == \
+        (tmp_path / "b" / "cluster_c4_type.tsv").read_text()
+    third = phy_c4("classify", str(example_copy), *FAST, "--out", str(tmp_path / "c"), env=env)
+    assert "feature cache" not in third.stderr  # healed
+
+
+def test_an_unwritable_cache_folder_falls_back_with_one_line(example_copy, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")  # a folder cannot be made under a file, even by root
+    run = phy_c4("classify", str(example_copy), *FAST, "--out", str(tmp_path / "out"),
+                 env={"PHY_C4_CACHE_DIR": str(blocker / "cache")})
+    assert run.returncode == 0, run.stderr
+    assert run.stderr.count("cannot be written; using") == 1 and "PHY_C4_CACHE_DIR" in run.stderr
+
+
+def test_the_fingerprint_covers_the_package_version(example_copy, monkeypatch):
+    import phy_c4.cache as cache
+
+    recording = open_recording(example_copy)
+    before = cache.recording_fingerprint(recording)
+    monkeypatch.setattr(cache, "__version__", "99.0")
+    assert cache.recording_fingerprint(recording) != before
