@@ -224,3 +224,20 @@ def test_the_fingerprint_covers_the_package_version(example_copy, monkeypatch):
     before = cache.recording_fingerprint(recording)
     monkeypatch.setattr(cache, "__version__", "99.0")
     assert cache.recording_fingerprint(recording) != before
+
+
+def test_unwritable_install_and_home_give_numba_a_cache_folder_and_one_line(monkeypatch,
+                                                                           caplog):
+    """numba's cache=True with nowhere to write fails every kernel ("no locator available");
+    root cannot be denied a write, so os.access is what says no here."""
+    import numba
+
+    import phy_c4
+
+    monkeypatch.setenv("NUMBA_CACHE_DIR", "")  # unset for the check; both restored after
+    monkeypatch.setattr(numba.config, "CACHE_DIR", numba.config.CACHE_DIR)
+    fallback = phy_c4._numba_cache_fallback(access=lambda path, mode: False)
+    assert fallback is not None and os.environ["NUMBA_CACHE_DIR"] == str(fallback)
+    assert "set NUMBA_CACHE_DIR" in caplog.text
+    assert str(fallback) == numba.config.CACHE_DIR
+    assert phy_c4._numba_cache_fallback(access=lambda path, mode: True) is None
