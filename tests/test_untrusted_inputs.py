@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from phy_c4.cli import main
 from phy_c4.io.dataset import open_recording
 from phy_c4.io.errors import DatasetError
 from phy_c4.io.params import parse_params
@@ -241,3 +242,56 @@ def test_unwritable_install_and_home_give_numba_a_cache_folder_and_one_line(monk
     assert "set NUMBA_CACHE_DIR" in caplog.text
     assert str(fallback) == numba.config.CACHE_DIR
     assert phy_c4._numba_cache_fallback(access=lambda path, mode: True) is None
+
+
+# --- 3. plausibility: one clear line ----------------------------------------------------------
+
+
+def _edit(folder: Path, name: str, edit) -> None:
+    np.save(folder / name, edit(np.load(folder / name)))
+    inputs_changed_on_purpose(folder)
+
+
+PLAUSIBILITY = {
+    "spike times in ms": (lambda f: _edit(f, "spike_times.npy", lambda t: t // 30),
+                          "must hold sample indices (not ms or s)"),
+    "raw size not channels x dtype": (lambda f: _set_param(f, "n_channels_dat",
+                                                           "n_channels_dat = 7"),
+                                      "not a whole number of 7-channel int16 samples"),
+    "spikes after the raw file's end": (lambda f: _set_param(f, "n_channels_dat",
+                                                             "n_channels_dat = 5"),
+                                        "is after the end of raw.bin"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PLAUSIBILITY))
+def test_implausible_inputs_get_one_clear_line(example_copy, case, capsys):
+    make, message = PLAUSIBILITY[case]
+    make(example_copy)
+    assert main(["classify", str(example_copy), *FAST]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not list(example_copy.glob("cluster_c4_*.tsv"))
+    assert main(["classify", str(example_copy), *FAST, "--force"]) == 0  # said, then used
+    assert message in capsys.readouterr().err
+
+
+def test_float_spike_samples_are_noted_or_refused(example_copy, tmp_path):
+    _edit(example_copy, "spike_times.npy", lambda t: t.astype(np.float64))
+    run = phy_c4("classify", str(example_copy), *FAST)
+    assert run.returncode == 0 and "holds whole numbers as float64" in run.stderr, run.stderr
+    from phy_c4.io.dataset import check_spike_arrays
+
+    np.save(tmp_path / "spike_times.npy", np.arange(3e7, 3.1e7, 1000, dtype=np.float32))
+    with pytest.raises(DatasetError, match="rounds sample indices above 16,777,216"):
+        check_spike_arrays(tmp_path)
+
+
+def test_group_labels_are_normalised_with_a_note(example_copy):
+    (example_copy / "cluster_group.tsv").write_text(
+        "cluster_id\tgroup\n0\tGood\n1\tgood \n2\tgood\n3\tGOOD\n4\tnoise\n")
+    inputs_changed_on_purpose(example_copy)
+    run = phy_c4("classify", str(example_copy), *FAST, "--out", str(example_copy.parent / "o"))
+    assert run.returncode == 0, run.stderr
+    assert "3 labels read as Phy's groups" in run.stderr
+    assert "4 units" in run.stdout  # 0-3 are good, 4 is noise
