@@ -64,6 +64,28 @@ def _threshold(text: str) -> float:
     return value
 
 
+def _fraction(text: str) -> float:
+    """argparse type: a rate of false positives or negatives, a finite number in 0-1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (np.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a duration, finite and not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (np.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(f"{text} is not a duration in seconds (>= 0)")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -494,9 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     c.add_argument("--report", action="store_true", help="write figures")
     c.add_argument("--all-spikes", action="store_true", help="skip C4's spike-quality filter")
-    c.add_argument("--fp-threshold", type=float, default=0.05)
-    c.add_argument("--fn-threshold", type=float, default=0.05)
-    c.add_argument("--min-good-seconds", type=float, default=180.0)
+    c.add_argument("--fp-threshold", type=_fraction, default=0.05,
+                   help="quality filter: largest false-positive fraction of a good chunk (0-1)")
+    c.add_argument("--fn-threshold", type=_fraction, default=0.05,
+                   help="quality filter: largest false-negative fraction of a good chunk (0-1)")
+    c.add_argument("--min-good-seconds", type=_seconds, default=180.0,
+                   help="quality filter: good seconds a unit needs")
     c.add_argument("--waveform-source", default="auto", choices=["auto", "raw", "template"])
     c.add_argument("--no-cache", action="store_true")
     c.add_argument("--dask", metavar="SCHEDULER", help="run one recording per dask task")

@@ -76,6 +76,16 @@ class PipelineOptions:
                              f"{self.device!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
+        quality = self.quality
+        if quality is not None:
+            for name in ("fp_threshold", "fn_threshold"):
+                value = getattr(quality, name)
+                if not (np.isfinite(value) and 0.0 <= value <= 1.0):
+                    raise ValueError(f"quality {name} must be a fraction between 0 and 1, got "
+                                     f"{value}")
+            if not (np.isfinite(quality.min_good_s) and quality.min_good_s >= 0):
+                raise ValueError(f"quality min_good_s must be >= 0 seconds, got "
+                                 f"{quality.min_good_s}")
 
 
 

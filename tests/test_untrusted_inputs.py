@@ -295,3 +295,26 @@ def test_group_labels_are_normalised_with_a_note(example_copy):
     assert run.returncode == 0, run.stderr
     assert "3 labels read as Phy's groups" in run.stderr
     assert "4 units" in run.stdout  # 0-3 are good, 4 is noise
+
+
+# --- 6. options: finite and in range, or a usage error ---------------------------------------
+
+
+@pytest.mark.parametrize("args", [["--fp-threshold", "nan"], ["--fp-threshold", "-0.1"],
+                                  ["--fn-threshold", "7"], ["--fn-threshold", "inf"],
+                                  ["--min-good-seconds", "-5"], ["--min-good-seconds", "nan"]])
+def test_quality_options_out_of_range_are_usage_errors(example_copy, capsys, args):
+    with pytest.raises(SystemExit) as info:
+        main(["classify", str(example_copy), *args])
+    assert info.value.code == 2
+    assert args[0] in capsys.readouterr().err
+
+
+def test_the_api_refuses_quality_settings_out_of_range():
+    from phy_c4.features.quality import QualitySpec
+    from phy_c4.pipeline import PipelineOptions
+
+    with pytest.raises(ValueError, match="fp_threshold"):
+        PipelineOptions(quality=QualitySpec(fp_threshold=float("nan")))
+    with pytest.raises(ValueError, match="min_good_s"):
+        PipelineOptions(quality=QualitySpec(min_good_s=-5))
