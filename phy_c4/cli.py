@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from phy_c4._version import __version__
 from phy_c4.config import DEVICE_CHOICES
@@ -59,7 +58,7 @@ def _threshold(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value >= 1.0 and np.isfinite(value)):
+    if not (value >= 1.0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"{text} is not a confidence ratio (a number >= 1)")
     return value
 
@@ -70,7 +69,7 @@ def _fraction(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (np.isfinite(value) and 0.0 <= value <= 1.0):
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
         raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
     return value
 
@@ -81,7 +80,7 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (np.isfinite(value) and value >= 0.0):
+    if not (math.isfinite(value) and value >= 0.0):
         raise argparse.ArgumentTypeError(f"{text} is not a duration in seconds (>= 0)")
     return value
 
@@ -158,7 +157,8 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
         def figures(target: Path) -> list[Path]:
             return write_report(target, result, recording.channel_positions, depths)
 
-    written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures),
+    written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures,
+                                       partial=args.clusters is not None),
                       overwrite=args.overwrite, wait_s=LOCK_WAIT_S)
     if analyzer is not None:
         from phy_c4.io.analyzer import write_unit_properties
@@ -393,8 +393,15 @@ def _results_folder(path: str) -> Path:
 def cmd_show(args: argparse.Namespace) -> int:
     """What produced the current c4 columns: package, bundle and its hash, spec, options."""
     from phy_c4.io.nwb import read_published
+    from phy_c4.io.publish import pending_commit
 
-    table, manifest = read_published(_results_folder(args.path))
+    results = _results_folder(args.path)
+    if pending_commit(results):  # a run is publishing, or was killed while it did
+        print(f"phy-c4: {results} holds an incomplete commit (.phy_c4/journal.json): its "
+              "files may mix two runs until a writer completes it; the next `phy-c4 classify "
+              "--overwrite` into it does so first", file=sys.stderr)
+        return EXIT_FAILED
+    table, manifest = read_published(results)
     parameters = manifest.get("parameters", {})
     if args.json:
         print(json.dumps(manifest, indent=2))
@@ -591,6 +598,23 @@ def _register_optional(sub) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; an interrupt at any moment (even while the libraries load) is one
+    line, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as error:
+        signum, folder = getattr(error, "signum", None), getattr(error, "folder", None)
+        if signum is not None:  # publish's InterruptedAfterCommitError: the commit finished
+            print(f"phy-c4: interrupted (signal {signum}) after the results in {folder} were "
+                  "published completely; recordings after it were not classified",
+                  file=sys.stderr)
+            return 128 + signum
+        print("phy-c4: interrupted; results already published are complete, the run in "
+              "progress wrote nothing", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -603,10 +627,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("phy-c4: interrupted; results already published are complete, the run in "
-              "progress wrote nothing", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except BundleError as error:
         print(f"phy-c4: {error}", file=sys.stderr)
         return EXIT_FAILED

@@ -318,3 +318,153 @@ def test_the_api_refuses_quality_settings_out_of_range():
         PipelineOptions(quality=QualitySpec(fp_threshold=float("nan")))
     with pytest.raises(ValueError, match="min_good_s"):
         PipelineOptions(quality=QualitySpec(min_good_s=-5))
+
+
+# --- 4. full runs replace the set; a bad journal or staging never blocks -----------------------
+
+
+def test_a_full_run_drops_rows_of_clusters_merged_away_or_no_longer_selected(example_copy,
+                                                                              capsys):
+    from phy_c4.io.tsv import read_cluster_column
+
+    assert main(["classify", str(example_copy), *FAST]) == 0
+    clusters = np.load(example_copy / "spike_clusters.npy")
+    np.save(example_copy / "spike_clusters.npy", np.where(np.isin(clusters, [2, 3]), 7,
+                                                          clusters).astype(clusters.dtype))
+    (example_copy / "cluster_group.tsv").write_text(
+        "cluster_id\tgroup\n0\tgood\n1\tnoise\n4\tgood\n7\tgood\n")  # as Phy saves a merge
+    inputs_changed_on_purpose(example_copy)
+    assert main(["classify", str(example_copy), *FAST, "--overwrite"]) == 0
+    for column in ("c4_type", "c4_status", "c4_model"):
+        rows = read_cluster_column(example_copy / f"cluster_{column}.tsv")
+        assert set(rows) == {0, 4, 7}, (column, rows)
+    assert main(["classify", str(example_copy), *FAST, "--overwrite", "--clusters", "1"]) == 0
+    assert set(read_cluster_column(example_copy / "cluster_c4_type.tsv")) == {0, 1, 4, 7}
+
+
+def _tiny(kind: str):
+    import pandas as pd
+
+    from phy_c4.io.publish import Publication
+
+    table = pd.DataFrame({"cluster_id": [0, 1], "c4_type": [kind] * 2, "c4_status": ["ok"] * 2})
+    return Publication(table, ("GoC",), parameters={"kind": kind})
+
+
+def _kind(folder: Path) -> str:
+    from phy_c4.io.tsv import read_cluster_column
+
+    return set(read_cluster_column(folder / "cluster_c4_type.tsv").values()).pop()
+
+
+@pytest.mark.parametrize("damage", ["empty", "not json", "a list", "a folder"])
+def test_a_damaged_journal_is_set_aside_and_never_blocks(tmp_path, caplog, damage):
+    from phy_c4.io.publish import publish
+
+    publish(tmp_path, _tiny("old"))
+    journal = tmp_path / ".phy_c4" / "journal.json"
+    if damage == "a folder":
+        journal.mkdir()
+    else:
+        journal.write_text({"empty": "", "not json": "{'run':", "a list": "[1, 2]"}[damage])
+    publish(tmp_path, _tiny("new"), overwrite=True)
+    assert _kind(tmp_path) == "new" and "set aside" in caplog.text
+    assert not journal.exists() and list(journal.parent.glob("journal.json.unreadable-*"))
+    publish(tmp_path, _tiny("newer"), overwrite=True)
+    assert _kind(tmp_path) == "newer"
+
+
+def test_a_damaged_staging_area_never_blocks(tmp_path):
+    from phy_c4.io.publish import publish
+
+    publish(tmp_path, _tiny("old"))
+    (tmp_path / ".phy_c4" / "staging").write_text("a file where a folder was")
+    (tmp_path / ".phy_c4-staging-19700101-000000-1-0").mkdir()  # a killed run's
+    publish(tmp_path, _tiny("new"), overwrite=True)
+    assert _kind(tmp_path) == "new"
+    assert not list(tmp_path.glob(".phy_c4-staging-*"))
+    assert not (tmp_path / ".phy_c4" / "staging").exists()
+
+
+def test_phy_c4_state_on_another_file_system(tmp_path):
+    """``.phy_c4`` linked to another file system: staging beside the targets, backups copied."""
+    import tempfile
+
+    from phy_c4.io.publish import publish
+
+    other = Path(tempfile.mkdtemp(dir="/dev/shm")) if Path("/dev/shm").is_dir() else None
+    if other is None or other.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("no second file system here")
+    try:
+        (tmp_path / ".phy_c4").symlink_to(other)
+        for kind in ("old", "new", "newer"):
+            publish(tmp_path, _tiny(kind), overwrite=True)
+            assert _kind(tmp_path) == kind
+        assert not (other / "journal.json").exists()
+        backups = sorted((other / "backups").iterdir())
+        assert [_kind(b) for b in backups] == ["old", "new"]
+    finally:
+        import shutil
+
+        shutil.rmtree(other)
+
+
+# --- 5. signals during the commit; show; Ctrl-C at start --------------------------------------
+
+
+SLOW_COMMIT = """
+import sys, time
+import phy_c4.io.publish as publish
+real = publish._roll_forward
+
+def slow(*args):
+    print("committing", file=sys.stderr, flush=True)
+    time.sleep(1.5)
+    real(*args)
+
+publish._roll_forward = slow
+from phy_c4.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("signame", ["SIGHUP", "SIGTERM", "SIGINT"])
+def test_signals_during_the_commit_wait_for_it_and_say_it_was_published(example_copy, signame):
+    import signal
+
+    number = getattr(signal, signame)
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-c", SLOW_COMMIT, "classify", str(example_copy),
+                                *FAST], stderr=subprocess.PIPE, text=True, env=environment)
+    assert process.stderr.readline().strip() == "committing"
+    process.send_signal(number)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 128 + number, err
+    assert "published completely" in err and "wrote nothing" not in err and "Traceback" not in err
+    assert (example_copy / "cluster_c4_type.tsv").is_file()
+    assert not (example_copy / ".phy_c4" / "journal.json").exists()
+
+
+def test_show_says_when_a_commit_is_incomplete(example_copy, capsys):
+    assert main(["classify", str(example_copy), *FAST]) == 0
+    assert main(["show", str(example_copy)]) == 0
+    capsys.readouterr()
+    (example_copy / ".phy_c4" / "journal.json").write_text("{}")
+    assert main(["show", str(example_copy)]) == 1
+    assert "incomplete commit" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("after_s", [0.3, 0.8])
+def test_ctrl_c_right_after_start_is_one_line(example_copy, after_s):
+    import signal
+    import time
+
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "phy_c4.cli", "classify",
+                                str(example_copy), *FAST], stderr=subprocess.PIPE, text=True,
+                               env=environment)
+    time.sleep(after_s)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
