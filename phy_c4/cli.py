@@ -100,8 +100,12 @@ def _read_layers(path: str | None) -> dict[int, str] | None:
         return None
     from phy_c4.io.tsv import read_cluster_column
 
-    return read_cluster_column(path, "layer") if "layer" in Path(path).read_text().split("\n")[0] \
-        else read_cluster_column(path)
+    try:
+        header = Path(path).read_bytes().decode("utf-8-sig").split("\n")[0]
+    except UnicodeDecodeError:
+        raise ValueError(f"--layer {path}: not UTF-8 text (saved as UTF-16 or another "
+                         "encoding?); save it as UTF-8: cluster_id<TAB>layer per line") from None
+    return read_cluster_column(path, "layer") if "layer" in header else read_cluster_column(path)
 
 
 def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -129,6 +133,13 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     group = "all" if analyzer is not None and not recording.groups and args.group == "good" \
         else args.group  # an analyzer without Phy labels: every unit
     bundle = get_bundle(args.bundle)
+    if args.clusters is None and group != "all" and analyzer is None and \
+            (folder / "cluster_group.tsv").is_file() and "group" not in recording.metadata:
+        why = next((n.split("; its columns")[0].removeprefix("cluster_group.tsv ")
+                    for n in recording.notes if n.startswith("cluster_group.tsv could not")),
+                   "has no cluster_id and group columns")
+        raise ValueError(f"{folder}: cluster_group.tsv {why}; fix it, or choose --group all or "
+                         "--clusters")
     clusters = select_clusters(recording.cluster_ids, recording.groups,
                                _parse_clusters(args.clusters), group, str(folder))
     layer = _read_layers(args.layer)
@@ -320,6 +331,15 @@ def _safe_classify(path: str, args: argparse.Namespace) -> dict[str, Any]:
         logging.getLogger("phy_c4").debug("classification of %s failed", path, exc_info=True)
         explained = isinstance(error, ValueError | OSError | FolderLockedError)
         text = str(error) if explained else f"{type(error).__name__}: {error}"
+        if isinstance(error, MemoryError):
+            text = (f"ran out of memory ({error or 'no details'}); a size in params.py or an "
+                    ".npy shape is probably wrong (rerun with -v for where)")
+        elif isinstance(error, AssertionError) and not str(error).strip():
+            import traceback
+
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            text = (f"an internal check failed: `{(frame.line or '').strip()}` "
+                    f"({Path(frame.filename).name}:{frame.lineno}); rerun with -v and report it")
         return {"path": path, "ok": False, "error": text}
 
 

@@ -28,6 +28,7 @@ from phy_c4.features.pairing import PairingSpec, find_pairs
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
+from phy_c4.io.errors import DatasetError
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
 from phy_c4.model.ensemble import novelty
@@ -236,6 +237,8 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray, statu
         features.raw_waveform = np.asarray(wave.peak_channel_waveform, dtype=np.float64)
         features.raw_fs = float(wave.fs)
         features.peak_channel = int(np.argmax(np.ptp(wave.all_channels, axis=1)))
+    except DatasetError:
+        raise  # the folder itself (phylib's model could not be built): one line, not a status
     except ValueError as error:
         features.status = describe(Status.NO_WAVEFORM, str(error))
     return features, times

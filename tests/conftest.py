@@ -83,7 +83,10 @@ def sorter_files(folder: Path) -> dict[str, str]:
 
     def digest(path: Path) -> str:
         if path.name.startswith("cluster_") and path.suffix == ".tsv":
-            return repr(sorted(read_cluster_column(path).items()))
+            try:
+                return repr(sorted(read_cluster_column(path).items()))
+            except (ValueError, KeyError):  # a test's damaged one: by its bytes
+                pass
         return hashlib.sha256(path.read_bytes()).hexdigest()
 
     return {p.name: digest(p) for p in sorted(folder.iterdir())

@@ -468,3 +468,82 @@ def test_ctrl_c_right_after_start_is_one_line(example_copy, after_s):
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+# --- 7. messages that name the problem ---------------------------------------------------------
+
+
+def _positions_short(folder: Path) -> None:
+    _edit(folder, "channel_positions.npy", lambda p: p[:-1])
+
+
+MESSAGES = {
+    "cluster id 2^31": (lambda f: _edit(f, "spike_clusters.npy",
+                                        lambda c: np.where(c == 4, 2 ** 31, c.astype(np.int64))),
+                        [], "Phy stores ids as 32-bit integers"),
+    "phylib's bare assert": (_positions_short, [],
+                             "channel_positions.npy does not have one (x, y) row per channel"),
+    "template id beyond templates.npy": (lambda f: _edit(f, "spike_templates.npy",
+                                                         lambda t: np.where(t == 4, 9, t)), [],
+                                         "names template 9 but templates.npy has 5"),
+    "unreadable cluster_group.tsv": (lambda f: (f / "cluster_group.tsv").write_bytes(
+        "cluster_id\tgroup\n0\tgood\n".encode("utf-16")), [], "cluster_group.tsv could not be"),
+    "cluster_group.tsv without its columns": (lambda f: (f / "cluster_group.tsv").write_text(
+        "id,label\n0,good\n"), [], "cluster_group.tsv has no cluster_id and group columns"),
+    "UTF-16 layer file": (lambda f: (f.parent / "layers.tsv").write_bytes(
+        "cluster_id\tlayer\n0\tPCL\n".encode("utf-16")), ["--layer", "{parent}/layers.tsv"],
+        "not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MESSAGES))
+def test_each_fault_names_its_problem_in_one_line(example_copy, capsys, case):
+    make, args, message = MESSAGES[case]
+    make(example_copy)
+    inputs_changed_on_purpose(example_copy)
+    args = [a.format(parent=example_copy.parent) for a in args]
+    assert main(["classify", str(example_copy), *FAST, *args]) == 1
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_running_out_of_memory_is_said_in_words(example_copy, capsys, monkeypatch):
+    import phy_c4.pipeline
+
+    def absurd(*args, **kwargs):
+        raise MemoryError("Unable to allocate 224. TiB for an array with shape (2, 10**13)")
+
+    monkeypatch.setattr(phy_c4.pipeline, "classify", absurd)
+    assert main(["classify", str(example_copy), *FAST]) == 1
+    err = capsys.readouterr().err
+    assert "ran out of memory" in err and "size in params.py or an .npy shape" in err, err
+
+
+def test_a_damaged_pc_features_npy_is_never_read(example_copy):
+    n = np.load(example_copy / "spike_times.npy").size
+    np.save(example_copy / "pc_features.npy", np.zeros((n, 3, 4), dtype=np.float32))
+    data = (example_copy / "pc_features.npy").read_bytes()
+    (example_copy / "pc_features.npy").write_bytes(data[: len(data) // 3])
+    np.save(example_copy / "pc_feature_ind.npy", np.zeros((5, 4), dtype=np.uint32))
+    inputs_changed_on_purpose(example_copy)
+    assert main(["classify", str(example_copy), *FAST, "--waveform-source", "template"]) == 0
+    from phy_c4.io.tsv import read_cluster_column
+
+    statuses = read_cluster_column(example_copy / "cluster_c4_status.tsv").values()
+    assert not any(s.startswith("no waveform") for s in statuses), statuses
+
+
+@pytest.mark.parametrize("run", ["full", "partial"])
+def test_overwrite_over_damaged_own_files_works(example_copy, caplog, run):
+    assert main(["classify", str(example_copy), *FAST]) == 0
+    (example_copy / "cluster_c4_type.tsv").write_bytes(b"\x00\xffgarbage\n1\t2\t3\n")
+    audit = example_copy / "cell_type_classification" / "phy_c4_probabilities.tsv"
+    audit.write_text("not\ta table\n")
+    extra = ["--clusters", "1"] if run == "partial" else []
+    assert main(["classify", str(example_copy), *FAST, "--overwrite", *extra]) == 0
+    from phy_c4.io.tsv import read_cluster_column
+
+    rows = read_cluster_column(example_copy / "cluster_c4_type.tsv")
+    assert set(rows) == ({1} if run == "partial" else {0, 1, 2, 3, 4})
+    if run == "partial":
+        assert "could not be read" in caplog.text

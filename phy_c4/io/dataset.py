@@ -58,6 +58,9 @@ def check_sample_rate(params: dict[str, Any], where: Path, force: bool = False) 
     return float(rate)
 
 
+ID_LIMIT = 2 ** 31
+"""Cluster and template ids must fit phylib's int32 (a larger one wraps to a negative key)."""
+
 FLOAT32_EXACT = 2 ** 24
 """float32 holds every whole number up to here (9.3 min at 30 kHz), and rounds those above."""
 
@@ -108,8 +111,21 @@ def check_spike_arrays(folder: Path) -> list[str]:
                 raise DatasetError(f"{folder}: {name} must hold integer ids, got {values.dtype}")
             if values.size and values.min() < 0:
                 raise DatasetError(f"{folder}: {name} has negative ids ({int(values.min())})")
+            if values.size and int(values.max()) >= ID_LIMIT:
+                raise DatasetError(f"{folder}: {name} has id {int(values.max())}; Phy stores ids "
+                                   f"as 32-bit integers (below {ID_LIMIT:,})")
         elif values.size and not np.all(np.isfinite(values)):
             raise DatasetError(f"{folder}: amplitudes.npy has NaN or infinite values")
+    templates = arrays.get("spike_templates.npy")
+    if templates is not None and templates.size and (folder / "templates.npy").is_file():
+        try:
+            n_templates = np.load(folder / "templates.npy", mmap_mode="r").shape[0]
+        except (OSError, ValueError) as error:
+            raise DatasetError(f"{folder}: templates.npy is not a readable .npy file ({error})"
+                               ) from None
+        if int(templates.max()) >= n_templates:
+            raise DatasetError(f"{folder}: spike_templates.npy names template "
+                               f"{int(templates.max())} but templates.npy has {n_templates}")
     return notes
 
 
@@ -274,8 +290,11 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
         notes += _span_notes(arguments, times, force)
         clusters = read(clusters_file) if spike_clusters is None else spike_clusters
         amplitudes = read("amplitudes.npy")
+        metadata, unreadable = _load_metadata(folder)
+        notes += [f"{name} could not be read ({why}); its columns are ignored"
+                  for name, why in unreadable.items()]
         recording = _recording(folder, float(arguments["sample_rate"]), times, clusters,
-                               amplitudes, _load_metadata(folder), None)
+                               amplitudes, metadata, None)
         recording._model = _BackgroundModel(arguments)  # once the checks above passed
     recording.model_arguments = arguments
     recording.notes[:0] = notes
@@ -376,20 +395,22 @@ def _spike_samples(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.int64, copy=False)
 
 
-def _load_metadata(folder: Path) -> dict[str, dict[int, Any]]:
+def _load_metadata(folder: Path) -> tuple[dict[str, dict[int, Any]], dict[str, str]]:
     """Cluster columns of every ``*.csv``/``*.tsv`` in the folder, as phylib's model reads them
-    (``cluster_info`` excluded; a file phylib cannot parse is skipped)."""
+    (``cluster_info`` excluded), and the files that could not be read, with why (skipped, as
+    phylib does; the caller says so)."""
     from phylib.io.model import load_metadata
 
     metadata: dict[str, dict[int, Any]] = {}
+    unreadable: dict[str, str] = {}
     for path in [*folder.glob("*.csv"), *folder.glob("*.tsv")]:
         if path.stem == "cluster_info":
             continue
         try:
             metadata.update(load_metadata(path))
         except Exception as error:  # phylib warns and goes on; so do we
-            logger.warning("Error when reading %s: %s.", path.name, error)
-    return metadata
+            unreadable[path.name] = f"{type(error).__name__}: {error}"[:200]
+    return metadata, unreadable
 
 
 def _from_model(model: Any, spike_clusters: np.ndarray | None) -> Recording:
@@ -478,6 +499,12 @@ def _read_only_model_class() -> type:
         def save_spike_clusters(self, spike_clusters):  # pragma: no cover
             raise PermissionError("phy_c4 opened this folder read-only")
 
+        def _load_features(self):  # C4 needs no PC features: a damaged file must not matter
+            return None
+
+        def _load_template_features(self):
+            return None
+
         def _load_spike_clusters(self):
             # phylib copies spike_templates.npy into a new spike_clusters.npy when there is none
             if self._find_path("spike_clusters.npy", "spikes.clusters*.npy", multiple_ok=False,
@@ -518,6 +545,44 @@ def _build_model(arguments: dict[str, Any]) -> Any:
         return _read_only_model_class()(**arguments)
     except DatasetError:
         raise
+    except MemoryError as error:
+        raise DatasetError(f"{folder}: opening it needs more memory than there is ({error}); a "
+                           "size in params.py or an .npy shape is probably wrong") from None
     except Exception as error:  # phylib raises many kinds for malformed folders
-        raise DatasetError(f"{folder}: phylib could not open it ({type(error).__name__}: "
-                           f"{error})") from None
+        raise DatasetError(f"{folder}: phylib could not open it ({_explain(error)})") from None
+
+
+PHYLIB_CHECKS = {
+    "channel_mapping <= self.n_channels_dat": "channel_map.npy names a channel beyond "
+                                              "n_channels_dat in params.py",
+    "channel_positions.shape": "channel_positions.npy does not have one (x, y) row per channel "
+                               "of channel_map.npy",
+    "channel_shanks.shape": "channel_shanks.npy does not have one entry per channel",
+    "channel_probes.shape": "channel_probes.npy does not have one entry per channel",
+    "spike_templates.shape": "spike_templates.npy does not have one entry per spike",
+    "spike_clusters.shape": "spike_clusters.npy does not have one entry per spike",
+    "amplitudes.shape": "amplitudes.npy does not have one entry per spike",
+    "self.wm.shape": "whitening_mat.npy is not channels x channels",
+    "self.wmi.shape": "whitening_mat_inv.npy is not channels x channels",
+    "similar_templates.shape": "similar_templates.npy is not templates x templates",
+    "cols.shape": "templates_ind.npy does not match templates.npy",
+    "out.ndim == 1": "a spike array is not one column",
+    "out.dtype in": "spike_templates.npy does not hold integer ids",
+}
+"""phylib's bare ``assert`` checks, said in words."""
+
+
+def _explain(error: BaseException) -> str:
+    """An error from phylib in words: a bare ``AssertionError`` names the check that failed
+    (and what it means, when known), not an empty message."""
+    text = str(error).strip()
+    if not isinstance(error, AssertionError) or text:
+        return f"{type(error).__name__}: {text}"
+    import traceback
+
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    check = (frame.line or "").strip()
+    meaning = next((m for key, m in PHYLIB_CHECKS.items() if key in check), None)
+    where = f"{Path(frame.filename).name}:{frame.lineno}"
+    return f"{meaning} (phylib's check `{check}`, {where})" if meaning else \
+        f"phylib's check `{check}` failed ({where})"

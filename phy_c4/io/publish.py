@@ -248,16 +248,27 @@ def _stage(folder: Path, staging: Path, publication: Publication, merge: bool) -
             column = name.removeprefix("cluster_").removesuffix(".tsv")
             if column not in columns:
                 continue
-            kept = {c: v for c, v in read_cluster_column(folder / name, column).items()
-                    if c not in run_ids and v != ""}
+            try:
+                old_rows = read_cluster_column(folder / name, column)
+            except Exception as error:  # phy_c4's own file, damaged: its rows cannot be kept
+                logger.warning("%s could not be read (%s: %s): only this run's rows are "
+                               "written (the old file goes to the backup)", name,
+                               type(error).__name__, error)
+                continue
+            kept = {c: v for c, v in old_rows.items() if c not in run_ids and v != ""}
             columns[column] = {**kept, **columns[column]}
     for column, values in columns.items():
         write_cluster_column(staging, column, values)
     probabilities = table[["cluster_id"] + [c for c in table.columns if c.startswith("c4_p_")]]
     old = folder / AUDIT_DIR / PROBABILITIES_FILE
     if merge and old.is_file():
-        previous = pd.read_csv(old, sep="\t")
-        previous = previous[~previous["cluster_id"].isin(run_ids)]
+        try:
+            previous = pd.read_csv(old, sep="\t")
+            previous = previous[~previous["cluster_id"].isin(run_ids)]
+        except Exception as error:  # damaged: as above
+            logger.warning("%s could not be read (%s: %s): only this run's rows are written",
+                           PROBABILITIES_FILE, type(error).__name__, error)
+            previous = probabilities.iloc[:0]
         probabilities = pd.concat([previous, probabilities], ignore_index=True)
         probabilities = probabilities.sort_values("cluster_id", kind="stable")
     write_audit(staging / AUDIT_DIR, table, probabilities, publication.raw, publication.labels,
