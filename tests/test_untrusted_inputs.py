@@ -96,6 +96,22 @@ def test_params_that_would_be_costly_or_fail_are_not_data(tmp_path, text):
     assert "sample_rate" in parse_params(tmp_path).unreadable
 
 
+def test_the_background_model_thread_never_builds_an_ast(example_copy, monkeypatch):
+    """CPython 3.11's AST constructor is not safe in two threads at once ("AST constructor
+    recursion depth mismatch" was seen): the thread loading phylib's model parses nothing,
+    neither params.py nor the .npy headers (numpy reads those with ast.literal_eval)."""
+    import ast
+    import threading
+
+    callers = []
+    real = ast.parse
+    monkeypatch.setattr(ast, "parse", lambda *a, **k: callers.append(
+        threading.current_thread().name) or real(*a, **k))
+    recording = open_recording(example_copy)
+    assert recording.model.sparse_templates.data.shape[0] == 5
+    assert "phy_c4 phylib model" not in callers and callers  # the main thread did parse
+
+
 @pytest.mark.parametrize("dir_path, ok", [("'.'", True), (None, False), ("'/'", False)])
 def test_dir_path_naming_another_folder_is_refused(example_copy, tmp_path, dir_path, ok):
     other = tmp_path / "other"

@@ -18,6 +18,7 @@ import hashlib
 import logging
 import math
 import os
+import re
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -487,7 +488,9 @@ def _read_only_model_class() -> type:
         """phylib's model that can never change the sorter's files."""
 
         def _read_array(self, path, mmap_mode=None):
-            return super()._read_array(path, "c" if mmap_mode == "r+" else mmap_mode)
+            mmap_mode = "c" if mmap_mode == "r+" else mmap_mode
+            mapped = _map_npy(path, mmap_mode) if path and mmap_mode else None
+            return super()._read_array(path, mmap_mode) if mapped is None else mapped.squeeze()
 
         def _write_array(self, path, arr):
             logger.debug("not writing %s: phy_c4 opens folders read-only", path)
@@ -512,6 +515,37 @@ def _read_only_model_class() -> type:
             return super()._load_spike_clusters()
 
     return ReadOnlyTemplateModel
+
+
+_NPY_HEADER = re.compile(r"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (True|False), "
+                         r"'shape': \(((?:\d+, ?)*\d*)\), \}")
+"""A plain .npy header as numpy writes it (other forms go to ``np.load``)."""
+
+
+def _map_npy(path: str | os.PathLike, mmap_mode: str) -> np.ndarray | None:
+    """A .npy file mapped as ``np.load(path, mmap_mode)`` would, its header read by a regular
+    expression instead of ``ast``: this runs in the model's background thread, and CPython
+    3.11's AST constructor is not safe in two threads at once (the main thread parses too).
+    None when the header is not the plain form, or the array is empty (``np.load`` then)."""
+    try:
+        with open(path, "rb") as data:
+            magic = data.read(8)
+            if magic[:6] != b"\x93NUMPY" or magic[6] not in (1, 2, 3):
+                return None
+            size_bytes = 2 if magic[6] == 1 else 4
+            length = int.from_bytes(data.read(size_bytes), "little")
+            header = data.read(length).decode("latin1").strip()
+    except OSError:
+        return None
+    match = _NPY_HEADER.fullmatch(header)
+    if match is None:
+        return None
+    shape = tuple(int(n) for n in match.group(3).replace(" ", "").split(",") if n)
+    if not shape or 0 in shape:
+        return None
+    return np.memmap(path, dtype=np.dtype(match.group(1)), mode=mmap_mode,
+                     offset=8 + size_bytes + length, shape=shape,
+                     order="F" if match.group(2) == "True" else "C")
 
 
 def _checked_params(path: str | os.PathLike, force: bool) -> tuple[dict[str, Any], list[str]]:
