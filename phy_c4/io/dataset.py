@@ -489,7 +489,7 @@ def _read_only_model_class() -> type:
 
         def _read_array(self, path, mmap_mode=None):
             mmap_mode = "c" if mmap_mode == "r+" else mmap_mode
-            mapped = _map_npy(path, mmap_mode) if path and mmap_mode else None
+            mapped = _map_npy(path, mmap_mode) if path else None
             return super()._read_array(path, mmap_mode) if mapped is None else mapped.squeeze()
 
         def _write_array(self, path, arr):
@@ -522,11 +522,12 @@ _NPY_HEADER = re.compile(r"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (
 """A plain .npy header as numpy writes it (other forms go to ``np.load``)."""
 
 
-def _map_npy(path: str | os.PathLike, mmap_mode: str) -> np.ndarray | None:
-    """A .npy file mapped as ``np.load(path, mmap_mode)`` would, its header read by a regular
-    expression instead of ``ast``: this runs in the model's background thread, and CPython
-    3.11's AST constructor is not safe in two threads at once (the main thread parses too).
-    None when the header is not the plain form, or the array is empty (``np.load`` then)."""
+def _map_npy(path: str | os.PathLike, mmap_mode: str | None) -> np.ndarray | None:
+    """A .npy file as ``np.load(path, mmap_mode)`` gives it (mapped, or read when
+    ``mmap_mode`` is None), its header read by a regular expression instead of ``ast``: this
+    runs in the model's background thread, and CPython 3.11's AST constructor is not safe in
+    two threads at once (the main thread parses too). None when the header is not the plain
+    form, or the array is empty (``np.load`` then)."""
     try:
         with open(path, "rb") as data:
             magic = data.read(8)
@@ -543,9 +544,14 @@ def _map_npy(path: str | os.PathLike, mmap_mode: str) -> np.ndarray | None:
     shape = tuple(int(n) for n in match.group(3).replace(" ", "").split(",") if n)
     if not shape or 0 in shape:
         return None
-    return np.memmap(path, dtype=np.dtype(match.group(1)), mode=mmap_mode,
-                     offset=8 + size_bytes + length, shape=shape,
-                     order="F" if match.group(2) == "True" else "C")
+    dtype, offset = np.dtype(match.group(1)), 8 + size_bytes + length
+    order = "F" if match.group(2) == "True" else "C"
+    if mmap_mode is None:
+        values = np.fromfile(path, dtype=dtype, count=math.prod(shape), offset=offset)
+        if values.size != math.prod(shape):
+            return None  # truncated: np.load says so
+        return values.reshape(shape, order=order)
+    return np.memmap(path, dtype=dtype, mode=mmap_mode, offset=offset, shape=shape, order=order)
 
 
 def _checked_params(path: str | os.PathLike, force: bool) -> tuple[dict[str, Any], list[str]]:
