@@ -295,7 +295,10 @@ def _cache_place(recording: Recording) -> tuple[Path | None, str]:
     """The feature cache folder (never the sorter's) and the recording's fingerprint; no cache
     (with the reason said once) when no folder can be written."""
     try:
-        return feature_cache_dir(), recording_fingerprint(recording)
+        folder = feature_cache_dir()
+        if "fingerprint" not in recording.memo:  # once a session: it reads the inputs
+            recording.memo["fingerprint"] = recording_fingerprint(recording)
+        return folder, recording.memo["fingerprint"]
     except OSError as error:
         logger.warning("%s; classifying without a feature cache", error)
         return None, ""

@@ -149,6 +149,9 @@ class Recording:
     """What is usable but unusual about the inputs (the CLI prints them, the results keep them)."""
     model_arguments: dict[str, Any] | None = field(default=None, repr=False)
     """What phylib's model was built from (``io/params.py``), when phy_c4 read ``params.py``."""
+    memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """Values derived from the inputs, shared by ``with_assignment``'s copies (the plugin's
+    session): e.g. the feature cache's fingerprint of the folder."""
 
     @property
     def model(self) -> Any:
