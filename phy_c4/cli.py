@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from phy_c4._version import __version__
 from phy_c4.config import DEVICE_CHOICES
@@ -59,8 +58,30 @@ def _threshold(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value >= 1.0 and np.isfinite(value)):
+    if not (value >= 1.0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"{text} is not a confidence ratio (a number >= 1)")
+    return value
+
+
+def _fraction(text: str) -> float:
+    """argparse type: a rate of false positives or negatives, a finite number in 0-1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """argparse type: a duration, finite and not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0.0):
+        raise argparse.ArgumentTypeError(f"{text} is not a duration in seconds (>= 0)")
     return value
 
 
@@ -79,8 +100,12 @@ def _read_layers(path: str | None) -> dict[int, str] | None:
         return None
     from phy_c4.io.tsv import read_cluster_column
 
-    return read_cluster_column(path, "layer") if "layer" in Path(path).read_text().split("\n")[0] \
-        else read_cluster_column(path)
+    try:
+        header = Path(path).read_bytes().decode("utf-8-sig").split("\n")[0]
+    except UnicodeDecodeError:
+        raise ValueError(f"--layer {path}: not UTF-8 text (saved as UTF-16 or another "
+                         "encoding?); save it as UTF-8: cluster_id<TAB>layer per line") from None
+    return read_cluster_column(path, "layer") if "layer" in header else read_cluster_column(path)
 
 
 def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -109,6 +134,13 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     group = "all" if analyzer is not None and not recording.groups and args.group == "good" \
         else args.group  # an analyzer without Phy labels: every unit
     bundle = get_bundle(args.bundle)
+    if args.clusters is None and group != "all" and analyzer is None and \
+            (folder / "cluster_group.tsv").is_file() and "group" not in recording.metadata:
+        why = next((n.split("; its columns")[0].removeprefix("cluster_group.tsv ")
+                    for n in recording.notes if n.startswith("cluster_group.tsv could not")),
+                   "has no cluster_id and group columns")
+        raise ValueError(f"{folder}: cluster_group.tsv {why}; fix it, or choose --group all or "
+                         "--clusters")
     clusters = select_clusters(recording.cluster_ids, recording.groups,
                                _parse_clusters(args.clusters), group, str(folder))
     layer = _read_layers(args.layer)
@@ -142,7 +174,8 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
             drawn[:] = write_report(target, result, recording.channel_positions, depths)
             return drawn
 
-    written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures),
+    written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures,
+                                       partial=args.clusters is not None),
                       overwrite=args.overwrite, wait_s=LOCK_WAIT_S)
     if analyzer is not None:
         from phy_c4.io.analyzer import write_unit_properties
@@ -312,6 +345,15 @@ def _safe_classify(path: str, args: argparse.Namespace) -> dict[str, Any]:
         logging.getLogger("phy_c4").debug("classification of %s failed", path, exc_info=True)
         explained = isinstance(error, ValueError | OSError | FolderLockedError)
         text = str(error) if explained else f"{type(error).__name__}: {error}"
+        if isinstance(error, MemoryError):
+            text = (f"ran out of memory ({error or 'no details'}); a size in params.py or an "
+                    ".npy shape is probably wrong (rerun with -v for where)")
+        elif isinstance(error, AssertionError) and not str(error).strip():
+            import traceback
+
+            frame = traceback.extract_tb(error.__traceback__)[-1]
+            text = (f"an internal check failed: `{(frame.line or '').strip()}` "
+                    f"({Path(frame.filename).name}:{frame.lineno}); rerun with -v and report it")
         return {"path": path, "ok": False, "error": text}
 
 
@@ -386,8 +428,15 @@ def _results_folder(path: str) -> Path:
 def cmd_show(args: argparse.Namespace) -> int:
     """What produced the current c4 columns: package, bundle and its hash, spec, options."""
     from phy_c4.io.nwb import read_published
+    from phy_c4.io.publish import pending_commit
 
-    table, manifest = read_published(_results_folder(args.path))
+    results = _results_folder(args.path)
+    if pending_commit(results):  # a run is publishing, or was killed while it did
+        print(f"phy-c4: {results} holds an incomplete commit (.phy_c4/journal.json): its "
+              "files may mix two runs until a writer completes it; the next `phy-c4 classify "
+              "--overwrite` into it does so first", file=sys.stderr)
+        return EXIT_FAILED
+    table, manifest = read_published(results)
     parameters = manifest.get("parameters", {})
     if args.json:
         print(json.dumps(manifest, indent=2))
@@ -515,9 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="machine-readable summary on stdout")
     c.add_argument("--report", action="store_true", help="write figures")
     c.add_argument("--all-spikes", action="store_true", help="skip C4's spike-quality filter")
-    c.add_argument("--fp-threshold", type=float, default=0.05)
-    c.add_argument("--fn-threshold", type=float, default=0.05)
-    c.add_argument("--min-good-seconds", type=float, default=180.0)
+    c.add_argument("--fp-threshold", type=_fraction, default=0.05,
+                   help="quality filter: largest false-positive fraction of a good chunk (0-1)")
+    c.add_argument("--fn-threshold", type=_fraction, default=0.05,
+                   help="quality filter: largest false-negative fraction of a good chunk (0-1)")
+    c.add_argument("--min-good-seconds", type=_seconds, default=180.0,
+                   help="quality filter: good seconds a unit needs")
     c.add_argument("--waveform-source", default="auto", choices=["auto", "raw", "template"])
     c.add_argument("--no-cache", action="store_true")
     c.add_argument("--dask", metavar="SCHEDULER", help="run one recording per dask task")
@@ -589,6 +641,23 @@ def _register_optional(sub) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The command line; an interrupt at any moment (even while the libraries load) is one
+    line, never a traceback."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as error:
+        signum, folder = getattr(error, "signum", None), getattr(error, "folder", None)
+        if signum is not None:  # publish's InterruptedAfterCommitError: the commit finished
+            print(f"phy-c4: interrupted (signal {signum}) after the results in {folder} were "
+                  "published completely; recordings after it were not classified",
+                  file=sys.stderr)
+            return 128 + signum
+        print("phy-c4: interrupted; results already published are complete, the run in "
+              "progress wrote nothing", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
@@ -601,10 +670,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("phy-c4: interrupted; results already published are complete, the run in "
-              "progress wrote nothing", file=sys.stderr)
-        return EXIT_INTERRUPTED
     except (BundleError, ValueError, OSError) as error:
         if getattr(args, "json", False):  # a script reading JSON gets its error as JSON
             print(json.dumps({"ok": False, "error": str(error)}), file=sys.stderr)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from phy_c4.atomic import atomic_open
+from phy_c4.cache import feature_cache_dir, recording_fingerprint
 from phy_c4.config import DEVICE_CHOICES
 from phy_c4.curation import REJECTED
 from phy_c4.families import FamilyInputs, UnitData, family_of
@@ -27,6 +28,7 @@ from phy_c4.features.pairing import PairingSpec, find_pairs
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
+from phy_c4.io.errors import DatasetError
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
 from phy_c4.model.ensemble import novelty
@@ -75,6 +77,16 @@ class PipelineOptions:
                              f"{self.device!r}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be at least 1, got {self.threads}")
+        quality = self.quality
+        if quality is not None:
+            for name in ("fp_threshold", "fn_threshold"):
+                value = getattr(quality, name)
+                if not (np.isfinite(value) and 0.0 <= value <= 1.0):
+                    raise ValueError(f"quality {name} must be a fraction between 0 and 1, got "
+                                     f"{value}")
+            if not (np.isfinite(quality.min_good_s) and quality.min_good_s >= 0):
+                raise ValueError(f"quality min_good_s must be >= 0 seconds, got "
+                                 f"{quality.min_good_s}")
 
 
 
@@ -104,15 +116,16 @@ def options_from_dict(data: dict[str, Any] | None) -> PipelineOptions:
 
 
 def _unit_key(times: np.ndarray, spike_ids: np.ndarray, recording: Recording,
-              cluster_id: int, options: PipelineOptions, spec: Any) -> str:
-    """What a unit's cached features depend on: its spikes (times and amplitudes), the raw
-    file, and every parameter; never the cluster id alone (ids are reused after re-sorting)."""
+              cluster_id: int, options: PipelineOptions, spec: Any, fingerprint: str) -> str:
+    """What a unit's cached features depend on: its spikes (times and amplitudes), every
+    parameter and the recording's ``fingerprint`` (params.py's values, the template, channel
+    and whitening files, the raw file, the package version: ``cache.recording_fingerprint``);
+    never the cluster id alone (ids are reused after re-sorting)."""
     digest = hashlib.sha256(memoryview(np.ascontiguousarray(times)).cast("B"))
     digest.update(json.dumps({
         "fs": recording.fs, "cluster": int(cluster_id), "quality": repr(options.quality),
         "source": options.waveform_source, "wvf": repr(options.extraction),
-        "features": spec.to_dict(),
-        "raw": _raw_stamp(recording),
+        "features": spec.to_dict(), "recording": fingerprint,
     }, sort_keys=True, default=str).encode())
     if recording.amplitudes is not None:
         unit_amplitudes = np.asarray(recording.amplitudes[spike_ids], dtype=np.float64)
@@ -120,23 +133,9 @@ def _unit_key(times: np.ndarray, spike_ids: np.ndarray, recording: Recording,
     return digest.hexdigest()[:24]
 
 
-def _raw_stamp(recording: Recording) -> str:
-    paths = getattr(recording.model, "dat_path", None) or []
-    stamps = []
-    for path in paths if isinstance(paths, list | tuple) else [paths]:
-        try:
-            stat = os.stat(path)
-            stamps.append(f"{path}:{stat.st_size}:{stat.st_mtime_ns}")
-        except OSError:
-            stamps.append(str(path))
-    return "|".join(stamps)
-
-
-def _cache_dir(recording: Recording) -> Path:
-    return recording.folder / ".phy_c4" / "cache"
-
-
 def _load_cached(path: Path) -> tuple[UnitFeatures, np.ndarray] | None:
+    """A cached unit, or None; a file that cannot be read (truncated, another program's) is
+    dropped, so the unit is recomputed and the cache heals."""
     try:
         with np.load(path, allow_pickle=False) as data:
             features = UnitFeatures(
@@ -146,7 +145,10 @@ def _load_cached(path: Path) -> tuple[UnitFeatures, np.ndarray] | None:
                 raw_waveform=data["raw_waveform"] if data["raw_waveform"].size else None,
                 raw_fs=float(data["raw_fs"]), peak_channel=int(data["peak_channel"]))
             return features, data["times"]
-    except (OSError, KeyError, ValueError):
+    except Exception as error:  # BadZipFile, EOFError, KeyError, ...: any damage
+        logger.warning("feature cache: dropped the unreadable %s (%s: %s); recomputing it",
+                       path.name, type(error).__name__, error)
+        path.unlink(missing_ok=True)
         return None
 
 
@@ -235,6 +237,8 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray, statu
         features.raw_waveform = np.asarray(wave.peak_channel_waveform, dtype=np.float64)
         features.raw_fs = float(wave.fs)
         features.peak_channel = int(np.argmax(np.ptp(wave.all_channels, axis=1)))
+    except DatasetError:
+        raise  # the folder itself (phylib's model could not be built): one line, not a status
     except ValueError as error:
         features.status = describe(Status.NO_WAVEFORM, str(error))
     return features, times
@@ -252,13 +256,14 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
     kept: dict[int, np.ndarray] = {}
     paths: dict[int, Path] = {}
     gathered: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    cache_dir, fingerprint = _cache_place(recording) if options.cache and ids else (None, "")
     for cluster_id in ids:
         spike_ids = recording.spikes_of(cluster_id)
         gathered[cluster_id] = spike_ids, recording.spike_times[spike_ids]
-        if options.cache:
+        if cache_dir is not None:
             key = _unit_key(gathered[cluster_id][1], spike_ids, recording, cluster_id, options,
-                            spec)
-            paths[cluster_id] = _cache_dir(recording) / f"unit_{key}.npz"
+                            spec, fingerprint)
+            paths[cluster_id] = cache_dir / f"unit_{key}.npz"
             cached = _load_cached(paths[cluster_id]) if paths[cluster_id].is_file() else None
             if cached is not None:
                 features[cluster_id], kept[cluster_id] = cached
@@ -281,9 +286,22 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
         if cluster_id in paths:
             try:
                 _store_cached(paths[cluster_id], unit, times)
-            except OSError as error:  # a read-only dataset still classifies
+            except OSError as error:  # a full disk still classifies
                 logger.debug("feature cache not written: %s", error)
     return features, kept
+
+
+def _cache_place(recording: Recording) -> tuple[Path | None, str]:
+    """The feature cache folder (never the sorter's) and the recording's fingerprint; no cache
+    (with the reason said once) when no folder can be written."""
+    try:
+        folder = feature_cache_dir()
+        if "fingerprint" not in recording.memo:  # once a session: it reads the inputs
+            recording.memo["fingerprint"] = recording_fingerprint(recording)
+        return folder, recording.memo["fingerprint"]
+    except OSError as error:
+        logger.warning("%s; classifying without a feature cache", error)
+        return None, ""
 
 
 def classify(
@@ -321,7 +339,7 @@ def classify(
                           None, options, rejected)
         write_unit_properties(model, result.table)  # saved in the analyzer's folder
         return result
-    notes = []
+    notes = []  # what every classified unit's status says
     amplitudes = recording.amplitudes
     if options.quality is not None and amplitudes is not None and amplitudes.size and \
             np.ptp(amplitudes) == 0:
@@ -351,6 +369,7 @@ def classify(
     result = build_result(ids, features, inputs.ready, prediction, bundle)
     if notes:
         result.status[result.status == OK] = f"{OK}; {'; '.join(notes)}"
+    notes = [*recording.notes, *notes]  # and what is unusual about the inputs (io/dataset.py)
     if not options.region.configured:
         notes.append(NO_REGION)  # for the run, not each unit's status
     for i, cluster_id in enumerate(result.cluster_ids):

@@ -65,14 +65,16 @@ def feature_arrays(result: ClassificationResult) -> dict[str, np.ndarray]:
 
 
 def publication(result: ClassificationResult, *, npyx_columns: bool = False,
-                figures: Callable[[Path], list[Path]] | None = None) -> Publication:
-    """Everything a run publishes, made the same way for both faces."""
+                figures: Callable[[Path], list[Path]] | None = None,
+                partial: bool = True) -> Publication:
+    """Everything a run publishes, made the same way for both faces (``partial``: the run
+    classified some clusters only, so the other clusters keep their rows)."""
     raw = result.prediction.raw if result.prediction is not None else None
     features = feature_arrays(result)
     if raw is not None:  # rows of the per-member probabilities file
         features["member_probabilities_cluster_ids"] = result.classified
     return Publication(result.table, result.labels, raw, features, result.parameters,
-                       npyx_columns, figures)
+                       npyx_columns, figures, partial)
 
 
 def summary(result: ClassificationResult) -> dict[str, object]:

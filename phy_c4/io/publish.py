@@ -1,19 +1,27 @@
 """Publishing a classification: the whole set of a run's files appears at once, or none does.
 
-A run is written into a staging folder (``.phy_c4/staging/<run>``), then committed under the
-folder's lock: a journal names every move, earlier results go to a unique backup folder
-(``.phy_c4/backups/<time>-<pid>-<n>``, audit folder and figures included) and the staged files are
-renamed into place. Ctrl-C is held off while the commit runs; a run killed mid-commit leaves the
-journal, and the next writer completes it before anything else (``recover``). The sorter's
-files, ``cluster_group.tsv`` and other tools' columns are never touched.
+A run is written into a staging folder next to its targets (``.phy_c4-staging-<run>`` in the
+results folder, so every rename stays on one file system even when ``.phy_c4`` is a link to
+another), then committed under the folder's lock: a journal names every move, earlier results
+go to a unique backup folder (``.phy_c4/backups/<time>-<pid>-<n>``, audit folder and figures
+included; copied, then removed, when that is on another file system) and the staged files are
+renamed into place. SIGINT, SIGTERM and SIGHUP are held off while the commit runs, then end the
+run saying the results were published; a run killed mid-commit leaves the journal, and the next
+writer completes it before anything else (``recover``). A journal that cannot be read is set
+aside with a warning instead of blocking every later run. The sorter's files,
+``cluster_group.tsv`` and other tools' columns are never touched.
 
-A run over some clusters only (``--clusters``) keeps the other clusters' rows.
+A run over some clusters only (``partial``: ``--clusters``) keeps the other clusters' rows; a
+full run replaces the set, so clusters that no longer exist or are no longer selected lose
+their rows.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
 import shutil
 import signal
@@ -43,7 +51,21 @@ from phy_c4.io.results import (
 from phy_c4.io.tsv import column_path, read_cluster_column, write_cluster_column
 
 JOURNAL = "journal.json"
+STAGING_PREFIX = ".phy_c4-staging-"
 _run_numbers = count()
+logger = logging.getLogger(__name__)
+
+HELD_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+"""What ends a run from a terminal or a job scheduler (SIGHUP: the ssh session dropped)."""
+
+
+class InterruptedAfterCommitError(KeyboardInterrupt):
+    """A signal arrived during a commit: the commit finished, then the run stops."""
+
+    def __init__(self, signum: int, folder: Path) -> None:
+        super().__init__(f"signal {signum} (after the results in {folder} were committed)")
+        self.signum, self.folder = signum, folder
 
 
 @dataclass
@@ -57,6 +79,9 @@ class Publication:
     parameters: dict[str, Any] = field(default_factory=dict)
     npyx_columns: bool = False
     figures: Callable[[Path], list[Path]] | None = None
+    partial: bool = True
+    """Some clusters only: keep the rows of the others. False (a full run): the set is
+    replaced, and clusters the run did not classify lose their rows."""
 
 
 def managed_names(folder: Path) -> list[str]:
@@ -92,23 +117,22 @@ def publish(folder: str | os.PathLike, publication: Publication, *, overwrite: b
         check_publishable(folder, overwrite)
         existing = managed_names(folder)
         run = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(_run_numbers)}"
-        staging = folder / STATE_DIR / "staging" / run
-        staging.mkdir(parents=True)
+        staging = folder / f"{STAGING_PREFIX}{run}"  # beside the targets: renames never
+        staging.mkdir()  # cross a file system
         try:
-            _stage(folder, staging, publication, merge=bool(existing))
+            _stage(folder, staging, publication,
+                   merge=bool(existing) and publication.partial)
             staged = sorted(p.name for p in staging.iterdir())
             journal = {"run": run, "staging": str(staging.relative_to(folder)),
                        "backup": str(Path(STATE_DIR, "backups", run)) if existing else None,
                        "replace": staged, "retire": [n for n in existing if n not in staged]}
-            with _interrupts_held():
+            with _interrupts_held(folder):
                 with atomic_open(folder / STATE_DIR / JOURNAL, "w") as out:
                     out.write(json.dumps(journal, indent=1))
                 _roll_forward(folder, journal)
         finally:
             if not (folder / STATE_DIR / JOURNAL).exists():  # else recover() needs the files
                 shutil.rmtree(staging, ignore_errors=True)
-                with contextlib.suppress(OSError):
-                    staging.parent.rmdir()  # only when no other run's staging is there
     return [folder / name for name in staged]
 
 
@@ -117,13 +141,48 @@ def recover(folder: Path) -> bool:
     Call with the folder's lock held. Returns True when a commit was completed."""
     journal_path = folder / STATE_DIR / JOURNAL
     completed = False
-    if journal_path.is_file():
-        journal = json.loads(journal_path.read_text())
-        with _interrupts_held():
-            _roll_forward(folder, journal)
-        completed = True
-    shutil.rmtree(folder / STATE_DIR / "staging", ignore_errors=True)
+    if journal_path.exists():
+        journal = _read_journal(journal_path)
+        if journal is not None:
+            with _interrupts_held(folder):
+                _roll_forward(folder, journal)
+            completed = True
+    for staging in [folder / STATE_DIR / "staging", *folder.glob(f"{STAGING_PREFIX}*")]:
+        if staging.is_dir() and not staging.is_symlink():
+            shutil.rmtree(staging, ignore_errors=True)
+        elif staging.exists() or staging.is_symlink():
+            staging.unlink(missing_ok=True)  # a file or link where a folder belongs
     return completed
+
+
+def pending_commit(folder: Path) -> bool:
+    """Whether ``folder`` holds a commit a killed run left half done (its files are a mix of
+    two runs until a writer completes it)."""
+    return (Path(folder) / STATE_DIR / JOURNAL).exists()
+
+
+def _read_journal(path: Path) -> dict[str, Any] | None:
+    """The journal, or None when it cannot be read: it is then set aside (renamed), with a
+    warning, so it never blocks a later run. phy_c4 writes it atomically; an empty or damaged
+    one comes from elsewhere (a copy, a full disk on another machine, a hand edit)."""
+    try:
+        journal = json.loads(path.read_text())
+        if isinstance(journal, dict) and isinstance(journal.get("staging"), str) and \
+                isinstance(journal.get("replace"), list) and \
+                isinstance(journal.get("retire"), list) and \
+                isinstance(journal.get("backup"), str | None) and \
+                all(isinstance(n, str) and "/" not in n and n not in ("", ".", "..")
+                    for n in [*journal["replace"], *journal["retire"]]):
+            return journal
+        problem = "not a phy_c4 journal"
+    except (OSError, ValueError) as error:
+        problem = f"{type(error).__name__}: {error}"
+    aside = path.with_name(f"{path.name}.unreadable-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.replace(path, aside)
+    logger.warning("%s could not be read (%s); set aside as %s. If a run was killed while "
+                   "publishing, the results in %s may mix two runs: check them or classify "
+                   "again with --overwrite", path, problem, aside.name, path.parent.parent)
+    return None
 
 
 def _roll_forward(folder: Path, journal: dict[str, Any]) -> None:
@@ -133,17 +192,49 @@ def _roll_forward(folder: Path, journal: dict[str, Any]) -> None:
     for name in journal["retire"]:
         if (folder / name).exists() and backup is not None:
             backup.mkdir(parents=True, exist_ok=True)
-            os.replace(folder / name, backup / name)
+            _move(folder / name, backup / name)
     for name in journal["replace"]:
         if not (staging / name).exists():
             continue  # already in place
         if (folder / name).exists() and backup is not None and not (backup / name).exists():
             backup.mkdir(parents=True, exist_ok=True)
-            os.replace(folder / name, backup / name)
+            _move(folder / name, backup / name)
         elif (folder / name).is_dir():
             shutil.rmtree(folder / name)  # a directory cannot be replaced in one rename
         os.replace(staging / name, folder / name)
     (folder / STATE_DIR / JOURNAL).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        staging.rmdir()
+
+
+def _move(source: Path, target: Path) -> None:
+    """Rename; across file systems (``.phy_c4`` linked elsewhere), copy to a temporary name,
+    rename that, then remove the source, so a re-run after a kill finds either no ``target``
+    (and copies again) or a complete one (and only removes the source)."""
+    if target.exists():
+        _remove(source)
+        return
+    try:
+        os.replace(source, target)
+        return
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+    partial = target.with_name(f"{target.name}.partial")
+    _remove(partial)
+    if source.is_dir():
+        shutil.copytree(source, partial, symlinks=True)
+    else:
+        shutil.copy2(source, partial)
+    os.replace(partial, target)
+    _remove(source)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def _stage(folder: Path, staging: Path, publication: Publication, merge: bool) -> None:
@@ -157,7 +248,14 @@ def _stage(folder: Path, staging: Path, publication: Publication, merge: bool) -
             column = name.removeprefix("cluster_").removesuffix(".tsv")
             if column not in columns:
                 continue
-            kept = {c: v for c, v in read_cluster_column(folder / name, column).items()
+            try:
+                old_rows = read_cluster_column(folder / name, column)
+            except Exception as error:  # phy_c4's own file, damaged: its rows cannot be kept
+                logger.warning("%s could not be read (%s: %s): only this run's rows are "
+                               "written (the old file goes to the backup)", name,
+                               type(error).__name__, error)
+                continue
+            kept = {c: v for c, v in old_rows.items()
                     if c not in run_ids}  # empty values too: "no type" is a result
             columns[column] = {**kept, **columns[column]}
     for column, values in columns.items():
@@ -165,8 +263,13 @@ def _stage(folder: Path, staging: Path, publication: Publication, merge: bool) -
     probabilities = table[["cluster_id"] + [c for c in table.columns if c.startswith("c4_p_")]]
     old = folder / AUDIT_DIR / PROBABILITIES_FILE
     if merge and old.is_file():
-        previous = pd.read_csv(old, sep="\t")
-        previous = previous[~previous["cluster_id"].isin(run_ids)]
+        try:
+            previous = pd.read_csv(old, sep="\t")
+            previous = previous[~previous["cluster_id"].isin(run_ids)]
+        except Exception as error:  # damaged: as above
+            logger.warning("%s could not be read (%s: %s): only this run's rows are written",
+                           PROBABILITIES_FILE, type(error).__name__, error)
+            previous = probabilities.iloc[:0]
         probabilities = pd.concat([previous, probabilities], ignore_index=True)
         probabilities = probabilities.sort_values("cluster_id", kind="stable")
     write_audit(staging / AUDIT_DIR, table, probabilities, publication.raw, publication.labels,
@@ -176,18 +279,19 @@ def _stage(folder: Path, staging: Path, publication: Publication, merge: bool) -
 
 
 @contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM until the block ends (main thread only), then act on them."""
+def _interrupts_held(folder: Path) -> Iterator[None]:
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends (main thread only), then stop the
+    run with ``InterruptedAfterCommitError`` (it says the results were published)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
     previous = {s: signal.signal(s, lambda number, frame: received.append(number))
-                for s in (signal.SIGINT, signal.SIGTERM)}
+                for s in HELD_SIGNALS}
     try:
         yield
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
         if received:
-            raise KeyboardInterrupt(f"signal {received[0]} (after the results were committed)")
+            raise InterruptedAfterCommitError(received[0], folder)
