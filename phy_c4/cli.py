@@ -115,7 +115,8 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
         layer = _read_layers(str(folder / "cluster_layer.tsv"))
     quality = None if args.all_spikes else QualitySpec(fp_threshold=args.fp_threshold,
                                                        fn_threshold=args.fn_threshold,
-                                                       min_good_s=args.min_good_seconds)
+                                                       min_good_s=args.min_good_seconds,
+                                                       periods=args.filter_periods)
     options = PipelineOptions(quality=quality, waveform_source=args.waveform_source,
                               region=_region_gate(args, recording),
                               threads=args.jobs, cache=not args.no_cache,
@@ -383,13 +384,19 @@ def cmd_show(args: argparse.Namespace) -> int:
           f"  bundle {parameters.get('bundle')} ({parameters.get('architecture')}), sha256 "
           f"{parameters.get('bundle_sha256')}\n"
           f"  threshold {parameters.get('threshold')}, quality filter "
-          f"{'off' if parameters.get('quality') is None else 'on'}, waveform "
+          f"{_quality_text(parameters.get('quality'))}, waveform "
           f"{parameters.get('waveform_source')}, sample rate {parameters.get('fs')} Hz\n"
           f"  feature spec: {json.dumps(spec, sort_keys=True)}\n"
           f"  inputs: {json.dumps(parameters.get('inputs', {}), sort_keys=True)}")
     for note in parameters.get("notes", []):
         print(f"  note: {note}")
     return EXIT_OK
+
+
+def _quality_text(quality: dict[str, Any] | None) -> str:
+    if quality is None:
+        return "off"
+    return f"on (periods {quality.get('periods', 'whole')})"
 
 
 def cmd_export_nwb(args: argparse.Namespace) -> int:
@@ -497,6 +504,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--fp-threshold", type=float, default=0.05)
     c.add_argument("--fn-threshold", type=float, default=0.05)
     c.add_argument("--min-good-seconds", type=float, default=180.0)
+    c.add_argument("--filter-periods", default="auto", choices=["auto", "npyx", "whole"],
+                   help="what the quality filter analyses: npyx (C4's: the whole minutes "
+                        "before the unit's last spike + 20 s, spikes on 10-s chunk edges "
+                        "dropped), whole (every chunk up to the last spike) or auto (default: "
+                        "npyx for C4's own models, whole for the others); the choice is "
+                        "recorded with the results")
     c.add_argument("--waveform-source", default="auto", choices=["auto", "raw", "template"])
     c.add_argument("--no-cache", action="store_true")
     c.add_argument("--dask", metavar="SCHEDULER", help="run one recording per dask task")

@@ -80,6 +80,19 @@ class PipelineOptions:
 
 ProgressCallback = Callable[[int, int, str], None]
 
+NPYX_PERIODS_FAMILIES = ("c4_cnn",)
+"""Model families trained on npyx's features: the quality filter's ``auto`` periods are npyx's
+for them (C4's own models), the whole recording for the others."""
+
+
+def resolve_periods(options: PipelineOptions, bundle: Bundle) -> PipelineOptions:
+    """``options`` with the quality filter's ``auto`` periods decided by the bundle's family,
+    so the cache key and the published parameters name the periods actually used."""
+    if options.quality is None or options.quality.periods != "auto":
+        return options
+    periods = "npyx" if bundle.architecture in NPYX_PERIODS_FAMILIES else "whole"
+    return replace(options, quality=replace(options.quality, periods=periods))
+
 
 def options_from_dict(data: dict[str, Any] | None) -> PipelineOptions:
     """``PipelineOptions`` from ``dataclasses.asdict`` of one, or part of one (how the plugin
@@ -315,6 +328,7 @@ def classify(
     if threshold is not None:
         options = replace(options, threshold=threshold)
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
+    options = resolve_periods(options, bundle)
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
     if is_analyzer(model):
         result = classify(recording, cluster_ids, bundle, threshold, layer, progress, cancel,
@@ -399,7 +413,8 @@ def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLi
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
     recording = model if isinstance(model, Recording) else open_recording(model)
     ids = [int(c) for c in cluster_ids]
-    features, _, inputs, _ = _unit_inputs(recording, ids, bundle, options or PipelineOptions(),
+    features, _, inputs, _ = _unit_inputs(recording, ids, bundle,
+                                          resolve_periods(options or PipelineOptions(), bundle),
                                           layer, None, None)
     return inputs, {c: features[c].status for c in ids if c not in set(inputs.ready)}
 
