@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from phy_c4.atomic import atomic_open
-from phy_c4.config import DEVICE_CHOICES
+from phy_c4.config import DEVICE_CHOICES, is_unnamed_output
 from phy_c4.curation import REJECTED
 from phy_c4.families import FamilyInputs, UnitData, family_of
 from phy_c4.features.pairing import PairingSpec, find_pairs
@@ -501,7 +501,11 @@ def build_result(ids: list[int], features: dict[int, Any], ready: list[int],
     result.ratio[rows] = prediction.ratio
     result.votes[rows] = prediction.votes_text
     for i, j in enumerate(rows):
-        if prediction.cell_type[i] == UNCLASSIFIED:
+        if is_unnamed_output(prediction.predicted[i]):
+            result.status[j] = describe(Status.UNNAMED_OUTPUT, (
+                f"the model's most probable output is {prediction.predicted[i]}, which npyx "
+                "4.3.1's label table does not name (npyx stops with a KeyError); no type"))
+        elif prediction.cell_type[i] == UNCLASSIFIED:
             detail = f"{prediction.threshold:g}; best guess {prediction.predicted[i]}"
             result.status[j] = describe(Status.BELOW_THRESHOLD, detail)
     return result

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from phy_c4._version import __version__
-from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, FeatureSpec
+from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, NO_LABEL_PREFIX, FeatureSpec
 from phy_c4.families import load_bundle
 from phy_c4.model.bundle import Bundle, BundleError, save_bundle
 from phy_c4.model.laplace import KronHessian, calibrate_members
@@ -182,17 +182,39 @@ def _load_hessians(path: Path, n_members: int) -> list[KronHessian]:
         raise BundleError(f"{path}: {error}") from None
 
 
-def _labels_for(n_classes: int, variant: C4Variant, where: Path) -> tuple[str, ...]:
-    """The variant fixes the label set; the weights' output count must agree, both ways."""
-    labels = MLI_SPLIT_LABELS if variant.mli_split else BASE_LABELS
-    if n_classes != len(labels):
+def npyx_labels(n_classes: int, variant: C4Variant, where: Path) -> tuple[tuple[str, ...], str]:
+    """The labels npyx 4.3.1 gives ``n_classes`` outputs of ``variant``, and a note on it.
+
+    npyx names outputs from its table by the MLI-clustering flag alone (the MLI-split table with
+    it, the 5-class table without) and builds ``n_classes = 6 if use_layer else 5``. So the
+    ``layer_information`` archive's 6 outputs get the 5 base labels and output 5 none: phy_c4
+    calls it ``no_label_5`` (never a type). An ``mli_clustering`` archive whose 6 outputs npyx
+    cannot load (it builds 5) gets the full MLI-split table; weights fitting neither npyx's
+    network nor the table are refused."""
+    table = MLI_SPLIT_LABELS if variant.mli_split else BASE_LABELS
+    npyx_classes = 6 if variant.use_layer else 5
+    if n_classes not in (npyx_classes, len(table)):
         fits = [v.name for v in VARIANTS.values() if v.use_layer == variant.use_layer
-                and len(MLI_SPLIT_LABELS if v.mli_split else BASE_LABELS) == n_classes]
+                and n_classes in (6 if v.use_layer else 5,
+                                  len(MLI_SPLIT_LABELS if v.mli_split else BASE_LABELS))]
         hint = f" (variant {fits[0]} has {n_classes})" if fits else ""
-        raise BundleError(f"{where}: variant {variant.name} has {len(labels)} classes "
-                          f"({', '.join(labels)}) but the weights have {n_classes} outputs: "
+        raise BundleError(f"{where}: variant {variant.name} has {len(table)} classes "
+                          f"({', '.join(table)}) but the weights have {n_classes} outputs: "
                           f"wrong variant?{hint}")
-    return labels
+    labels = table[:n_classes] + tuple(f"{NO_LABEL_PREFIX}{i}"
+                                       for i in range(len(table), n_classes))
+    if n_classes > len(table):
+        note = (f"npyx 4.3.1 names these {n_classes} outputs with its {len(table)}-class table; "
+                f"output(s) {', '.join(labels[len(table):])} have no label and never give a type")
+    elif n_classes < len(table):
+        note = (f"npyx 4.3.1 builds {npyx_classes} outputs for {variant.name} and names them "
+                f"{', '.join(labels)}; {', '.join(table[n_classes:])} cannot be predicted")
+    elif n_classes != npyx_classes:
+        note = (f"npyx 4.3.1 builds {npyx_classes} outputs for {variant.name} and cannot load "
+                f"these {n_classes}-output weights; phy_c4 uses its {len(table)}-class table")
+    else:
+        note = f"npyx 4.3.1's {len(table)}-class table, checked against fc2's outputs"
+    return labels, note
 
 
 def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.PathLike | None = None,
@@ -211,7 +233,7 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
         n_classes = int(first["fc2.weight"].shape[0])
     except KeyError:
         raise BundleError(f"{path}: model_0.pt is not a C4 CNNCerebellum state dict") from None
-    labels = _labels_for(n_classes, info, path)
+    labels, labels_note = npyx_labels(n_classes, info, path)
     try:
         config = config_from_state_dict(first, labels=labels)
     except ValueError as error:
@@ -241,7 +263,7 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
             "variant": info.name,
             "archive": path.name,
             "imported_by": f"phy_c4 {__version__}",
-            "labels_from": f"variant {info.name}, checked against fc2's {n_classes} outputs",
+            "labels_from": f"variant {info.name}: {labels_note}",
         },
     }
     calibration = None
