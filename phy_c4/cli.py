@@ -83,6 +83,26 @@ def _read_layers(path: str | None) -> dict[int, str] | None:
         else read_cluster_column(path)
 
 
+def _layers_for(bundle, path: str | None, folder: Path) -> dict[int, str] | None:
+    """The layer of each cluster for a layer bundle: ``--layer FILE``, else the folder's
+    cluster_layer.tsv, else every unit "unknown" (said on stderr). A layer file for a bundle
+    without layer input is an error, not silently ignored."""
+    if path and not bundle.use_layer:
+        raise ValueError(f"--layer {path}: bundle {bundle.name} takes no layer input; use a "
+                         "layer_information bundle (phy-c4 weights fetch layer_information) "
+                         "or drop --layer")
+    if not bundle.use_layer:
+        return None
+    layer = _read_layers(path)
+    if layer is None and (folder / "cluster_layer.tsv").is_file():
+        layer = _read_layers(str(folder / "cluster_layer.tsv"))
+    if layer is None:
+        print(f"phy-c4: bundle {bundle.name} uses each unit's layer, but no --layer file and no "
+              f"cluster_layer.tsv in {folder}: every unit's layer is 'unknown'",
+              file=sys.stderr)
+    return layer
+
+
 def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     """Classify one recording and publish its files; returns a JSON-able summary."""
     from phy_c4.features.quality import QualitySpec
@@ -110,9 +130,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     bundle = get_bundle(args.bundle)
     clusters = select_clusters(recording.cluster_ids, recording.groups,
                                _parse_clusters(args.clusters), group, str(folder))
-    layer = _read_layers(args.layer)
-    if layer is None and bundle.use_layer and (folder / "cluster_layer.tsv").is_file():
-        layer = _read_layers(str(folder / "cluster_layer.tsv"))
+    layer = _layers_for(bundle, args.layer, folder)
     quality = None if args.all_spikes else QualitySpec(fp_threshold=args.fp_threshold,
                                                        fn_threshold=args.fn_threshold,
                                                        min_good_s=args.min_good_seconds,
@@ -325,7 +343,14 @@ def _run_with_dask(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from phy_c4.weights import default_bundle_name, fetch_official, import_c4_archive, list_bundles
+    from phy_c4.weights import (
+        default_bundle_name,
+        default_description,
+        fetch_official,
+        import_c4_archive,
+        list_bundles,
+        set_default_bundle,
+    )
 
     if args.weights_cmd == "list":
         default = default_bundle_name()
@@ -334,6 +359,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
             print("no bundles installed; try: phy-c4 weights fetch base")
         for name, path in rows:
             print(f"{'*' if name == default else ' '} {name:32s} {path}")
+        print(f"default: {default_description()}")
+        return EXIT_OK
+    if args.weights_cmd == "default":
+        if args.shipped or args.name:
+            set_default_bundle(None if args.shipped else args.name)
+        print(f"default: {default_description()}")
         return EXIT_OK
     if args.weights_cmd == "fetch":
         from tqdm import tqdm
@@ -390,6 +421,9 @@ def cmd_show(args: argparse.Namespace) -> int:
           f"  inputs: {json.dumps(parameters.get('inputs', {}), sort_keys=True)}")
     for note in parameters.get("notes", []):
         print(f"  note: {note}")
+    from phy_c4.weights import default_description
+
+    print(f"  default model now: {default_description()}")
     return EXIT_OK
 
 
@@ -523,6 +557,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("variant", help="base, mli_clustering, layer_information, "
                                    "layer_information_mli_clustering")
     f.add_argument("--base-url", help=argparse.SUPPRESS)
+    d = wsub.add_parser("default", help="show or set the bundle classify and the plugin use "
+                                        "without --bundle")
+    d.add_argument("name", nargs="?", help="an installed bundle, e.g. c4-base")
+    d.add_argument("--shipped", action="store_true", help="back to the shipped default")
     i = wsub.add_parser("import", help="import a local trained_models.tar.gz")
     i.add_argument("archive")
     i.add_argument("variant")

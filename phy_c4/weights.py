@@ -10,9 +10,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
+import shutil
 import sys
 import tarfile
 import urllib.error
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 
 from phy_c4._version import __version__
+from phy_c4.atomic import atomic_open
 from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, NO_LABEL_PREFIX, FeatureSpec
 from phy_c4.families import load_bundle
 from phy_c4.model.bundle import Bundle, BundleError, save_bundle
@@ -45,6 +48,11 @@ class C4Variant:
     mli_split: bool
     models_url: str
     hessians_url: str
+    models_sha256: str | None = None
+    """Pinned sha256 of the figshare file; None: not known to phy_c4 yet (figshare cannot be
+    reached from where this release was made), so the hash of what was downloaded is recorded
+    in the bundle's provenance instead (trust on first use)."""
+    hessians_sha256: str | None = None
 
 
 _FIGSHARE = "https://ndownloader.figshare.com/files/{}?private_link={}"
@@ -85,12 +93,54 @@ def bundle_dirs() -> list[Path]:
     return [p for p in (REPO_WEIGHTS, INSTALLED_WEIGHTS, user_dir() / "bundles") if p.is_dir()]
 
 
-def default_bundle_name() -> str | None:
+def user_default_file() -> Path:
+    """Where ``phy-c4 weights default NAME`` records the user's choice (``$PHY_C4_HOME``)."""
+    return user_dir() / "DEFAULT"
+
+
+def shipped_default_name() -> str | None:
     for folder in (REPO_WEIGHTS, INSTALLED_WEIGHTS):
         marker = folder / "DEFAULT"
         if marker.is_file():
             return marker.read_text().strip()
     return None
+
+
+def default_bundle_name() -> str | None:
+    """The bundle ``"default"`` means: the user's choice (``phy-c4 weights default``), else the
+    shipped default. Both the CLI and the plugin's Classify go through this."""
+    marker = user_default_file()
+    if marker.is_file():
+        name = marker.read_text().strip()
+        if name:
+            return name
+    return shipped_default_name()
+
+
+def default_description() -> str:
+    """One line naming the default bundle and who chose it (menus, status bar, CLI)."""
+    name = default_bundle_name()
+    if name is None:
+        return "no default model (phy-c4 weights default NAME)"
+    if user_default_file().is_file() and name != shipped_default_name():
+        return f"{name} (chosen with phy-c4 weights default)"
+    return f"{name} (shipped default)"
+
+
+def set_default_bundle(name: str | None) -> str | None:
+    """Make bundle ``name`` the default (None: back to the shipped one), after checking that it
+    loads; returns the new default's name."""
+    marker = user_default_file()
+    if name is None:
+        marker.unlink(missing_ok=True)
+        return shipped_default_name()
+    if name == "default" or Path(name).exists():
+        raise BundleError(f"{name!r}: give an installed bundle's name (phy-c4 weights list)")
+    get_bundle(name)  # refuses a missing or broken bundle before it becomes the default
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(marker, "w") as out:
+        out.write(name + "\n")
+    return name
 
 
 def list_bundles() -> list[tuple[str, Path]]:
@@ -115,6 +165,10 @@ def resolve_bundle(name_or_path: str | os.PathLike = "default") -> Path:
         default = default_bundle_name()
         if default is None:
             raise BundleError("no default bundle is installed (weights/DEFAULT is missing)")
+        if default != shipped_default_name() and default not in dict(list_bundles()):
+            raise BundleError(f"the default bundle {default!r} (phy-c4 weights default) is not "
+                              f"installed any more; choose another with phy-c4 weights default "
+                              f"NAME, or --shipped")
         name = default
     for bundle_name, path in list_bundles():
         if bundle_name == name:
@@ -262,6 +316,7 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
             "source": "official C4 archive (Beau et al. 2025, npyx 4.3.1 layout)",
             "variant": info.name,
             "archive": path.name,
+            "archive_sha256": file_sha256(path),
             "imported_by": f"phy_c4 {__version__}",
             "labels_from": f"variant {info.name}: {labels_note}",
         },
@@ -278,6 +333,7 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
             "method": "last-layer KFAC Laplace, marglik prior precision (Adam lr 0.1, 100 "
                       "steps from 1), GLM predictive with probit link (laplace-torch 0.1a2)",
             "prior_precision": calibration["prior_precision"].tolist(),
+            "hessians_sha256": file_sha256(hessian_path),
         }
     bundle = Bundle(manifest, weights, calibration)
     target = Path(dest) if dest is not None else user_dir() / "bundles" / manifest["name"]
@@ -285,9 +341,18 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
     return load_bundle(bundle.path)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def download(url: str, target: Path, progress: Callable[[int, int | None], None] | None = None,
-             timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``target`` through ``target.part``: resumes, checks the size."""
+             timeout: float = 60.0, sha256: str | None = None) -> Path:
+    """Download ``url`` to ``target`` through ``target.part``: resumes, checks the size and,
+    when given, the sha256 (a mismatch removes the file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     done = partial.stat().st_size if partial.exists() else 0
@@ -322,23 +387,40 @@ def download(url: str, target: Path, progress: Callable[[int, int | None], None]
     if total is not None and partial.stat().st_size != total:
         raise OSError(f"download of {url} is incomplete: {partial.stat().st_size} of {total} "
                       "bytes; run the command again to resume")
+    if sha256 is not None and (found := file_sha256(partial)) != sha256.lower():
+        partial.unlink()
+        raise OSError(f"download of {url} has sha256 {found}, expected {sha256}: not used")
     partial.replace(target)
     return target
 
 
 def fetch_official(variant: str, base_url: str | None = None,
-                   progress: Callable[[str, int, int | None], None] | None = None) -> Bundle:
+                   progress: Callable[[str, int, int | None], None] | None = None,
+                   sha256: dict[str, str] | None = None) -> Bundle:
     """Download an official C4 archive and its Hessians into the user cache, then import them.
 
     ``base_url`` replaces the figshare host (tests serve files from 127.0.0.1): the files are then
-    ``{base_url}/{variant}/trained_models.tar.gz`` and ``.../hessians.pt``.
+    ``{base_url}/{variant}/trained_models.tar.gz`` and ``.../hessians.pt``. Each file is checked
+    against ``sha256`` (by file name; default: the variant's pinned hashes, where known). A
+    failed fetch leaves nothing behind.
     """
     info = variant_info(variant)
     folder = user_dir() / "downloads" / info.name
     urls = {"trained_models.tar.gz": info.models_url, "hessians.pt": info.hessians_url}
     if base_url is not None:
         urls = {name: f"{base_url.rstrip('/')}/{info.name}/{name}" for name in urls}
-    for name, url in urls.items():
-        report = (lambda done, total, n=name: progress(n, done, total)) if progress else None
-        download(url, folder / name, report)
-    return import_c4_archive(folder / "trained_models.tar.gz", info.name)
+    pinned = {"trained_models.tar.gz": info.models_sha256, "hessians.pt": info.hessians_sha256}
+    expected = {**pinned, **(sha256 or {})}
+    target = user_dir() / "bundles" / f"c4-{info.name}"
+    existed = target.exists()
+    try:
+        for name, url in urls.items():
+            report = (lambda done, total, n=name: progress(n, done, total)) if progress else None
+            download(url, folder / name, report, sha256=expected.get(name))
+        return import_c4_archive(folder / "trained_models.tar.gz", info.name, dest=target)
+    except BaseException:
+        # a failed fetch leaves nothing: no partial or unverified download, no half bundle
+        shutil.rmtree(folder, ignore_errors=True)
+        if not existed:
+            shutil.rmtree(target, ignore_errors=True)
+        raise
