@@ -15,6 +15,7 @@ from phy_c4.pipeline import build_result
 from phy_c4.result import UnitFeatures
 from phy_c4.status import UNCLASSIFIED, Status, status_of
 from phy_c4.weights import VARIANTS, import_c4_archive, npyx_labels
+from tests.conftest import inputs_changed_on_purpose
 from tests.npyx_e2e import DATA
 
 # (archive, variant, labels npyx gives its outputs)
@@ -71,3 +72,24 @@ def test_an_unnamed_output_that_wins_gives_no_type_and_says_why():
     assert "no_label_5" in result.status[0] and result.cell_type[0] == UNCLASSIFIED
     assert status_of(result.status[1]) == Status.OK
     np.testing.assert_allclose(result.probabilities[0], raw[0, :, 0])  # kept for the user
+
+
+def test_cli_refuses_a_layer_file_the_bundle_would_ignore_and_says_when_layers_are_missing(
+        example_copy, tmp_path, capsys):
+    from phy_c4.cli import main
+
+    base = import_c4_archive(DATA / "trained_models.tar.gz", "base", dest=tmp_path / "base")
+    layers = tmp_path / "layers.tsv"
+    layers.write_text("cluster_id\tlayer\n0\tML\n")
+    before = sorted(p.name for p in example_copy.iterdir())
+    assert main(["classify", str(example_copy), "--bundle", str(base.path), "--layer",
+                 str(layers), "--quiet"]) == 1
+    assert "takes no layer input" in capsys.readouterr().err
+    assert sorted(p.name for p in example_copy.iterdir()) == before  # nothing written
+    layer = import_c4_archive(DATA / "layer" / "trained_models.tar.gz", "layer_information",
+                              dest=tmp_path / "layer")
+    (example_copy / "cluster_layer.tsv").unlink()
+    inputs_changed_on_purpose(example_copy)
+    assert main(["classify", str(example_copy), "--bundle", str(layer.path), "--clusters", "0",
+                 "--threshold", "1", "--quiet", "--all-spikes"]) == 0
+    assert "every unit's layer is 'unknown'" in capsys.readouterr().err
