@@ -82,24 +82,21 @@ def run_npyx(folder: Path, npyx_python: str, out: Path) -> None:
                    env=env)
 
 
-def compare(folder: Path, reference: Path, bundle) -> list[str]:
+def compare(folder: Path, reference: Path, bundle, periods: str) -> list[str]:
     """One line per unit: phy_c4 against npyx's saved features on ``folder``."""
     from tests.npyx_e2e import compare_folder
 
-    result = compare_folder(folder, reference, bundle)
+    result = compare_folder(folder, reference, bundle, periods=periods)
     return [*result.lines, f"same units {result.same_units}; max |dp| {result.max_prob:.2e}, "
             f"waveform {result.max_waveform:.2e}, log 3D-ACG {result.max_acg:.2e}"]
 
 
-def archive_bundle(folder: Path):
-    """The c4_format base archive (its one-member copy in tests/data when the shared one is
-    absent), imported."""
+def archive_bundle(folder: Path, archive: Path):
+    """The C4 archive the probabilities go through, imported as ``base``."""
     from phy_c4.weights import import_c4_archive
 
-    shared = ROOT.parent / "shared" / "reference" / "c4_format" / "base"
-    source = shared if (shared / "trained_models.tar.gz").is_file() else REFERENCES
-    print(f"model: {source / 'trained_models.tar.gz'}")
-    return import_c4_archive(source / "trained_models.tar.gz", "base", dest=folder / "bundle")
+    print(f"model: {archive}")
+    return import_c4_archive(archive, "base", dest=folder / "bundle")
 
 
 def main() -> int:
@@ -109,6 +106,11 @@ def main() -> int:
                         help=f"save npyx's outputs to {REFERENCES.relative_to(ROOT)}")
     parser.add_argument("--cases", default=",".join(f"{s}:{d:g}" for s, d in CASES),
                         help="seed:seconds,...")
+    parser.add_argument("--archive", default=str(REFERENCES / "trained_models.tar.gz"),
+                        help="C4 archive (+ hessians.pt beside it) for the probabilities "
+                             "(default: member 0 of c4_format/base, in tests/data)")
+    parser.add_argument("--periods", default="auto", choices=["auto", "npyx", "whole"],
+                        help="phy_c4's quality-filter periods (auto: npyx's)")
     parser.add_argument("--npyx-worker", nargs=2, metavar=("FOLDER", "OUT"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -125,7 +127,7 @@ def main() -> int:
     cases = [(int(s), float(d)) for s, d in (c.split(":") for c in args.cases.split(","))]
     lines = []
     with tempfile.TemporaryDirectory() as tmp:
-        bundle = archive_bundle(Path(tmp))
+        bundle = archive_bundle(Path(tmp), Path(args.archive))
         for seed, duration in cases:
             folder = Path(tmp) / f"seed{seed}"
             make_npyx_folder(folder, seed, duration)
@@ -136,7 +138,7 @@ def main() -> int:
                 target = REFERENCES / f"npyx_seed{seed}_{duration:g}s.npz"
                 target.write_bytes(out.read_bytes())
             lines.append(f"## seed {seed}, {duration:g} s")
-            lines.extend(compare(folder, out, bundle))
+            lines.extend(compare(folder, out, bundle, args.periods))
     print("\n".join(lines))
     return 0
 

@@ -112,15 +112,16 @@ class Comparison:
     files_equal: bool
 
 
-def compare_folder(folder: Path, reference: Path, bundle: Bundle,
-                   threshold: float = 1.0) -> Comparison:
-    """phy_c4's classification of ``folder`` against npyx's outputs in ``reference``."""
+def compare_folder(folder: Path, reference: Path, bundle: Bundle, threshold: float = 1.0,
+                   periods: str = "auto") -> Comparison:
+    """phy_c4's classification of ``folder`` against npyx's outputs in ``reference``
+    (``periods``: the quality filter's, ``auto`` = npyx's for C4's models)."""
     from phy_c4.io.results import npyx_values
     from phy_c4.status import Status, status_of
 
     times = unit_times(folder)
     npyx = read_npyx(reference, {u: t.size for u, t in times.items()})
-    result = run_phy_c4(folder, bundle, threshold)
+    result = run_phy_c4(folder, bundle, threshold, periods)
     row = {int(c): i for i, c in enumerate(result.cluster_ids)}
     ours = [c for c in npyx.units if status_of(result.status[row[c]]) in (
         Status.OK, Status.BELOW_THRESHOLD)]
@@ -128,7 +129,7 @@ def compare_folder(folder: Path, reference: Path, bundle: Bundle,
     mean, files = npyx_files(bundle, npyx, threshold)
     worst = {"prob": 0.0, "wvf": 0.0, "raw": 0.0, "acg": 0.0}
     masks_equal = True
-    pipeline_kept = _kept_by_pipeline(folder, bundle, npyx.units)
+    pipeline_kept = _kept_by_pipeline(folder, bundle, npyx.units, periods)
     for u in npyx.units:
         features = result.features[u]
         status = result.status[row[u]]
@@ -173,11 +174,14 @@ def compare_folder(folder: Path, reference: Path, bundle: Bundle,
                       worst["acg"], masks_equal, files_equal)
 
 
-def _kept_by_pipeline(folder: Path, bundle: Bundle, ids: list[int]) -> dict[int, np.ndarray]:
+def _kept_by_pipeline(folder: Path, bundle: Bundle, ids: list[int],
+                      periods: str) -> dict[int, np.ndarray]:
     """The spikes the pipeline keeps for each unit (``prepare_units``, as ``classify`` runs it)."""
+    from phy_c4.features.quality import QualitySpec
     from phy_c4.io.dataset import open_recording
     from phy_c4.pipeline import prepare_units, resolve_periods
 
-    options = resolve_periods(PipelineOptions(cache=False, threads=1), bundle)
+    options = resolve_periods(PipelineOptions(cache=False, threads=1,
+                                              quality=QualitySpec(periods=periods)), bundle)
     features, kept = prepare_units(open_recording(folder), ids, options, bundle.spec)
     return {c: kept[c] for c in ids if features[c].status == "ok"}
