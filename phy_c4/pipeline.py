@@ -85,12 +85,12 @@ NPYX_PERIODS_FAMILIES = ("c4_cnn",)
 for them (C4's own models), the whole recording for the others."""
 
 
-def resolve_periods(options: PipelineOptions, bundle: Bundle) -> PipelineOptions:
-    """``options`` with the quality filter's ``auto`` periods decided by the bundle's family,
-    so the cache key and the published parameters name the periods actually used."""
+def resolve_periods(options: PipelineOptions, architecture: str) -> PipelineOptions:
+    """``options`` with the quality filter's ``auto`` periods decided by the model family
+    (``architecture``), so the cache key and the published parameters name the periods used."""
     if options.quality is None or options.quality.periods != "auto":
         return options
-    periods = "npyx" if bundle.architecture in NPYX_PERIODS_FAMILIES else "whole"
+    periods = "npyx" if architecture in NPYX_PERIODS_FAMILIES else "whole"
     return replace(options, quality=replace(options.quality, periods=periods))
 
 
@@ -328,7 +328,7 @@ def classify(
     if threshold is not None:
         options = replace(options, threshold=threshold)
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
-    options = resolve_periods(options, bundle)
+    options = resolve_periods(options, bundle.architecture)
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
     if is_analyzer(model):
         result = classify(recording, cluster_ids, bundle, threshold, layer, progress, cancel,
@@ -414,7 +414,8 @@ def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLi
     recording = model if isinstance(model, Recording) else open_recording(model)
     ids = [int(c) for c in cluster_ids]
     features, _, inputs, _ = _unit_inputs(recording, ids, bundle,
-                                          resolve_periods(options or PipelineOptions(), bundle),
+                                          resolve_periods(options or PipelineOptions(),
+                                                          bundle.architecture),
                                           layer, None, None)
     return inputs, {c: features[c].status for c in ids if c not in set(inputs.ready)}
 

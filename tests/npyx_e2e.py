@@ -182,6 +182,7 @@ def _kept_by_pipeline(folder: Path, bundle: Bundle, ids: list[int],
     from phy_c4.pipeline import prepare_units, resolve_periods
 
     options = resolve_periods(PipelineOptions(cache=False, threads=1,
-                                              quality=QualitySpec(periods=periods)), bundle)
+                                              quality=QualitySpec(periods=periods)),
+                              bundle.architecture)
     features, kept = prepare_units(open_recording(folder), ids, options, bundle.spec)
     return {c: kept[c] for c in ids if features[c].status == "ok"}

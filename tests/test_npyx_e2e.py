@@ -74,15 +74,11 @@ def test_npyx_periods_drop_the_last_minutes_and_edge_spikes_whole_keeps_them():
 def test_periods_are_decided_by_the_model_family_and_checked():
     from phy_c4.pipeline import PipelineOptions, resolve_periods
 
-    class Fake:
-        def __init__(self, architecture):
-            self.architecture = architecture
-
     options = PipelineOptions()
     assert options.quality.periods == "auto"
-    assert resolve_periods(options, Fake("c4_cnn")).quality.periods == "npyx"
-    assert resolve_periods(options, Fake("c4_tabular")).quality.periods == "whole"
+    assert resolve_periods(options, "c4_cnn").quality.periods == "npyx"
+    assert resolve_periods(options, "c4_tabular").quality.periods == "whole"
     explicit = PipelineOptions(quality=QualitySpec(periods="whole"))
-    assert resolve_periods(explicit, Fake("c4_cnn")).quality.periods == "whole"
+    assert resolve_periods(explicit, "c4_cnn").quality.periods == "whole"
     with pytest.raises(ValueError, match="filter periods"):
         QualitySpec(periods="all")
