@@ -1,11 +1,14 @@
 """The mean waveform C4 uses: drift- and shift-matched from the raw binary (npyx ``wvf_dsmatch``),
 or, when no binary is present, the cluster's unwhitened template.
 
-Raw path (npyx 4.3.1 defaults): consecutive batches of 10 spikes (at most 500 batches), 120-sample
-windows with each channel's median removed, batch means; batches too large or read past the file
-are dropped; keep the batches whose peak channel is the modal one (z-drift), the 80 batches just
-below the 95th amplitude percentile (xy-drift), align each to the median of the 50 largest
-(shift <= 5 samples, searched on the peak channel +-3), take the median and centre the peak.
+Raw path (npyx 4.3.1 defaults, equal to npyx on its own outputs: tests/test_npyx_e2e.py):
+consecutive whole batches of 10 spikes (500 of them, ``np.round(np.linspace)``, above 5,000
+spikes), 120-sample float32 windows with each channel's median removed, batch means; batches
+too large or read past the file are dropped; keep the batches whose peak channel (within +-20
+samples, channels [pc-6, pc+6)) is the modal one (z-drift), the 80 batches just below the 95th
+amplitude percentile (xy-drift), align each to the median of the 50 largest by the
+channel-averaged normalised, zero-padded cross-correlation on channels [pc-3, pc+3) (shift <= 5
+samples), take the median and centre the peak.
 """
 
 from __future__ import annotations
