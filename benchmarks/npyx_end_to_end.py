@@ -109,6 +109,9 @@ def main() -> int:
     parser.add_argument("--archive", default=str(REFERENCES / "trained_models.tar.gz"),
                         help="C4 archive (+ hessians.pt beside it) for the probabilities "
                              "(default: member 0 of c4_format/base, in tests/data)")
+    parser.add_argument("--units-per-type", type=int, default=1,
+                        help="units of each type per folder (references: 1)")
+    parser.add_argument("--channels", type=int, default=6)
     parser.add_argument("--periods", default="auto", choices=["auto", "npyx", "whole"],
                         help="phy_c4's quality-filter periods (auto: npyx's)")
     parser.add_argument("--npyx-worker", nargs=2, metavar=("FOLDER", "OUT"),
@@ -130,7 +133,8 @@ def main() -> int:
         bundle = archive_bundle(Path(tmp), Path(args.archive))
         for seed, duration in cases:
             folder = Path(tmp) / f"seed{seed}"
-            make_npyx_folder(folder, seed, duration)
+            make_npyx_folder(folder, seed, duration, n_channels=args.channels,
+                             n_units_per_type=args.units_per_type)
             out = Path(tmp) / f"npyx_seed{seed}.npz"
             run_npyx(folder, args.npyx_python, out)
             if args.write_references:
