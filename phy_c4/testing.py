@@ -265,12 +265,12 @@ def make_npyx_folder(path: str | os.PathLike, seed: int, duration_s: float,
                      edge_spike_s: float = 120.0, n_units_per_type: int = 1
                      ) -> list[ExampleUnit]:
     """An example Phy folder that npyx 4.3.1 reads as well (its end-to-end references,
-    ``benchmarks/npyx_end_to_end.py``): ``n_units_per_type`` units per type, a SpikeGLX-style ``*.ap.bin`` with
-    an extra last (sync) channel and an ``.ap.meta`` whose conversion factor is exactly 1 µV
-    per bit, ``channel_map.npy`` shaped (n, 1). The filter's edge cases are built in: cluster
-    ``c`` stops at ``stops_s[c]`` s (default: the MLI at 150 s, too short to pass, and the GoC
-    at 205 s, near the 180-s limit), and cluster 0 (a PkC_ss, over 5,000 spikes) has a spike
-    exactly on the chunk edge ``edge_spike_s``."""
+    ``benchmarks/npyx_end_to_end.py``): ``n_units_per_type`` units per type, a SpikeGLX-style
+    ``*.ap.bin`` with an extra last (sync) channel and an ``.ap.meta`` whose conversion factor
+    is exactly 1 µV per bit, ``channel_map.npy`` shaped (n, 1). The filter's edge cases are
+    built in: cluster ``c`` stops at ``stops_s[c]`` s (default: the MLI at 150 s, too short to
+    pass, and the GoC at 205 s, near the 180-s limit), and cluster 0 (a PkC_ss, over 5,000
+    spikes) has a spike exactly on the chunk edge ``edge_spike_s``."""
     folder = Path(path)
     units = make_dataset(folder, n_units_per_type=n_units_per_type, duration_s=duration_s,
                          seed=seed, n_channels=n_channels)

@@ -15,7 +15,6 @@ import io
 import os
 import re
 import shutil
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -28,13 +27,20 @@ import torch
 from phy_c4._version import __version__
 from phy_c4.atomic import atomic_open
 from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, NO_LABEL_PREFIX, FeatureSpec
+from phy_c4.default_model import (  # noqa: F401 - re-exported: the weights API
+    INSTALLED_WEIGHTS,
+    REPO_WEIGHTS,
+    default_bundle_name,
+    default_description,
+    shipped_default_name,
+    user_default_file,
+    user_dir,
+)
 from phy_c4.families import load_bundle
 from phy_c4.model.bundle import Bundle, BundleError, save_bundle
 from phy_c4.model.laplace import KronHessian, calibrate_members
 from phy_c4.model.networks import config_from_state_dict
 
-REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-INSTALLED_WEIGHTS = Path(sys.prefix) / "share" / "phy_c4" / "weights"
 _MEMBER = re.compile(r"(?:^|/)model_(\d+)\.pt$")
 _MAX_MEMBER_BYTES = 64 * 1024 * 1024
 
@@ -84,47 +90,8 @@ def variant_info(variant: str) -> C4Variant:
     return VARIANTS[name]
 
 
-def user_dir() -> Path:
-    """Per-user folder for downloads and imported bundles (``$PHY_C4_HOME``)."""
-    return Path(os.environ.get("PHY_C4_HOME", Path.home() / ".cache" / "phy_c4"))
-
-
 def bundle_dirs() -> list[Path]:
     return [p for p in (REPO_WEIGHTS, INSTALLED_WEIGHTS, user_dir() / "bundles") if p.is_dir()]
-
-
-def user_default_file() -> Path:
-    """Where ``phy-c4 weights default NAME`` records the user's choice (``$PHY_C4_HOME``)."""
-    return user_dir() / "DEFAULT"
-
-
-def shipped_default_name() -> str | None:
-    for folder in (REPO_WEIGHTS, INSTALLED_WEIGHTS):
-        marker = folder / "DEFAULT"
-        if marker.is_file():
-            return marker.read_text().strip()
-    return None
-
-
-def default_bundle_name() -> str | None:
-    """The bundle ``"default"`` means: the user's choice (``phy-c4 weights default``), else the
-    shipped default. Both the CLI and the plugin's Classify go through this."""
-    marker = user_default_file()
-    if marker.is_file():
-        name = marker.read_text().strip()
-        if name:
-            return name
-    return shipped_default_name()
-
-
-def default_description() -> str:
-    """One line naming the default bundle and who chose it (menus, status bar, CLI)."""
-    name = default_bundle_name()
-    if name is None:
-        return "no default model (phy-c4 weights default NAME)"
-    if user_default_file().is_file() and name != shipped_default_name():
-        return f"{name} (chosen with phy-c4 weights default)"
-    return f"{name} (shipped default)"
 
 
 def set_default_bundle(name: str | None) -> str | None:

@@ -396,7 +396,7 @@ class C4Plugin(IPlugin):
         """The model Classify uses, in words: the default (and who chose it) or the one set."""
         if self.bundle != "default":
             return f"model {self.bundle}"
-        from phy_c4.weights import default_description
+        from phy_c4.default_model import default_description  # no torch in Phy's process
 
         return f"model {default_description()}"
 
