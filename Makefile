@@ -32,13 +32,14 @@ BENCH_VENV := .bench/venv-npyx
 $(BENCH_VENV)/.done: setup.cfg
 	python3 -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q torch==2.13.0
-	$(BENCH_VENV)/bin/pip install -q -e . npyx==4.3.1 six
+	$(BENCH_VENV)/bin/pip install -q -e . npyx==4.3.1 six dill requests 'matplotlib<3.9'
 	touch $@
 
 bench: $(STAMP) $(BENCH_VENV)/.done
 	$(BENCH_VENV)/bin/python benchmarks/bench_features.py
 	$(PY) benchmarks/bench_pairing.py
 	$(PY) benchmarks/bench_classify.py --npyx-sample 0
+	$(PY) benchmarks/npyx_end_to_end.py --npyx-python $(BENCH_VENV)/bin/python
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

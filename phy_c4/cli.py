@@ -108,6 +108,26 @@ def _read_layers(path: str | None) -> dict[int, str] | None:
     return read_cluster_column(path, "layer") if "layer" in header else read_cluster_column(path)
 
 
+def _layers_for(bundle, path: str | None, folder: Path) -> dict[int, str] | None:
+    """The layer of each cluster for a layer bundle: ``--layer FILE``, else the folder's
+    cluster_layer.tsv, else every unit "unknown" (said on stderr). A layer file for a bundle
+    without layer input is an error, not silently ignored."""
+    if path and not bundle.use_layer:
+        raise ValueError(f"--layer {path}: bundle {bundle.name} takes no layer input; use a "
+                         "layer_information bundle (phy-c4 weights fetch layer_information) "
+                         "or drop --layer")
+    if not bundle.use_layer:
+        return None
+    layer = _read_layers(path)
+    if layer is None and (folder / "cluster_layer.tsv").is_file():
+        layer = _read_layers(str(folder / "cluster_layer.tsv"))
+    if layer is None:
+        print(f"phy-c4: bundle {bundle.name} uses each unit's layer, but no --layer file and no "
+              f"cluster_layer.tsv in {folder}: every unit's layer is 'unknown'",
+              file=sys.stderr)
+    return layer
+
+
 def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
     """Classify one recording and publish its files; returns a JSON-able summary."""
     from phy_c4.features.quality import QualitySpec
@@ -143,12 +163,11 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
                          "--clusters")
     clusters = select_clusters(recording.cluster_ids, recording.groups,
                                _parse_clusters(args.clusters), group, str(folder))
-    layer = _read_layers(args.layer)
-    if layer is None and bundle.use_layer and (folder / "cluster_layer.tsv").is_file():
-        layer = _read_layers(str(folder / "cluster_layer.tsv"))
+    layer = _layers_for(bundle, args.layer, folder)
     quality = None if args.all_spikes else QualitySpec(fp_threshold=args.fp_threshold,
                                                        fn_threshold=args.fn_threshold,
-                                                       min_good_s=args.min_good_seconds)
+                                                       min_good_s=args.min_good_seconds,
+                                                       periods=args.filter_periods)
     options = PipelineOptions(quality=quality, waveform_source=args.waveform_source,
                               region=_region_gate(args, recording),
                               threads=args.jobs, cache=not args.no_cache,
@@ -380,7 +399,14 @@ def _run_with_dask(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    from phy_c4.weights import default_bundle_name, fetch_official, import_c4_archive, list_bundles
+    from phy_c4.weights import (
+        default_bundle_name,
+        default_description,
+        fetch_official,
+        import_c4_archive,
+        list_bundles,
+        set_default_bundle,
+    )
 
     if args.weights_cmd == "list":
         default = default_bundle_name()
@@ -390,6 +416,12 @@ def cmd_weights(args: argparse.Namespace) -> int:
         width = max((len(name) for name, _ in rows), default=0)
         for name, path in rows:
             print(f"{'*' if name == default else ' '} {name:{width}s}  {path}")
+        print(f"default: {default_description()}")
+        return EXIT_OK
+    if args.weights_cmd == "default":
+        if args.shipped or args.name:
+            set_default_bundle(None if args.shipped else args.name)
+        print(f"default: {default_description()}")
         return EXIT_OK
     if args.weights_cmd == "fetch":
         from tqdm import tqdm
@@ -447,13 +479,22 @@ def cmd_show(args: argparse.Namespace) -> int:
           f"  bundle {parameters.get('bundle')} ({parameters.get('architecture')}), sha256 "
           f"{parameters.get('bundle_sha256')}\n"
           f"  threshold {parameters.get('threshold')}, quality filter "
-          f"{'off' if parameters.get('quality') is None else 'on'}, waveform "
+          f"{_quality_text(parameters.get('quality'))}, waveform "
           f"{parameters.get('waveform_source')}, sample rate {parameters.get('fs')} Hz\n"
           f"  feature spec: {json.dumps(spec, sort_keys=True)}\n"
           f"  inputs: {json.dumps(parameters.get('inputs', {}), sort_keys=True)}")
     for note in parameters.get("notes", []):
         print(f"  note: {note}")
+    from phy_c4.weights import default_description
+
+    print(f"  default model now: {default_description()}")
     return EXIT_OK
+
+
+def _quality_text(quality: dict[str, Any] | None) -> str:
+    if quality is None:
+        return "off"
+    return f"on (periods {quality.get('periods', 'whole')})"
 
 
 def cmd_export_nwb(args: argparse.Namespace) -> int:
@@ -570,6 +611,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quality filter: largest false-negative fraction of a good chunk (0-1)")
     c.add_argument("--min-good-seconds", type=_seconds, default=180.0,
                    help="quality filter: good seconds a unit needs")
+    c.add_argument("--filter-periods", default="auto", choices=["auto", "npyx", "whole"],
+                   help="what the quality filter analyses: npyx (C4's: the whole minutes "
+                        "before the unit's last spike + 20 s, spikes on 10-s chunk edges "
+                        "dropped), whole (every chunk up to the last spike) or auto (default: "
+                        "npyx for C4's own models, whole for the others); the choice is "
+                        "recorded with the results")
     c.add_argument("--waveform-source", default="auto", choices=["auto", "raw", "template"])
     c.add_argument("--no-cache", action="store_true")
     c.add_argument("--dask", metavar="SCHEDULER", help="run one recording per dask task")
@@ -583,6 +630,10 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("variant", help="base, mli_clustering, layer_information, "
                                    "layer_information_mli_clustering")
     f.add_argument("--base-url", help=argparse.SUPPRESS)
+    d = wsub.add_parser("default", help="show or set the bundle classify and the plugin use "
+                                        "without --bundle")
+    d.add_argument("name", nargs="?", help="an installed bundle, e.g. c4-base")
+    d.add_argument("--shipped", action="store_true", help="back to the shipped default")
     i = wsub.add_parser("import", help="import a local trained_models.tar.gz")
     i.add_argument("archive")
     i.add_argument("variant")

@@ -22,6 +22,16 @@ BASE_LABELS: tuple[str, ...] = ("GoC", "MLI", "MFB", "PkC_ss", "PkC_cs")
 MLI_SPLIT_LABELS: tuple[str, ...] = ("GoC", "MLI_A", "MLI_B", "MFB", "PkC_ss", "PkC_cs")
 """npyx 4.3.1's output order with MLI clustering."""
 
+NO_LABEL_PREFIX = "no_label_"
+"""Name of a model output that npyx 4.3.1's label table does not name (``no_label_<index>``):
+C4's ``layer_information`` archive has 6 outputs but npyx names them with the 5-class table."""
+
+
+def is_unnamed_output(label: str) -> bool:
+    """An output without a label in npyx's table: it never becomes a type."""
+    return label.startswith(NO_LABEL_PREFIX)
+
+
 LAYER_NAMES: tuple[str, ...] = ("unknown", "GCL", "PCL", "ML")
 """Order of the layer one-hot C4's layer models append to their input."""
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from phy_c4.atomic import atomic_open
 from phy_c4.cache import feature_cache_dir, recording_fingerprint
-from phy_c4.config import DEVICE_CHOICES
+from phy_c4.config import DEVICE_CHOICES, is_unnamed_output
 from phy_c4.curation import REJECTED
 from phy_c4.families import FamilyInputs, UnitData, family_of
 from phy_c4.features.pairing import PairingSpec, find_pairs
@@ -91,6 +91,19 @@ class PipelineOptions:
 
 
 ProgressCallback = Callable[[int, int, str], None]
+
+NPYX_PERIODS_FAMILIES = ("c4_cnn",)
+"""Model families trained on npyx's features: the quality filter's ``auto`` periods are npyx's
+for them (C4's own models), the whole recording for the others."""
+
+
+def resolve_periods(options: PipelineOptions, architecture: str) -> PipelineOptions:
+    """``options`` with the quality filter's ``auto`` periods decided by the model family
+    (``architecture``), so the cache key and the published parameters name the periods used."""
+    if options.quality is None or options.quality.periods != "auto":
+        return options
+    periods = "npyx" if architecture in NPYX_PERIODS_FAMILIES else "whole"
+    return replace(options, quality=replace(options.quality, periods=periods))
 
 
 def options_from_dict(data: dict[str, Any] | None) -> PipelineOptions:
@@ -333,6 +346,7 @@ def classify(
     if threshold is not None:
         options = replace(options, threshold=threshold)
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
+    options = resolve_periods(options, bundle.architecture)
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
     if is_analyzer(model):
         result = classify(recording, cluster_ids, bundle, threshold, layer, progress, cancel,
@@ -429,7 +443,9 @@ def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLi
     bundle = bundle if isinstance(bundle, Bundle) else get_bundle(bundle)
     recording = model if isinstance(model, Recording) else open_recording(model)
     ids = [int(c) for c in cluster_ids]
-    features, _, inputs, _ = _unit_inputs(recording, ids, bundle, options or PipelineOptions(),
+    features, _, inputs, _ = _unit_inputs(recording, ids, bundle,
+                                          resolve_periods(options or PipelineOptions(),
+                                                          bundle.architecture),
                                           layer, None, None)
     return inputs, {c: features[c].status for c in ids if c not in set(inputs.ready)}
 
@@ -516,7 +532,11 @@ def build_result(ids: list[int], features: dict[int, Any], ready: list[int],
     result.ratio[rows] = prediction.ratio
     result.votes[rows] = prediction.votes_text
     for i, j in enumerate(rows):
-        if prediction.cell_type[i] == UNCLASSIFIED:
+        if is_unnamed_output(prediction.predicted[i]):
+            result.status[j] = describe(Status.UNNAMED_OUTPUT, (
+                f"the model's most probable output is {prediction.predicted[i]}, which npyx "
+                "4.3.1's label table does not name (npyx stops with a KeyError); no type"))
+        elif prediction.cell_type[i] == UNCLASSIFIED:
             detail = f"{prediction.threshold:g}; best guess {prediction.predicted[i]}"
             result.status[j] = describe(Status.BELOW_THRESHOLD, detail)
     return result

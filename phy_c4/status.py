@@ -21,6 +21,7 @@ class Status(str, Enum):  # noqa: UP042 - StrEnum needs Python 3.11; setup.cfg a
     NO_WAVEFORM = "no waveform"
     NO_FEATURES = "no features"
     BELOW_THRESHOLD = "below confidence-ratio threshold"
+    UNNAMED_OUTPUT = "output without a label"
     OUTSIDE_CEREBELLUM = "outside the cerebellar cortex"
     REJECTED = "rejected by curator"
 

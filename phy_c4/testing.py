@@ -273,3 +273,59 @@ def _write_raw(path: Path, times: np.ndarray, clusters: np.ndarray, scaling: np.
                 if a < b:
                     data[a - start : b - start] += s * templates[c, a - first : b - first]
             out.write(np.clip(np.round(data), -32768, 32767).astype(np.int16).tobytes())
+
+
+NPYX_BINARY = "recording_g0_t0.imec0.ap.bin"
+
+
+def make_npyx_folder(path: str | os.PathLike, seed: int, duration_s: float,
+                     n_channels: int = 6, stops_s: dict[int, float] | None = None,
+                     edge_spike_s: float = 120.0, n_units_per_type: int = 1
+                     ) -> list[ExampleUnit]:
+    """An example Phy folder that npyx 4.3.1 reads as well (its end-to-end references,
+    ``benchmarks/npyx_end_to_end.py``): ``n_units_per_type`` units per type, a SpikeGLX-style
+    ``*.ap.bin`` with an extra last (sync) channel and an ``.ap.meta`` whose conversion factor
+    is exactly 1 µV per bit, ``channel_map.npy`` shaped (n, 1). The filter's edge cases are
+    built in: cluster ``c`` stops at ``stops_s[c]`` s (default: the MLI at 150 s, too short to
+    pass, and the GoC at 205 s, near the 180-s limit), and cluster 0 (a PkC_ss, over 5,000
+    spikes) has a spike exactly on the chunk edge ``edge_spike_s``."""
+    folder = Path(path)
+    units = make_dataset(folder, n_units_per_type=n_units_per_type, duration_s=duration_s,
+                         seed=seed, n_channels=n_channels)
+    fs = 30000.0
+    times = np.load(folder / "spike_times.npy").astype(np.int64)
+    clusters = np.load(folder / "spike_clusters.npy")
+    amplitudes = np.load(folder / "amplitudes.npy")
+    keep = np.ones(times.size, bool)
+    for cluster, stop in ({2: 150.0, 3: 205.0} if stops_s is None else stops_s).items():
+        keep &= ~((clusters == cluster) & (times >= stop * fs))
+    edge = int(round(edge_spike_s * fs))
+    extra = edge not in set(times[clusters == 0].tolist())
+    times, clusters, amplitudes = times[keep], clusters[keep], amplitudes[keep]
+    if extra:
+        at = int(np.searchsorted(times, edge))
+        times = np.insert(times, at, edge)
+        clusters = np.insert(clusters, at, 0)
+        amplitudes = np.insert(amplitudes, at, 20.0)
+    np.save(folder / "spike_times.npy", times.astype(np.uint64))
+    np.save(folder / "spike_clusters.npy", clusters.astype(np.int32))
+    np.save(folder / "spike_templates.npy", clusters.astype(np.uint32))
+    np.save(folder / "amplitudes.npy", amplitudes)
+    np.save(folder / "channel_map.npy", np.arange(n_channels, dtype=np.int32)[:, None])
+    raw = np.fromfile(folder / "raw.bin", dtype=np.int16).reshape(-1, n_channels)
+    with_sync = np.zeros((raw.shape[0], n_channels + 1), dtype=np.int16)
+    with_sync[:, :n_channels] = raw
+    with_sync.tofile(folder / NPYX_BINARY)
+    (folder / "raw.bin").unlink()
+    size = (folder / NPYX_BINARY).stat().st_size
+    # Neuropixels 1.0 conversion: (max - min) / 2**10 / gain = 1.2e6 / 1024 / 1171.875 = 1 µV
+    (folder / NPYX_BINARY.replace(".bin", ".meta")).write_text(
+        f"typeThis=imec\nimSampRate={fs:g}\nnSavedChans={n_channels + 1}\n"
+        f"fileSizeBytes={size}\nimDatPrb_type=0\nimAiRangeMax=0.6\nimAiRangeMin=-0.6\n"
+        f"~imroTbl=(0,{n_channels})(0 0 0 1171.875 250 1)\n")
+    params = (folder / "params.py").read_text()
+    params = params.replace("['raw.bin']", repr([NPYX_BINARY]))
+    params = params.replace(f"n_channels_dat = {n_channels}\n",
+                            f"n_channels_dat = {n_channels + 1}\n")
+    (folder / "params.py").write_text(params)
+    return units

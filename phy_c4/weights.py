@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import re
-import sys
+import shutil
 import tarfile
 import urllib.error
 import urllib.request
@@ -24,14 +25,22 @@ from pathlib import Path
 import torch
 
 from phy_c4._version import __version__
-from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, FeatureSpec
+from phy_c4.atomic import atomic_open
+from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS, NO_LABEL_PREFIX, FeatureSpec
+from phy_c4.default_model import (  # noqa: F401 - re-exported: the weights API
+    INSTALLED_WEIGHTS,
+    REPO_WEIGHTS,
+    default_bundle_name,
+    default_description,
+    shipped_default_name,
+    user_default_file,
+    user_dir,
+)
 from phy_c4.families import load_bundle
 from phy_c4.model.bundle import Bundle, BundleError, save_bundle
 from phy_c4.model.laplace import KronHessian, calibrate_members
 from phy_c4.model.networks import config_from_state_dict
 
-REPO_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
-INSTALLED_WEIGHTS = Path(sys.prefix) / "share" / "phy_c4" / "weights"
 _MEMBER = re.compile(r"(?:^|/)model_(\d+)\.pt$")
 _MAX_MEMBER_BYTES = 64 * 1024 * 1024
 
@@ -45,6 +54,11 @@ class C4Variant:
     mli_split: bool
     models_url: str
     hessians_url: str
+    models_sha256: str | None = None
+    """Pinned sha256 of the figshare file; None: not known to phy_c4 yet (figshare cannot be
+    reached from where this release was made), so the hash of what was downloaded is recorded
+    in the bundle's provenance instead (trust on first use)."""
+    hessians_sha256: str | None = None
 
 
 _FIGSHARE = "https://ndownloader.figshare.com/files/{}?private_link={}"
@@ -76,21 +90,24 @@ def variant_info(variant: str) -> C4Variant:
     return VARIANTS[name]
 
 
-def user_dir() -> Path:
-    """Per-user folder for downloads and imported bundles (``$PHY_C4_HOME``)."""
-    return Path(os.environ.get("PHY_C4_HOME", Path.home() / ".cache" / "phy_c4"))
-
-
 def bundle_dirs() -> list[Path]:
     return [p for p in (REPO_WEIGHTS, INSTALLED_WEIGHTS, user_dir() / "bundles") if p.is_dir()]
 
 
-def default_bundle_name() -> str | None:
-    for folder in (REPO_WEIGHTS, INSTALLED_WEIGHTS):
-        marker = folder / "DEFAULT"
-        if marker.is_file():
-            return marker.read_text().strip()
-    return None
+def set_default_bundle(name: str | None) -> str | None:
+    """Make bundle ``name`` the default (None: back to the shipped one), after checking that it
+    loads; returns the new default's name."""
+    marker = user_default_file()
+    if name is None:
+        marker.unlink(missing_ok=True)
+        return shipped_default_name()
+    if name == "default" or Path(name).exists():
+        raise BundleError(f"{name!r}: give an installed bundle's name (phy-c4 weights list)")
+    get_bundle(name)  # refuses a missing or broken bundle before it becomes the default
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(marker, "w") as out:
+        out.write(name + "\n")
+    return name
 
 
 def list_bundles() -> list[tuple[str, Path]]:
@@ -115,6 +132,10 @@ def resolve_bundle(name_or_path: str | os.PathLike = "default") -> Path:
         default = default_bundle_name()
         if default is None:
             raise BundleError("no default bundle is installed (weights/DEFAULT is missing)")
+        if default != shipped_default_name() and default not in dict(list_bundles()):
+            raise BundleError(f"the default bundle {default!r} (phy-c4 weights default) is not "
+                              f"installed any more; choose another with phy-c4 weights default "
+                              f"NAME, or --shipped")
         name = default
     for bundle_name, path in list_bundles():
         if bundle_name == name:
@@ -182,17 +203,39 @@ def _load_hessians(path: Path, n_members: int) -> list[KronHessian]:
         raise BundleError(f"{path}: {error}") from None
 
 
-def _labels_for(n_classes: int, variant: C4Variant, where: Path) -> tuple[str, ...]:
-    """The variant fixes the label set; the weights' output count must agree, both ways."""
-    labels = MLI_SPLIT_LABELS if variant.mli_split else BASE_LABELS
-    if n_classes != len(labels):
+def npyx_labels(n_classes: int, variant: C4Variant, where: Path) -> tuple[tuple[str, ...], str]:
+    """The labels npyx 4.3.1 gives ``n_classes`` outputs of ``variant``, and a note on it.
+
+    npyx names outputs from its table by the MLI-clustering flag alone (the MLI-split table with
+    it, the 5-class table without) and builds ``n_classes = 6 if use_layer else 5``. So the
+    ``layer_information`` archive's 6 outputs get the 5 base labels and output 5 none: phy_c4
+    calls it ``no_label_5`` (never a type). An ``mli_clustering`` archive whose 6 outputs npyx
+    cannot load (it builds 5) gets the full MLI-split table; weights fitting neither npyx's
+    network nor the table are refused."""
+    table = MLI_SPLIT_LABELS if variant.mli_split else BASE_LABELS
+    npyx_classes = 6 if variant.use_layer else 5
+    if n_classes not in (npyx_classes, len(table)):
         fits = [v.name for v in VARIANTS.values() if v.use_layer == variant.use_layer
-                and len(MLI_SPLIT_LABELS if v.mli_split else BASE_LABELS) == n_classes]
+                and n_classes in (6 if v.use_layer else 5,
+                                  len(MLI_SPLIT_LABELS if v.mli_split else BASE_LABELS))]
         hint = f" (variant {fits[0]} has {n_classes})" if fits else ""
-        raise BundleError(f"{where}: variant {variant.name} has {len(labels)} classes "
-                          f"({', '.join(labels)}) but the weights have {n_classes} outputs: "
+        raise BundleError(f"{where}: variant {variant.name} has {len(table)} classes "
+                          f"({', '.join(table)}) but the weights have {n_classes} outputs: "
                           f"wrong variant?{hint}")
-    return labels
+    labels = table[:n_classes] + tuple(f"{NO_LABEL_PREFIX}{i}"
+                                       for i in range(len(table), n_classes))
+    if n_classes > len(table):
+        note = (f"npyx 4.3.1 names these {n_classes} outputs with its {len(table)}-class table; "
+                f"output(s) {', '.join(labels[len(table):])} have no label and never give a type")
+    elif n_classes < len(table):
+        note = (f"npyx 4.3.1 builds {npyx_classes} outputs for {variant.name} and names them "
+                f"{', '.join(labels)}; {', '.join(table[n_classes:])} cannot be predicted")
+    elif n_classes != npyx_classes:
+        note = (f"npyx 4.3.1 builds {npyx_classes} outputs for {variant.name} and cannot load "
+                f"these {n_classes}-output weights; phy_c4 uses its {len(table)}-class table")
+    else:
+        note = f"npyx 4.3.1's {len(table)}-class table, checked against fc2's outputs"
+    return labels, note
 
 
 def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.PathLike | None = None,
@@ -211,7 +254,7 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
         n_classes = int(first["fc2.weight"].shape[0])
     except KeyError:
         raise BundleError(f"{path}: model_0.pt is not a C4 CNNCerebellum state dict") from None
-    labels = _labels_for(n_classes, info, path)
+    labels, labels_note = npyx_labels(n_classes, info, path)
     try:
         config = config_from_state_dict(first, labels=labels)
     except ValueError as error:
@@ -240,8 +283,9 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
             "source": "official C4 archive (Beau et al. 2025, npyx 4.3.1 layout)",
             "variant": info.name,
             "archive": path.name,
+            "archive_sha256": file_sha256(path),
             "imported_by": f"phy_c4 {__version__}",
-            "labels_from": f"variant {info.name}, checked against fc2's {n_classes} outputs",
+            "labels_from": f"variant {info.name}: {labels_note}",
         },
     }
     calibration = None
@@ -256,6 +300,7 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
             "method": "last-layer KFAC Laplace, marglik prior precision (Adam lr 0.1, 100 "
                       "steps from 1), GLM predictive with probit link (laplace-torch 0.1a2)",
             "prior_precision": calibration["prior_precision"].tolist(),
+            "hessians_sha256": file_sha256(hessian_path),
         }
     bundle = Bundle(manifest, weights, calibration)
     target = Path(dest) if dest is not None else user_dir() / "bundles" / manifest["name"]
@@ -263,9 +308,18 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
     return load_bundle(bundle.path)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def download(url: str, target: Path, progress: Callable[[int, int | None], None] | None = None,
-             timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``target`` through ``target.part``: resumes, checks the size."""
+             timeout: float = 60.0, sha256: str | None = None) -> Path:
+    """Download ``url`` to ``target`` through ``target.part``: resumes, checks the size and,
+    when given, the sha256 (a mismatch removes the file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")
     done = partial.stat().st_size if partial.exists() else 0
@@ -300,23 +354,40 @@ def download(url: str, target: Path, progress: Callable[[int, int | None], None]
     if total is not None and partial.stat().st_size != total:
         raise OSError(f"download of {url} is incomplete: {partial.stat().st_size} of {total} "
                       "bytes; run the command again to resume")
+    if sha256 is not None and (found := file_sha256(partial)) != sha256.lower():
+        partial.unlink()
+        raise OSError(f"download of {url} has sha256 {found}, expected {sha256}: not used")
     partial.replace(target)
     return target
 
 
 def fetch_official(variant: str, base_url: str | None = None,
-                   progress: Callable[[str, int, int | None], None] | None = None) -> Bundle:
+                   progress: Callable[[str, int, int | None], None] | None = None,
+                   sha256: dict[str, str] | None = None) -> Bundle:
     """Download an official C4 archive and its Hessians into the user cache, then import them.
 
     ``base_url`` replaces the figshare host (tests serve files from 127.0.0.1): the files are then
-    ``{base_url}/{variant}/trained_models.tar.gz`` and ``.../hessians.pt``.
+    ``{base_url}/{variant}/trained_models.tar.gz`` and ``.../hessians.pt``. Each file is checked
+    against ``sha256`` (by file name; default: the variant's pinned hashes, where known). A
+    failed fetch leaves nothing behind.
     """
     info = variant_info(variant)
     folder = user_dir() / "downloads" / info.name
     urls = {"trained_models.tar.gz": info.models_url, "hessians.pt": info.hessians_url}
     if base_url is not None:
         urls = {name: f"{base_url.rstrip('/')}/{info.name}/{name}" for name in urls}
-    for name, url in urls.items():
-        report = (lambda done, total, n=name: progress(n, done, total)) if progress else None
-        download(url, folder / name, report)
-    return import_c4_archive(folder / "trained_models.tar.gz", info.name)
+    pinned = {"trained_models.tar.gz": info.models_sha256, "hessians.pt": info.hessians_sha256}
+    expected = {**pinned, **(sha256 or {})}
+    target = user_dir() / "bundles" / f"c4-{info.name}"
+    existed = target.exists()
+    try:
+        for name, url in urls.items():
+            report = (lambda done, total, n=name: progress(n, done, total)) if progress else None
+            download(url, folder / name, report, sha256=expected.get(name))
+        return import_c4_archive(folder / "trained_models.tar.gz", info.name, dest=target)
+    except BaseException:
+        # a failed fetch leaves nothing: no partial or unverified download, no half bundle
+        shutil.rmtree(folder, ignore_errors=True)
+        if not existed:
+            shutil.rmtree(target, ignore_errors=True)
+        raise

@@ -40,6 +40,10 @@ NEVER = {  # layer -> what it never imports (docs/architecture.md)
                    "phy_c4.model", "torch", "numba", "qtpy", "phy"),
     "phy_c4.training": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),
     "phy_c4.weights": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),
+    "phy_c4.default_model": ("phy_c4.config", "phy_c4.features", "phy_c4.model",
+                             "phy_c4.families", "phy_c4.io", "phy_c4.pipeline", "phy_c4.plugin",
+                             "phy_c4.cli", "phy_c4.training", "phy_c4.weights", "torch", "numpy",
+                             "numba", "phy", "qtpy"),
     "phy_c4.report": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),
 }
 

@@ -93,3 +93,75 @@ def test_cli_fetch_and_list(server, tmp_path, monkeypatch, capsys):
     assert main(["weights", "list"]) == 0
     listing = capsys.readouterr().out
     assert "c4-base" in listing and "* c4-tables" in listing  # the shipped default is starred
+
+
+@pytest.fixture
+def own_server(tmp_path):
+    """127.0.0.1 serving files this test made: the one-member C4 base archive of
+    tests/data/npyx_e2e under base/, nothing under layer_information/."""
+    from tests.npyx_e2e import DATA
+
+    root = tmp_path / "own" / "base"
+    root.mkdir(parents=True)
+    for name in ("trained_models.tar.gz", "hessians.pt"):
+        (root / name).write_bytes((DATA / name).read_bytes())
+    handler = functools.partial(_RangeHandler, directory=str(tmp_path / "own"))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", root
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _leftovers(home: Path) -> list[Path]:
+    return [p for p in home.rglob("*") if p.is_file()] if home.exists() else []
+
+
+def test_fetch_checks_pinned_hashes_and_a_failure_leaves_nothing(own_server, tmp_path,
+                                                                 monkeypatch):
+    import hashlib
+
+    from phy_c4.model.bundle import BundleError
+
+    url, root = own_server
+    home = tmp_path / "home"
+    monkeypatch.setenv("PHY_C4_HOME", str(home))
+    good = {n: hashlib.sha256((root / n).read_bytes()).hexdigest()
+            for n in ("trained_models.tar.gz", "hessians.pt")}
+    with pytest.raises(OSError, match="sha256"):
+        fetch_official("base", base_url=url, sha256={**good, "hessians.pt": "0" * 64})
+    assert _leftovers(home) == []
+    with pytest.raises(OSError, match="HTTP 404"):  # nothing served for this variant
+        fetch_official("layer_information", base_url=url)
+    assert _leftovers(home) == []
+    (root / "hessians.pt").write_bytes(b"not a torch file")  # downloads, then fails to import
+    with pytest.raises(BundleError):
+        fetch_official("base", base_url=url)
+    assert _leftovers(home) == []
+
+
+def test_weights_default_makes_the_cli_and_the_plugin_use_the_official_model(
+        own_server, tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from phy_c4.cli import main
+    from phy_c4.plugin.c4plugin import C4Plugin
+    from phy_c4.weights import get_bundle
+
+    url, _ = own_server
+    monkeypatch.setenv("PHY_C4_HOME", str(tmp_path / "home"))
+    assert main(["weights", "fetch", "base", "--base-url", url]) == 0
+    assert get_bundle("default").name == "c4-tables"
+    assert main(["weights", "default", "c4-nothing"]) == 1  # one clear line, default unchanged
+    assert "no bundle named 'c4-nothing'" in capsys.readouterr().err
+    assert main(["weights", "default", "c4-base"]) == 0
+    assert "c4-base (chosen with phy-c4 weights default)" in capsys.readouterr().out
+    assert get_bundle("default").name == "c4-base"  # what classify and the plugin load
+    assert main(["weights", "list"]) == 0
+    assert "* c4-base" in capsys.readouterr().out
+    plugin = SimpleNamespace(bundle="default", gui=SimpleNamespace(status_message=""))
+    plugin._model_text = lambda: C4Plugin._model_text(plugin)
+    C4Plugin.show_model(plugin)
+    assert "c4-base" in plugin.gui.status_message
+    assert main(["weights", "default", "--shipped"]) == 0
+    assert get_bundle("default").name == "c4-tables"

@@ -87,7 +87,7 @@ def test_columns_exist_at_start_and_actions_are_in_the_menu(gui):
     menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
     assert "C4" in menus
     names = {"classify_selected", "classify_good", "classify_all", "accept_prediction",
-             "reject_prediction", "set_type", "review_next", "review_previous"}
+             "reject_prediction", "set_type", "review_next", "review_previous", "show_model"}
     assert names <= set(plugin.actions._actions_dict)
     assert names <= set(plugin.view_actions._actions_dict)
     # our shortcuts collide with no other action of the GUI

@@ -6,6 +6,19 @@ and false negatives from a Gaussian fitted to the amplitude histogram truncated 
 threshold. A chunk is good when any window covering it passes; a spike is kept when its chunk is
 good for both. The unit is usable only with more than ``min_good_s`` seconds of kept spikes.
 
+Which part of the recording is analysed (``QualitySpec.periods``):
+
+- ``npyx`` (C4's definition, the default for C4's own models, which were trained on it): npyx
+  calls ``trn_filtered(period_m=None)``, which analyses the whole minutes before the unit's last
+  spike, ``floor(t_last / 60)`` min, in 30-s windows starting every 10 s; the last window starts
+  10 s before that period's end and so reaches 20 s past it. A spike later than that is never
+  kept, nor is one exactly on a 10-s chunk boundary (npyx masks spikes with strict bounds).
+  Window spike counts and amplitudes use ``[t1, t2)``, the refractory count ``(t1, t2)``, and
+  the whole-train rate is rounded to 0.01 Hz, as npyx does.
+- ``whole``: every 10-s chunk of the unit's train up to its last spike, chunk bounds half-open
+  ``[t1, t2)``, the rate unrounded: no spike is dropped for where it falls in time. Better data
+  use, but not the inputs C4's models were trained on.
+
 The fits run in numba without the GIL (``missed_fraction``), so many units are filtered in
 threads: no worker processes. Their keep/drop decisions are checked against npyx's
 ``curve_fit`` path in ``tests/test_quality_fit.py``.
@@ -32,6 +45,17 @@ class QualitySpec:
     min_good_s: float = 180.0
     min_spikes: int = 300
     min_window_spikes: int = 15
+    periods: str = "auto"
+    """``npyx`` (C4's analysed period and bounds), ``whole`` (the whole train) or ``auto``: the
+    pipeline picks ``npyx`` for C4's own models and ``whole`` for the others (module doc)."""
+
+    def __post_init__(self) -> None:
+        if self.periods not in PERIODS:
+            raise ValueError(f"filter periods must be one of {', '.join(PERIODS)}, got "
+                             f"{self.periods!r}")
+
+
+PERIODS: tuple[str, ...] = ("auto", "npyx", "whole")
 
 
 @dataclass
@@ -216,6 +240,8 @@ def quality_filter(spike_times: np.ndarray, amplitudes: np.ndarray, fs: float,
     if amplitudes is None or len(amplitudes) != n:
         raise ValueError("quality filter needs one amplitude per spike")
     amplitudes = np.asarray(amplitudes, dtype=np.float64)
+    if spec.periods != "whole":  # "auto" outside the pipeline: C4's definition
+        return _npyx_quality_filter(times_s, amplitudes, spec)
     n_chunks = math.ceil((times_s[-1] + 1e-9) / spec.chunk_s)
     chunk_of = np.minimum((times_s // spec.chunk_s).astype(np.int64), n_chunks - 1)
     bounds = np.searchsorted(chunk_of, np.arange(n_chunks + 1))
@@ -277,3 +303,77 @@ def _kept_seconds(times_s: np.ndarray, keep: np.ndarray) -> float:
     starts = np.flatnonzero(np.diff(padded) == 1)
     stops = np.flatnonzero(np.diff(padded) == -1) - 1
     return float(np.sum(times_s[stops] - times_s[starts]))
+
+
+def _npyx_quality_filter(times_s: np.ndarray, amplitudes: np.ndarray,
+                         spec: QualitySpec) -> QualityResult:
+    """npyx 4.3.1's ``trn_filtered(period_m=None)`` periods and bounds (module doc)."""
+    n = times_s.size
+    period_end = (times_s[-1] // 60.0) * 60.0
+    n_windows = int(period_end / spec.chunk_s)
+    if n_windows < 1:
+        return QualityResult(np.zeros(n, bool), 0.0,
+                             f"no whole minute before the last spike ({times_s[-1]:.0f} s) to "
+                             "analyse")
+    starts = np.arange(n_windows) * spec.chunk_s
+    stops = (np.arange(n_windows) + spec.span_chunks) * spec.chunk_s
+    closed_lo = np.searchsorted(times_s, starts, side="left")  # [t1, t2)
+    open_lo = np.searchsorted(times_s, starts, side="right")  # (t1, t2)
+    hi = np.searchsorted(times_s, stops, side="left")
+    isis = np.diff(times_s)
+    isis = isis[isis <= np.quantile(isis, 0.995)]
+    rate = float(np.round(1.0 / isis.mean(), 2)) if isis.size and isis.mean() > 0 else 0.0
+    fp_good, fn_good, fp_windows, fn_windows = _npyx_window_decisions(
+        times_s, amplitudes, closed_lo, open_lo, hi, rate, spec.span_chunks,
+        spec.min_window_spikes, spec.refractory_ms / 1000, spec.fp_threshold, spec.fn_threshold)
+    if fp_windows <= 1 or fn_windows <= 1:
+        kind = "refractory violations (false positives)" if fp_windows <= 1 else \
+            "missed spikes (false negatives)"
+        return QualityResult(np.zeros(n, bool), 0.0, f"too much {kind} in every window")
+    n_chunks = n_windows + spec.span_chunks - 1
+    good = fp_good & fn_good
+    # strict bounds: a spike on a chunk edge belongs to neither chunk
+    edges = np.arange(n_chunks + 1) * spec.chunk_s
+    chunk = np.searchsorted(edges, times_s, side="right") - 1
+    inside = (chunk >= 0) & (chunk < n_chunks)
+    inside[inside] &= times_s[inside] != edges[chunk[inside]]
+    keep = np.zeros(n, bool)
+    keep[inside] = good[chunk[inside]]
+    good_seconds = _kept_seconds(times_s, keep)
+    if good_seconds <= spec.min_good_s:
+        return QualityResult(np.zeros(n, bool), good_seconds,
+                             f"only {good_seconds:.0f} s of good data (needs > "
+                             f"{spec.min_good_s:.0f} s)")
+    return QualityResult(keep, good_seconds, "ok")
+
+
+@numba.njit(cache=True, nogil=True)
+def _npyx_window_decisions(times_s, amplitudes, closed_lo, open_lo, hi, rate, span,
+                           min_window_spikes, refractory_s, fp_threshold, fn_threshold):
+    """As ``_window_decisions`` for npyx's windows (one per start, given by their spike index
+    bounds): counts and amplitudes over ``[closed_lo, hi)``, refractory violations over
+    ``[open_lo, hi)``; a window with fewer than two spikes there has no violations."""
+    n_windows = hi.size
+    n_chunks = n_windows + span - 1
+    fp_good = np.zeros(n_chunks, np.bool_)
+    fn_good = np.zeros(n_chunks, np.bool_)
+    fp_windows = 0
+    fn_windows = 0
+    for phase in range(span):
+        for first in range(phase, n_windows, span):
+            last = first + span
+            if hi[first] - closed_lo[first] <= min_window_spikes:
+                continue
+            if not fp_good[first:last].all():
+                window = times_s[open_lo[first]:hi[first]]
+                fp = 0.0 if window.size < 2 else false_positive_rate(window, rate, refractory_s)
+                if fp <= fp_threshold:
+                    fp_good[first:last] = True
+                    fp_windows += 1
+            if not fn_good[first:last].all():
+                fn = missed_fraction(amplitudes[closed_lo[first]:hi[first]])
+                # npyx compares the missed percentage rounded to 0.01 %
+                if np.isfinite(fn) and np.rint(100.0 * fn * 100.0) / 100.0 <= 100.0 * fn_threshold:
+                    fn_good[first:last] = True
+                    fn_windows += 1
+    return fp_good, fn_good, fp_windows, fn_windows

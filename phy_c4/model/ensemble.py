@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.func import functional_call, vmap
 
-from phy_c4.config import LAYER_NAMES
+from phy_c4.config import LAYER_NAMES, is_unnamed_output
 from phy_c4.model.bundle import Bundle
 from phy_c4.model.config import C4NetConfig
 from phy_c4.model.device import resolve_device
@@ -170,7 +170,8 @@ def summarise(labels: tuple[str, ...], raw: np.ndarray, threshold: float) -> Pre
         ratio = np.where(second > 0, top / np.where(second > 0, second, 1), np.inf)
     votes = (raw.argmax(axis=1) == best[:, None]).sum(axis=1)
     predicted = np.asarray([labels[i] for i in best], dtype=object)
-    cell_type = np.where(ratio >= threshold, predicted, UNCLASSIFIED).astype(object)
+    named = np.array([not is_unnamed_output(label) for label in predicted], dtype=bool)
+    cell_type = np.where((ratio >= threshold) & named, predicted, UNCLASSIFIED).astype(object)
     return Prediction(labels, mean, raw, predicted, cell_type, top, ratio, votes, n_members,
                       threshold)
 

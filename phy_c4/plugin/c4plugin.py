@@ -153,7 +153,7 @@ class C4Plugin(IPlugin):
         self._warmup.loaded.connect(lambda bundle: self._remember_bundle(requested, bundle))
         self._warmup.start()
         gui.status_message = compat_problem or \
-            "C4 ready: Ctrl+Shift+C classifies the selected clusters."
+            f"C4 ready ({self._model_text()}): Ctrl+Shift+C classifies the selected clusters."
         if compat_problem:
             logger.warning(compat_problem)
 
@@ -187,6 +187,10 @@ class C4Plugin(IPlugin):
                               " Example: `MLI optotagged`")
         actions.add(self.cancel_classification, name="cancel_classification",
                     docstring="Stop the running classification.")
+        actions.add(self.show_model, name="show_model",
+                    docstring="Say which model Classify uses (set the default with `phy-c4 "
+                              "weights default NAME`, e.g. c4-base after `phy-c4 weights fetch "
+                              "base`).")
         actions.separator()
         actions.add(self.layers_from_pairs, name="layers_from_pairs", prompt=True, n_args=1,
                     prompt_default=lambda: "above",
@@ -387,6 +391,18 @@ class C4Plugin(IPlugin):
 
     # Running
     # ---------------------------------------------------------------------------------------
+
+    def _model_text(self) -> str:
+        """The model Classify uses, in words: the default (and who chose it) or the one set."""
+        if self.bundle != "default":
+            return f"model {self.bundle}"
+        from phy_c4.default_model import default_description  # no torch in Phy's process
+
+        return f"model {default_description()}"
+
+    def show_model(self) -> None:
+        """Show the model Classify uses in the status bar."""
+        self.gui.status_message = f"C4: {self._model_text()}"
 
     def _remember_bundle(self, requested: Any, bundle: Any) -> None:
         """Keep a loaded bundle (from the warm-up or a worker) for later runs, for as long as

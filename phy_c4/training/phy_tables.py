@@ -13,7 +13,7 @@ import numpy as np
 from phy_c4.config import TableFeatureSpec
 from phy_c4.families import UnitData, family_for
 from phy_c4.io.dataset import open_recording
-from phy_c4.pipeline import OK, PipelineOptions, prepare_units
+from phy_c4.pipeline import OK, PipelineOptions, prepare_units, resolve_periods
 from phy_c4.training.tables import FeatureTable, TableError
 
 DEFAULT_LABEL_COLUMN = "cell_type"
@@ -29,7 +29,8 @@ def table_from_phy(path: str | os.PathLike, label_column: str = DEFAULT_LABEL_CO
         raise TableError(f"{path}: no cluster_{label_column}.tsv labels (use --label-column)")
     good = [int(c) for c in recording.cluster_ids if recording.groups.get(int(c)) == "good"]
     ids = sorted(set(labels) | set(good))
-    prepared, kept = prepare_units(recording, ids, options or PipelineOptions(), spec)
+    options = resolve_periods(options or PipelineOptions(), family_for("c4_tabular").architecture)
+    prepared, kept = prepare_units(recording, ids, options, spec)
     units = [UnitData(c, kept[c], recording.fs, prepared[c].raw_waveform, prepared[c].raw_fs)
              for c in ids if prepared[c].status == OK]
     features, _ = family_for("c4_tabular").unit_features(units, spec, None)
