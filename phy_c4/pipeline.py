@@ -29,7 +29,8 @@ from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
-from phy_c4.model.ensemble import novelty
+from phy_c4.novelty import MODEL as NOVELTY_MODEL
+from phy_c4.novelty import novelty_scores, unit_features
 from phy_c4.region import OUTSIDE, UNKNOWN, RegionGate
 from phy_c4.result import (
     ClassificationResult,
@@ -352,7 +353,7 @@ def classify(
     apply_rejections(result, recording.metadata.get(REJECTED, {}) if rejected is None
                       else rejected)
     if prediction is not None:
-        _mark_novel(result, novelty(bundle, prediction))
+        _mark_novel(result, features, kept_times, recording.fs)
     if options.pairing is not None and prediction is not None:
         _pair_purkinje(result, recording, features, kept_times, options.pairing, options.threads)
     result.parameters = {
@@ -364,7 +365,7 @@ def classify(
         "dataset_key": recording.content_key(), "inputs": recording.input_digests(),
         "region": options.region.to_dict(),
         "pairing": None if options.pairing is None else asdict(options.pairing),
-        "notes": notes}
+        "novelty": NOVELTY_MODEL.to_dict(), "notes": notes}
     return result
 
 
@@ -404,19 +405,25 @@ def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLi
     return inputs, {c: features[c].status for c in ids if c not in set(inputs.ready)}
 
 
-NOVELTY_THRESHOLD = 2.0
-"""``c4_novelty`` above which a unit is flagged "unlike the training data" (its type is kept):
-twice as far from its nearest training units, in the model's feature space, as the training
-units are from each other, with the members' disagreement added (docs/trust.md)."""
+NOVELTY_THRESHOLD = NOVELTY_MODEL.threshold
+"""``c4_novelty`` above which a unit is flagged "unlike cerebellar units" (its type is kept):
+about 10 % of held-out cerebellar units score above it (phy_c4/novelty.py, docs/trust.md)."""
 
 
-def _mark_novel(result: ClassificationResult, scores: np.ndarray) -> None:
+def _mark_novel(result: ClassificationResult, features: dict[int, UnitFeatures],
+                kept: dict[int, np.ndarray], fs: float) -> None:
+    """``c4_novelty`` of the classified rows from the spikes and waveform the model read."""
     result.novelty = np.full(len(result.cluster_ids), np.nan)
     rows = np.flatnonzero(np.isfinite(result.confidence))  # the classified rows, in order
-    result.novelty[rows] = scores
+    if rows.size == 0:
+        return
+    ids = [int(result.cluster_ids[i]) for i in rows]
+    values = np.array([unit_features(kept[c], fs, features[c].raw_waveform, features[c].raw_fs)
+                       for c in ids])
+    result.novelty[rows] = novelty_scores(values)
     for i in rows:
         if result.novelty[i] > NOVELTY_THRESHOLD:
-            result.status[i] += f"; unlike the training data (novelty {result.novelty[i]:.1f})"
+            result.status[i] += f"; unlike cerebellar units (novelty {result.novelty[i]:.2f})"
 
 
 def _pair_purkinje(result: ClassificationResult, recording: Recording,
