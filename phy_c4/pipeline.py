@@ -21,9 +21,9 @@ import numpy as np
 
 from phy_c4.atomic import atomic_open
 from phy_c4.config import DEVICE_CHOICES
-from phy_c4.curation import REJECTED
+from phy_c4.curation import HUMAN_LABEL, REJECTED, SOURCE
 from phy_c4.families import FamilyInputs, UnitData, family_of
-from phy_c4.features.pairing import PairingSpec, find_pairs
+from phy_c4.features.pairing import PairingSpec, find_pairs, firing_kind, pause_test
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
@@ -37,7 +37,7 @@ from phy_c4.result import (
     UnitFeatures,
     apply_rejections,
 )
-from phy_c4.status import UNCLASSIFIED, Status, describe, is_confident
+from phy_c4.status import UNCLASSIFIED, Status, describe, is_confident, status_of
 from phy_c4.weights import get_bundle
 
 logger = logging.getLogger(__name__)
@@ -350,12 +350,14 @@ def classify(
     for i, cluster_id in enumerate(result.cluster_ids):
         if int(cluster_id) in unplaced and result.cell_type[i] != "":
             result.status[i] = f"{result.status[i]}; no region information"
-    apply_rejections(result, recording.metadata.get(REJECTED, {}) if rejected is None
-                      else rejected)
+    rejected = recording.metadata.get(REJECTED, {}) if rejected is None else rejected
+    apply_rejections(result, rejected)
     if prediction is not None:
         _mark_novel(result, features, kept_times, recording.fs)
-    if options.pairing is not None and prediction is not None:
-        _pair_purkinje(result, recording, features, kept_times, options.pairing, options.threads)
+    pairs: list[dict[str, Any]] = []
+    if options.pairing is not None:
+        pairs = _pair_purkinje(result, recording, features, kept_times, options.pairing,
+                               options.threads, rejected)
     result.parameters = {
         "threshold": options.threshold,
         "quality": None if options.quality is None else asdict(options.quality),
@@ -365,7 +367,7 @@ def classify(
         "dataset_key": recording.content_key(), "inputs": recording.input_digests(),
         "region": options.region.to_dict(),
         "pairing": None if options.pairing is None else asdict(options.pairing),
-        "novelty": NOVELTY_MODEL.to_dict(), "notes": notes}
+        "pairs": pairs, "novelty": NOVELTY_MODEL.to_dict(), "notes": notes}
     return result
 
 
@@ -426,30 +428,88 @@ def _mark_novel(result: ClassificationResult, features: dict[int, UnitFeatures],
             result.status[i] += f"; unlike cerebellar units (novelty {result.novelty[i]:.2f})"
 
 
+_NOT_PAIRED = (Status.NO_SPIKES, Status.OUTSIDE_CEREBELLUM)
+
+
 def _pair_purkinje(result: ClassificationResult, recording: Recording,
                    features: dict[int, UnitFeatures], kept: dict[int, np.ndarray],
-                   spec: PairingSpec, threads: int | None = None) -> None:
-    """Confirm predicted PkC_cs / PkC_ss units by the complex spike's pause of the simple
-    spikes (features/pairing.py); both units of a pair get ``c4_pair``, and statuses say it."""
+                   spec: PairingSpec, threads: int | None = None,
+                   rejected: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
+    """Purkinje cells from the complex spike's pause of the simple spikes (features/pairing.py),
+    searched among all units that fire like complex or simple spikes, whatever the network
+    said: a confirmed pair writes ``c4_pair`` on both units and makes them PkC_cs / PkC_ss
+    (the status says the type comes from the pair and keeps the network's guess), unless a
+    curator decided the unit's type. Units the quality filter dropped, or too few spikes for
+    C4's features, take part with all their spikes (the pause test's significance is what
+    counts). Returns each pair's evidence for the run manifest."""
     result.pair = np.full(len(result.cluster_ids), "", dtype=object)
-    best = {int(c): result.labels[int(np.argmax(p))] for c, p in
-            zip(result.cluster_ids, result.probabilities, strict=True) if np.isfinite(p).all()}
-    cs = {c: kept[c] for c, t in best.items() if t == "PkC_cs"}
-    ss = {c: kept[c] for c, t in best.items() if t == "PkC_ss"}
-    if not cs or not ss:
-        return
-    positions = {c: recording.channel_positions[max(features[c].peak_channel, 0)]
-                 for c in (*cs, *ss)}
-    pairs, unpaired = find_pairs(cs, ss, positions, recording.fs, spec, threads)
     row = {int(c): i for i, c in enumerate(result.cluster_ids)}
+    trains = {c: kept[c] for c in row if c in kept and
+              status_of(features[c].status) not in _NOT_PAIRED}
+    kinds = {c: firing_kind(t, recording.fs, spec) for c, t in trains.items()}
+    cs = {c: trains[c] for c, k in kinds.items() if k == "cs"}
+    ss = {c: trains[c] for c, k in kinds.items() if k == "ss"}
+    positions = {c: p for c in (*cs, *ss)
+                 if (p := _position(recording, c, features[c])) is not None}
+    cs = {c: t for c, t in cs.items() if c in positions}
+    ss = {c: t for c, t in ss.items() if c in positions}
+    pairs, unpaired = find_pairs(cs, ss, positions, recording.fs, spec, threads) if cs and ss \
+        else ({}, {})
+    decided = {int(c) for column in (SOURCE, HUMAN_LABEL)
+               for c, v in recording.metadata.get(column, {}).items() if _given(v)}
+    evidence = []
     for cs_id, ss_id in pairs.items():
-        for unit, partner in ((cs_id, ss_id), (ss_id, cs_id)):
-            result.pair[row[unit]] = partner
-            result.status[row[unit]] += f"; confirmed by CS-SS pause (pair with {partner})"
+        test = pause_test(cs[cs_id], ss[ss_id], recording.fs, spec)
+        evidence.append({"cs": cs_id, "ss": ss_id, "pause_ratio": round(test.ratio, 4),
+                         "onset_ratio": round(test.onset_ratio, 4), "p_value": test.p_value,
+                         "typed": []})
+        for unit, partner, kind in ((cs_id, ss_id, "PkC_cs"), (ss_id, cs_id, "PkC_ss")):
+            i = row[unit]
+            result.pair[i] = partner
+            if unit in decided or (rejected or {}).get(unit) == kind:
+                result.status[i] += (f"; CS-SS pause with {partner} says {kind}; the curator's "
+                                     "decision is kept")
+            elif result.cell_type[i] == kind:
+                result.status[i] += f"; confirmed by CS-SS pause (pair with {partner})"
+            else:
+                result.status[i] += (f"; {kind} from CS-SS pause (pair with {partner}; "
+                                     f"network: {_network_guess(result, i)})")
+                result.cell_type[i] = kind
+                evidence[-1]["typed"].append(unit)
     for cs_id, n_nearby in unpaired.items():
         if is_confident(result.cell_type[row[cs_id]]):
             result.status[row[cs_id]] += (f"; no CS-SS pause with the {n_nearby} simple-spike "
                                           f"units within {spec.max_distance_um:g} µm")
+    for cluster_id, i in row.items():
+        if result.cell_type[i] == "PkC_cs" and result.pair[i] == "" and \
+                kinds.get(cluster_id) not in (None, "cs"):
+            result.status[i] += (f"; no CS-SS pause: fires faster than complex spikes "
+                                 f"(> {spec.cs_max_rate_hz:g} Hz)")
+    return evidence
+
+
+def _given(value: Any) -> bool:
+    return value is not None and str(value).strip() not in ("", "nan", "None")
+
+
+def _position(recording: Recording, cluster_id: int, unit: UnitFeatures) -> np.ndarray | None:
+    """Where a unit is: its waveform's peak channel, else its template's (units the quality
+    filter dropped have no waveform); None when neither is known."""
+    channel = unit.peak_channel
+    if channel < 0:
+        try:
+            channel = int(np.argmax(np.ptp(recording.template_waveform(cluster_id), axis=1)))
+        except (ValueError, AttributeError, TypeError, IndexError):
+            return None
+    return np.asarray(recording.channel_positions[channel])
+
+
+def _network_guess(result: ClassificationResult, i: int) -> str:
+    probabilities = result.probabilities[i]
+    if not np.isfinite(probabilities).all():
+        return "not run"
+    best = int(np.argmax(probabilities))
+    return f"{result.labels[best]} {probabilities[best]:.2f}"
 
 
 def _gate_regions(recording: Recording, ids: list[int], features: dict[int, UnitFeatures],
