@@ -412,6 +412,15 @@ NOVELTY_THRESHOLD = NOVELTY_MODEL.threshold
 about 10 % of held-out cerebellar units score above it (phy_c4/novelty.py, docs/trust.md)."""
 
 
+_NOVEL = "unlike cerebellar units"
+
+
+def _status_parts(text: str) -> list[str]:
+    """A status split before each "; " (joining the parts gives the text back)."""
+    head, *rest = text.split("; ")
+    return [head, *(f"; {part}" for part in rest)]
+
+
 def _mark_novel(result: ClassificationResult, features: dict[int, UnitFeatures],
                 kept: dict[int, np.ndarray], fs: float) -> None:
     """``c4_novelty`` of the classified rows from the spikes and waveform the model read."""
@@ -425,7 +434,7 @@ def _mark_novel(result: ClassificationResult, features: dict[int, UnitFeatures],
     result.novelty[rows] = novelty_scores(values)
     for i in rows:
         if result.novelty[i] > NOVELTY_THRESHOLD:
-            result.status[i] += f"; unlike cerebellar units (novelty {result.novelty[i]:.2f})"
+            result.status[i] += f"; {_NOVEL} (novelty {result.novelty[i]:.2f})"
 
 
 _NOT_PAIRED = (Status.NO_SPIKES, Status.OUTSIDE_CEREBELLUM)
@@ -439,9 +448,10 @@ def _pair_purkinje(result: ClassificationResult, recording: Recording,
     searched among all units that fire like complex or simple spikes, whatever the network
     said: a confirmed pair writes ``c4_pair`` on both units and makes them PkC_cs / PkC_ss
     (the status says the type comes from the pair and keeps the network's guess), unless a
-    curator decided the unit's type. Units the quality filter dropped, or too few spikes for
-    C4's features, take part with all their spikes (the pause test's significance is what
-    counts). Returns each pair's evidence for the run manifest."""
+    curator decided on the unit (a curated type or source, or any rejected type). Units the
+    quality filter dropped, or with too few spikes for C4's features, take part with all their
+    spikes (the pause test's significance is what counts). Returns each pair's evidence for
+    the run manifest."""
     result.pair = np.full(len(result.cluster_ids), "", dtype=object)
     row = {int(c): i for i, c in enumerate(result.cluster_ids)}
     trains = {c: kept[c] for c in row if c in kept and
@@ -457,6 +467,7 @@ def _pair_purkinje(result: ClassificationResult, recording: Recording,
         else ({}, {})
     decided = {int(c) for column in (SOURCE, HUMAN_LABEL)
                for c, v in recording.metadata.get(column, {}).items() if _given(v)}
+    decided |= {int(c) for c, v in (rejected or {}).items() if _given(v)}  # any rejection
     evidence = []
     for cs_id, ss_id in pairs.items():
         test = pause_test(cs[cs_id], ss[ss_id], recording.fs, spec)
@@ -466,7 +477,10 @@ def _pair_purkinje(result: ClassificationResult, recording: Recording,
         for unit, partner, kind in ((cs_id, ss_id, "PkC_cs"), (ss_id, cs_id, "PkC_ss")):
             i = row[unit]
             result.pair[i] = partner
-            if unit in decided or (rejected or {}).get(unit) == kind:
+            # a Purkinje cell is cerebellar: the novelty flag goes (c4_novelty keeps the score)
+            result.status[i] = "".join(part for part in _status_parts(result.status[i])
+                                       if not part.removeprefix("; ").startswith(_NOVEL))
+            if unit in decided:
                 result.status[i] += (f"; CS-SS pause with {partner} says {kind}; the curator's "
                                      "decision is kept")
             elif result.cell_type[i] == kind:

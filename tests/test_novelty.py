@@ -68,12 +68,15 @@ def test_pipeline_writes_novelty_and_flags_units_above_the_threshold(example_cop
         result.novelty[~classified]).all()
     assert "c4_novelty" in result.table
     assert result.parameters["novelty"] == MODEL.to_dict()  # the score's contract, per run
-    above = result.novelty > MODEL.threshold
+    flag = (result.novelty > MODEL.threshold) & (result.pair == "")
     assert all(("unlike cerebellar units" in s) == bool(a)
-               for s, a in zip(result.status[classified], above[classified], strict=True))
+               for s, a in zip(result.status[classified], flag[classified], strict=True))
     monkeypatch.setattr(pipeline, "NOVELTY_THRESHOLD", 0.0)
     flagged = classify(example_copy, options=options)
-    assert all("unlike cerebellar units" in s for s in flagged.status[classified])
+    unpaired = classified & (flagged.pair == "")  # a confirmed Purkinje cell is not flagged
+    assert unpaired.any() and (flagged.pair[classified] != "").any()
+    assert all("unlike cerebellar units" in s for s in flagged.status[unpaired])
+    assert not any("unlike cerebellar units" in s for s in flagged.status[~unpaired])
 
 
 def test_bundles_without_a_reference_give_nan_and_bad_references_are_refused(bundle, tmp_path):

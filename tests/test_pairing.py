@@ -254,6 +254,7 @@ def test_a_pair_types_both_units_whatever_the_network_said(spoilt, wrong_network
             for unit, kind in ((cs, "PkC_cs"), (ss, "PkC_ss")):
                 row = table.loc[unit]
                 assert row["c4_type"] == kind
+                assert "unlike cerebellar units" not in row["c4_status"]  # a Purkinje cell is
                 guess = result.labels[int(np.argmax([row[f"c4_p_{k}"] for k in result.labels]))]
                 if guess != kind:
                     overridden += 1
