@@ -104,7 +104,9 @@ def cerebellar_units(shared: Path) -> dict[str, dict[str, np.ndarray]]:
                       "heldout_labels": hausser.labels},
             "fold2": {"reference": hau["A"], "heldout": lis["B"],
                       "heldout_labels": lis_labels["B"]},
-            "all": {"reference": np.concatenate([lis["A"], lis["B"], hau["A"]])}}
+            "all": {"reference": np.concatenate([lis["A"], lis["B"], hau["A"]])},
+            "lisberger": {"features": np.concatenate([lis["A"], lis["B"]]),
+                          "labels": np.concatenate([lis_labels["A"], lis_labels["B"]])}}
 
 
 def cortical_units(shared: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -169,11 +171,33 @@ def heldout_scores(sets: dict, cortical: np.ndarray, groups: np.ndarray, columns
     return np.concatenate(cerebellar), np.concatenate(fold_of), cortical_scores.mean(axis=0)
 
 
+def _figure(path: Path, cerebellar: np.ndarray, fold_of: np.ndarray, cortical: np.ndarray,
+            threshold: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6.4, 3.2), dpi=110)
+    bins = np.linspace(0, 1, 41)
+    for scores, label in ((cerebellar[fold_of == 1], "Häusser units, held out"),
+                          (cerebellar[fold_of == 2], "Lisberger 2nd half, held out"),
+                          (cortical, "CellExplorer cortical/hippocampal")):
+        axis.hist(scores, bins, density=True, histtype="step", lw=1.5, label=label)
+    axis.axvline(threshold, color="k", ls="--", lw=1, label=f"flag > {threshold:.2f}")
+    axis.set_xlabel("c4_novelty (held-out models)")
+    axis.set_ylabel("density")
+    axis.legend(fontsize=7, frameon=False)
+    figure.tight_layout()
+    figure.savefig(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", default=str(Path(__file__).resolve().parents[2] / "shared"))
     parser.add_argument("--json")
     parser.add_argument("--fit", action="store_true", help="print the model to ship")
+    parser.add_argument("--figure", help="write the held-out score histograms (PNG)")
     args = parser.parse_args()
     shared = Path(args.shared)
     sets = cerebellar_units(shared)
@@ -216,6 +240,9 @@ def main() -> None:
         "auroc_heldout": auroc(cortical_scores, cerebellar), "auroc_ci95": [low, high],
         "threshold_heldout_q90": threshold,
         "cerebellar_flagged": float(np.mean(cerebellar > threshold)),
+        "cerebellar_flagged_fold1_hausser": float(np.mean(cerebellar[fold_of == 1] > threshold)),
+        "cerebellar_flagged_fold2_lisberger": float(np.mean(
+            cerebellar[fold_of == 2] > threshold)),
         "cortical_flagged": float(np.mean(cortical_scores > threshold)),
         "cerebellar_flagged_by_class": {
             str(c): float(np.mean(cerebellar[labels == c] > threshold))
@@ -223,6 +250,15 @@ def main() -> None:
         "cortical_flagged_by_label": {
             str(c): float(np.mean(cortical_scores[cortical_labels == c] > threshold))
             for c in np.unique(cortical_labels)}}
+    lis = sets["lisberger"]  # what the pairing's firing checks rest on (features/pairing.py)
+    report["lisberger_firing_by_class"] = {
+        str(c): {"rate_hz_p5_p50_p95": [round(float(10 ** v), 2) for v in np.percentile(
+                     lis["features"][lis["labels"] == c, 0], [5, 50, 95])],
+                 "cv2_p5_p50_p95": [round(float(v), 3) for v in np.percentile(
+                     lis["features"][lis["labels"] == c, 1], [5, 50, 95])]}
+        for c in np.unique(lis["labels"])}
+    if args.figure:
+        _figure(Path(args.figure), cerebellar, fold_of, cortical_scores, threshold)
     final = fit(sets["all"]["reference"], cortical, columns)
     final = NoveltyModel(final.version, final.features, final.mean, final.scale, final.coef,
                          final.intercept, round(threshold, 4),

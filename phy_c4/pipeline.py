@@ -37,7 +37,7 @@ from phy_c4.result import (
     UnitFeatures,
     apply_rejections,
 )
-from phy_c4.status import UNCLASSIFIED, Status, describe, is_confident, status_of
+from phy_c4.status import UNCLASSIFIED, Status, describe, is_confident
 from phy_c4.weights import get_bundle
 
 logger = logging.getLogger(__name__)
@@ -437,7 +437,7 @@ def _mark_novel(result: ClassificationResult, features: dict[int, UnitFeatures],
             result.status[i] += f"; {_NOVEL} (novelty {result.novelty[i]:.2f})"
 
 
-_NOT_PAIRED = (Status.NO_SPIKES, Status.OUTSIDE_CEREBELLUM)
+_NOT_PAIRED = (Status.NO_SPIKES.value, Status.OUTSIDE_CEREBELLUM.value)
 
 
 def _pair_purkinje(result: ClassificationResult, recording: Recording,
@@ -455,7 +455,7 @@ def _pair_purkinje(result: ClassificationResult, recording: Recording,
     result.pair = np.full(len(result.cluster_ids), "", dtype=object)
     row = {int(c): i for i, c in enumerate(result.cluster_ids)}
     trains = {c: kept[c] for c in row if c in kept and
-              status_of(features[c].status) not in _NOT_PAIRED}
+              not features[c].status.startswith(_NOT_PAIRED)}
     kinds = {c: firing_kind(t, recording.fs, spec) for c, t in trains.items()}
     cs = {c: trains[c] for c, k in kinds.items() if k == "cs"}
     ss = {c: trains[c] for c, k in kinds.items() if k == "ss"}

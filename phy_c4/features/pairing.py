@@ -17,7 +17,7 @@ of a neighbour that the same climbing fibre inhibits (docs/trust.md gives the so
 - the units: complex spikes are rare (< ``cs_max_rate_hz``, ~1 Hz: Simpson et al. 1996),
   simple spikes fast (> ``ss_min_rate_hz``) and not irregular (CV2 < ``ss_max_cv2``; Purkinje
   simple spikes 0.3-0.8, a Poisson train 1.0, bursty mossy fibres more: Holt et al. 1996,
-  Shin et al. 2007; the Lisberger simple-spike units' 95th percentile is 0.81).
+  Shin et al. 2007; the Lisberger simple-spike trains' 95th percentile is 0.80).
 """
 
 from __future__ import annotations
