@@ -1,5 +1,5 @@
 """How well the ensemble's own distance to its training units (``model.ensemble.novelty``, the
-``c4_novelty`` of phy_c4 <= 0.2) tells cortical units from cerebellar ones: AUROC, run by hand.
+``c4_novelty`` until issue #25) tells cortical units from cerebellar ones: AUROC, run by hand.
 Not held out (see below); ``c4_novelty`` is now ``phy_c4.novelty``, measured on held-out units by
 ``benchmarks/novelty_heldout.py``.
 
@@ -30,7 +30,7 @@ from phy_c4.training.tables import save_c4_derived
 from phy_c4.weights import get_bundle
 
 ENSEMBLE_THRESHOLD = 2.0
-"""The flag this distance had in phy_c4 <= 0.2."""
+"""The flag this distance had until issue #25."""
 
 
 def auroc(positives: np.ndarray, negatives: np.ndarray) -> float:
