@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from phy_c4.features.pairing import (
     PairingSpec,
     _window_counts,
+    _window_counts3,
     find_pairs,
     firing_kind,
     pause_test,
@@ -102,6 +103,27 @@ def test_window_sweep_counts_what_searchsorted_counts(trains, times, starts, wid
     times = np.sort(np.array(times, dtype=np.int64))
     windows = [(start, start + width + i) for i, start in enumerate(starts)]
     counts = _sweep(trains, times, windows)
+    for unit, train in enumerate(trains):
+        for w, (start, stop) in enumerate(windows):
+            assert counts[unit, w] == _searchsorted_count(train, times, start, stop)
+
+
+@settings(max_examples=200, deadline=None)
+@given(trains=st.lists(st.lists(st.integers(-50, 3000), max_size=30), min_size=1, max_size=4),
+       times=st.lists(st.integers(-50, 3000), max_size=200),
+       starts=st.tuples(st.integers(-400, 100), st.integers(-400, 100), st.integers(-400, 100)),
+       width=st.integers(0, 300))
+def test_three_window_sweep_counts_what_searchsorted_counts(trains, times, starts, width):
+    """The pause, baseline and onset counts of find_pairs, in one sweep, each its own
+    searchsorted sum."""
+    trains = [np.sort(np.array(t, dtype=np.int64)) for t in trains]
+    times = np.sort(np.array(times, dtype=np.int64))
+    windows = [(start, start + width + i) for i, start in enumerate(starts)]
+    events = np.concatenate(trains)
+    owner = np.repeat(np.arange(len(trains)), [len(t) for t in trains])
+    order = np.argsort(events, kind="stable")
+    counts = _window_counts3(events[order], owner[order], len(trains), times,
+                             np.array(windows, dtype=np.int64))
     for unit, train in enumerate(trains):
         for w, (start, stop) in enumerate(windows):
             assert counts[unit, w] == _searchsorted_count(train, times, start, stop)

@@ -118,6 +118,28 @@ def _window_counts(events: np.ndarray, event_unit: np.ndarray, n_units: int, tim
     return counts
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _window_counts3(events: np.ndarray, event_unit: np.ndarray, n_units: int,
+                    times: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """``_window_counts`` for three windows (pause, baseline, onset) in one sweep."""
+    (a0, b0), (a1, b1), (a2, b2) = windows[0], windows[1], windows[2]
+    counts = np.zeros((n_units, 3), dtype=np.int64)
+    i0 = j0 = i1 = j1 = i2 = j2 = 0
+    for i in range(events.size):
+        event = events[i]
+        i1 = _first_at_or_after(times, i1, event + a1)
+        j1 = _first_at_or_after(times, j1, event + b1)
+        i0 = _first_at_or_after(times, i0, event + a0)
+        j0 = _first_at_or_after(times, j0, event + b0)
+        i2 = _first_at_or_after(times, i2, event + a2)
+        j2 = _first_at_or_after(times, j2, event + b2)
+        unit = event_unit[i]
+        counts[unit, 0] += j0 - i0
+        counts[unit, 1] += j1 - i1
+        counts[unit, 2] += j2 - i2
+    return counts
+
+
 def _sorted_int64(times: np.ndarray) -> np.ndarray:
     times = np.ascontiguousarray(times, dtype=np.int64)
     if times.size > 1 and np.any(times[1:] < times[:-1]):
@@ -127,7 +149,7 @@ def _sorted_int64(times: np.ndarray) -> np.ndarray:
 
 def _windows(fs: float, spec: PairingSpec) -> np.ndarray:
     """The pause, baseline and onset windows in samples, [start, stop) after each complex
-    spike (the sweep counts two at a time: pause and baseline, then onset and baseline)."""
+    spike."""
     to_samples = fs / 1000.0
     return np.array([[round(v * to_samples) for v in spec.pause_ms],
                      [round(v * to_samples) for v in spec.baseline_ms],
@@ -147,9 +169,7 @@ def _test_from_counts(observed: int, baseline: int, onset: int, windows: np.ndar
 def _counts(events: np.ndarray, owner: np.ndarray, n_units: int, times: np.ndarray,
             windows: np.ndarray) -> np.ndarray:
     """(n_units, 3): spikes in the pause, baseline and onset windows of each unit's events."""
-    first = _window_counts(events, owner, n_units, times, windows[:2])
-    onset = _window_counts(events, owner, n_units, times, windows[[2, 1]])
-    return np.column_stack([first, onset[:, 0]])
+    return _window_counts3(events, owner, n_units, times, windows)
 
 
 def pause_test(cs_times: np.ndarray, ss_times: np.ndarray, fs: float,
