@@ -2,8 +2,9 @@
 (``features/pairing.py``) against the four ``np.searchsorted`` calls per pause test it replaced,
 both run here on the same trains, with the decisions compared. Run by hand; not a test.
 
-Default size: 50 complex-spike units (1 Hz) against 87 simple-spike units (60-100 Hz), all
-within 100 um: 4,350 pause tests, the shape of the 400-unit benchmark recording's pairing.
+Default size: 50 complex-spike units (1 Hz) against 87 simple-spike units (60-100 Hz,
+gamma-regular), all within 100 um: 4,350 pause tests, the shape of the 400-unit benchmark
+recording's pairing.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from phy_c4.features.pairing import PairingSpec, find_pairs, pause_test
 FS = 30000.0
 
 
-def poisson(rate_hz: float, duration_s: float, rng: np.random.Generator) -> np.ndarray:
-    isis = 0.001 + rng.exponential(1.0 / rate_hz, int(rate_hz * duration_s * 1.3) + 10)
+def poisson(rate_hz: float, duration_s: float, rng: np.random.Generator,
+            shape: float = 1.0) -> np.ndarray:
+    """Gamma-renewal spike times (``shape`` 1: Poisson) with a 1-ms refractory period."""
+    n = int(rate_hz * duration_s * 1.3) + 10
+    isis = 0.001 + rng.gamma(shape, 1.0 / (rate_hz * shape), n)
     times = np.cumsum(isis)
     return np.unique((times[times < duration_s] * FS).astype(np.int64))
 
@@ -43,8 +47,8 @@ def main() -> None:
     args = parser.parse_args()
     rng = np.random.default_rng(0)
     cs = {i: poisson(1.0, args.duration, rng) for i in range(args.cs_units)}
-    ss = {1000 + i: poisson(rng.uniform(60, 100), args.duration, rng)
-          for i in range(args.ss_units)}
+    ss = {1000 + i: poisson(rng.uniform(60, 100), args.duration, rng, shape=6.0)
+          for i in range(args.ss_units)}  # regular, as simple spikes: find_pairs checks CV2
     positions = {unit: np.zeros(2) for unit in (*cs, *ss)}
     spec = PairingSpec()
     pause_test(cs[0], ss[1000], FS)  # compile

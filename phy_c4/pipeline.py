@@ -22,16 +22,17 @@ import numpy as np
 from phy_c4.atomic import atomic_open
 from phy_c4.cache import feature_cache_dir, recording_fingerprint
 from phy_c4.config import DEVICE_CHOICES, is_unnamed_output
-from phy_c4.curation import REJECTED
+from phy_c4.curation import HUMAN_LABEL, REJECTED, SOURCE
 from phy_c4.families import FamilyInputs, UnitData, family_of
-from phy_c4.features.pairing import PairingSpec, find_pairs
+from phy_c4.features.pairing import PairingSpec, find_pairs, firing_kind, pause_test
 from phy_c4.features.quality import QualitySpec, quality_filter
 from phy_c4.io.analyzer import is_analyzer, write_unit_properties
 from phy_c4.io.dataset import Recording, open_recording
 from phy_c4.io.errors import DatasetError
 from phy_c4.io.waveforms import ExtractionSpec, unit_waveform
 from phy_c4.model import Bundle, Prediction, predict_inputs
-from phy_c4.model.ensemble import novelty
+from phy_c4.novelty import MODEL as NOVELTY_MODEL
+from phy_c4.novelty import novelty_scores, unit_features
 from phy_c4.region import NO_REGION, OUTSIDE, UNKNOWN, RegionGate
 from phy_c4.result import (
     ClassificationResult,
@@ -389,16 +390,18 @@ def classify(
     for i, cluster_id in enumerate(result.cluster_ids):
         if int(cluster_id) in unplaced and result.cell_type[i] != "":
             result.status[i] = f"{result.status[i]}; no region information"
-    apply_rejections(result, recording.metadata.get(REJECTED, {}) if rejected is None
-                      else rejected)
+    rejected = recording.metadata.get(REJECTED, {}) if rejected is None else rejected
+    apply_rejections(result, rejected)
     if prediction is not None:
         if progress is not None:
             progress(total, total, f"novelty of {len(inputs.ready)} units")
-        _mark_novel(result, novelty(bundle, prediction))
-    if options.pairing is not None and prediction is not None:
+        _mark_novel(result, features, kept_times, recording.fs)
+    pairs: list[dict[str, Any]] = []
+    if options.pairing is not None:
         if progress is not None:
             progress(total, total, "pairing Purkinje simple and complex spikes")
-        _pair_purkinje(result, recording, features, kept_times, options.pairing, options.threads)
+        pairs = _pair_purkinje(result, recording, features, kept_times, options.pairing,
+                               options.threads, rejected)
     result.parameters = {
         "threshold": options.threshold,
         "quality": None if options.quality is None else asdict(options.quality),
@@ -408,7 +411,7 @@ def classify(
         "dataset_key": recording.content_key(), "inputs": recording.input_digests(),
         "region": options.region.to_dict(),
         "pairing": None if options.pairing is None else asdict(options.pairing),
-        "notes": notes}
+        "pairs": pairs, "novelty": NOVELTY_MODEL.to_dict(), "notes": notes}
     return result
 
 
@@ -450,45 +453,123 @@ def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLi
     return inputs, {c: features[c].status for c in ids if c not in set(inputs.ready)}
 
 
-NOVELTY_THRESHOLD = 2.0
-"""``c4_novelty`` above which a unit is flagged "unlike the training data" (its type is kept):
-twice as far from its nearest training units, in the model's feature space, as the training
-units are from each other, with the members' disagreement added (docs/trust.md)."""
+NOVELTY_THRESHOLD = NOVELTY_MODEL.threshold
+"""``c4_novelty`` above which a unit is flagged "unlike cerebellar units" (its type is kept):
+about 10 % of held-out cerebellar units score above it (phy_c4/novelty.py, docs/trust.md)."""
 
 
-def _mark_novel(result: ClassificationResult, scores: np.ndarray) -> None:
+_NOVEL = "unlike cerebellar units"
+
+
+def _status_parts(text: str) -> list[str]:
+    """A status split before each "; " (joining the parts gives the text back)."""
+    head, *rest = text.split("; ")
+    return [head, *(f"; {part}" for part in rest)]
+
+
+def _mark_novel(result: ClassificationResult, features: dict[int, UnitFeatures],
+                kept: dict[int, np.ndarray], fs: float) -> None:
+    """``c4_novelty`` of the classified rows from the spikes and waveform the model read."""
     result.novelty = np.full(len(result.cluster_ids), np.nan)
     rows = np.flatnonzero(np.isfinite(result.confidence))  # the classified rows, in order
-    result.novelty[rows] = scores
+    if rows.size == 0:
+        return
+    ids = [int(result.cluster_ids[i]) for i in rows]
+    values = np.array([unit_features(kept[c], fs, features[c].raw_waveform, features[c].raw_fs)
+                       for c in ids])
+    result.novelty[rows] = novelty_scores(values)
     for i in rows:
         if result.novelty[i] > NOVELTY_THRESHOLD:
-            result.status[i] += f"; unlike the training data (novelty {result.novelty[i]:.1f})"
+            result.status[i] += f"; {_NOVEL} (novelty {result.novelty[i]:.2f})"
+
+
+_NOT_PAIRED = (Status.NO_SPIKES.value, Status.OUTSIDE_CEREBELLUM.value)
 
 
 def _pair_purkinje(result: ClassificationResult, recording: Recording,
                    features: dict[int, UnitFeatures], kept: dict[int, np.ndarray],
-                   spec: PairingSpec, threads: int | None = None) -> None:
-    """Confirm predicted PkC_cs / PkC_ss units by the complex spike's pause of the simple
-    spikes (features/pairing.py); both units of a pair get ``c4_pair``, and statuses say it."""
+                   spec: PairingSpec, threads: int | None = None,
+                   rejected: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
+    """Purkinje cells from the complex spike's pause of the simple spikes (features/pairing.py),
+    searched among all units that fire like complex or simple spikes, whatever the network
+    said: a confirmed pair writes ``c4_pair`` on both units and makes them PkC_cs / PkC_ss
+    (the status says the type comes from the pair and keeps the network's guess), unless a
+    curator decided on the unit (a curated type or source, or any rejected type). Units the
+    quality filter dropped, or with too few spikes for C4's features, take part with all their
+    spikes (the pause test's significance is what counts). Returns each pair's evidence for
+    the run manifest."""
     result.pair = np.full(len(result.cluster_ids), "", dtype=object)
-    best = {int(c): result.labels[int(np.argmax(p))] for c, p in
-            zip(result.cluster_ids, result.probabilities, strict=True) if np.isfinite(p).all()}
-    cs = {c: kept[c] for c, t in best.items() if t == "PkC_cs"}
-    ss = {c: kept[c] for c, t in best.items() if t == "PkC_ss"}
-    if not cs or not ss:
-        return
-    positions = {c: recording.channel_positions[max(features[c].peak_channel, 0)]
-                 for c in (*cs, *ss)}
-    pairs, unpaired = find_pairs(cs, ss, positions, recording.fs, spec, threads)
     row = {int(c): i for i, c in enumerate(result.cluster_ids)}
+    trains = {c: kept[c] for c in row if c in kept and
+              not features[c].status.startswith(_NOT_PAIRED)}
+    kinds = {c: firing_kind(t, recording.fs, spec) for c, t in trains.items()}
+    cs = {c: trains[c] for c, k in kinds.items() if k == "cs"}
+    ss = {c: trains[c] for c, k in kinds.items() if k == "ss"}
+    positions = {c: p for c in (*cs, *ss)
+                 if (p := _position(recording, c, features[c])) is not None}
+    cs = {c: t for c, t in cs.items() if c in positions}
+    ss = {c: t for c, t in ss.items() if c in positions}
+    pairs, unpaired = find_pairs(cs, ss, positions, recording.fs, spec, threads) if cs and ss \
+        else ({}, {})
+    decided = {int(c) for column in (SOURCE, HUMAN_LABEL)
+               for c, v in recording.metadata.get(column, {}).items() if _given(v)}
+    decided |= {int(c) for c, v in (rejected or {}).items() if _given(v)}  # any rejection
+    evidence = []
     for cs_id, ss_id in pairs.items():
-        for unit, partner in ((cs_id, ss_id), (ss_id, cs_id)):
-            result.pair[row[unit]] = partner
-            result.status[row[unit]] += f"; confirmed by CS-SS pause (pair with {partner})"
+        test = pause_test(cs[cs_id], ss[ss_id], recording.fs, spec)
+        evidence.append({"cs": cs_id, "ss": ss_id, "pause_ratio": round(test.ratio, 4),
+                         "onset_ratio": round(test.onset_ratio, 4), "p_value": test.p_value,
+                         "typed": []})
+        for unit, partner, kind in ((cs_id, ss_id, "PkC_cs"), (ss_id, cs_id, "PkC_ss")):
+            i = row[unit]
+            result.pair[i] = partner
+            # a Purkinje cell is cerebellar: the novelty flag goes (c4_novelty keeps the score)
+            result.status[i] = "".join(part for part in _status_parts(result.status[i])
+                                       if not part.removeprefix("; ").startswith(_NOVEL))
+            if unit in decided:
+                result.status[i] += (f"; CS-SS pause with {partner} says {kind}; the curator's "
+                                     "decision is kept")
+            elif result.cell_type[i] == kind:
+                result.status[i] += f"; confirmed by CS-SS pause (pair with {partner})"
+            else:
+                result.status[i] += (f"; {kind} from CS-SS pause (pair with {partner}; "
+                                     f"network: {_network_guess(result, i)})")
+                result.cell_type[i] = kind
+                evidence[-1]["typed"].append(unit)
     for cs_id, n_nearby in unpaired.items():
         if is_confident(result.cell_type[row[cs_id]]):
             result.status[row[cs_id]] += (f"; no CS-SS pause with the {n_nearby} simple-spike "
                                           f"units within {spec.max_distance_um:g} µm")
+    for cluster_id, i in row.items():
+        if result.cell_type[i] == "PkC_cs" and result.pair[i] == "" and \
+                kinds.get(cluster_id) not in (None, "cs"):
+            result.status[i] += (f"; no CS-SS pause: fires faster than complex spikes "
+                                 f"(> {spec.cs_max_rate_hz:g} Hz)")
+    return evidence
+
+
+def _given(value: Any) -> bool:
+    return value is not None and str(value).strip() not in ("", "nan", "None")
+
+
+def _position(recording: Recording, cluster_id: int, unit: UnitFeatures) -> np.ndarray | None:
+    """Where a unit is: its waveform's peak channel, else its template's (units the quality
+    filter dropped have no waveform); None when neither is known."""
+    channel = unit.peak_channel
+    if channel < 0:
+        try:
+            channel = int(np.argmax(np.ptp(recording.template_waveform(cluster_id), axis=1)))
+        except (ValueError, AttributeError, TypeError, IndexError):
+            return None
+    return np.asarray(recording.channel_positions[channel])
+
+
+def _network_guess(result: ClassificationResult, i: int) -> str:
+    probabilities = result.probabilities[i]
+    if not np.isfinite(probabilities).all():
+        return "not run"
+    best = int(np.argmax(probabilities))
+    return f"{result.labels[best]} {probabilities[best]:.2f}"
 
 
 def _gate_regions(recording: Recording, ids: list[int], features: dict[int, UnitFeatures],

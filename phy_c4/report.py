@@ -168,8 +168,8 @@ def draw_why(fig, explanation: Any, threshold: float, title_extra: str = "") -> 
         ax_ccg.text(0.5, 0.5, "no Purkinje partner", ha="center", va="center", color="0.4")
         ax_ccg.axis("off")
     ax_text.axis("off")
-    lines = [f"best class: {e.predicted}", f"novelty: {e.novelty:.2f}"
-             if np.isfinite(e.novelty) else "novelty: not known (bundle has no reference)"]
+    lines = [f"network's best class: {e.predicted}", f"novelty: {e.novelty:.2f}"
+             if np.isfinite(e.novelty) else "novelty: not known"]
     if e.neighbour_distances:
         lines.append("nearest distances: " + ", ".join(f"{d:.2f}" for d in e.neighbour_distances))
     lines += [part.strip() for part in e.status.split(";")]

@@ -329,3 +329,114 @@ def make_npyx_folder(path: str | os.PathLike, seed: int, duration_s: float,
                             f"n_channels_dat = {n_channels + 1}\n")
     (folder / "params.py").write_text(params)
     return units
+
+
+@dataclass(frozen=True)
+class SortingErrors:
+    """How a spike sorter spoils a Purkinje cell's two units (fractions drawn per unit)."""
+
+    cs_missed: tuple[float, float] = (0.10, 0.30)
+    contamination: tuple[float, float] = (0.01, 0.03)
+    """Spikes of other units added to each complex- and simple-spike unit, as a fraction."""
+    ss_missed: tuple[float, float] = (0.05, 0.20)
+    ss_drift: bool = True
+    """Simple spikes go missing more and more over the recording (amplitude drifting below
+    the detection threshold): from none at the start to twice the drawn fraction at the end."""
+
+
+@dataclass(frozen=True)
+class InterneuronDip:
+    """How an interneuron that the same climbing fibre inhibits dips after each of its
+    discharges: disynaptic, so it starts later than the Purkinje cell's own pause."""
+
+    latency_ms: tuple[float, float] = (2.0, 5.0)
+    duration_ms: tuple[float, float] = (15.0, 40.0)
+    depth: tuple[float, float] = (0.7, 1.0)
+    """Fraction of the interneuron's spikes removed in the dip."""
+
+
+def _dipped(times: np.ndarray, triggers: np.ndarray, dip: InterneuronDip,
+            rng: np.random.Generator) -> np.ndarray:
+    depth = rng.uniform(*dip.depth)
+    latency = rng.uniform(*dip.latency_ms) / 1000.0
+    duration = rng.uniform(*dip.duration_ms) / 1000.0
+    index = np.searchsorted(triggers, times, side="right") - 1
+    since = times - triggers[np.maximum(index, 0)]
+    inside = (index >= 0) & (since >= latency) & (since < latency + duration)
+    return times[~(inside & (rng.random(times.size) < depth))]
+
+
+def make_pairing_dataset(path: str | os.PathLike, n_cells: int = 6, duration_s: float = 600.0,
+                         seed: int = 0, n_channels: int = 6,
+                         errors: SortingErrors = SortingErrors(),
+                         dip: InterneuronDip = InterneuronDip()) -> list[ExampleUnit]:
+    """A Phy folder (no raw binary) for testing Purkinje pairing against a spike sorter's
+    errors and against look-alikes, every unit within 100 µm of every other:
+
+    - ``n_cells`` Purkinje cells recorded as a complex- and a simple-spike unit (``errors``);
+    - for each, an interneuron (MLI or GoC) that dips after the same climbing fibre (``dip``);
+    - a simple-spike unit whose complex spikes were not recorded (it pauses after its own);
+    - a complex-spike unit of another Purkinje cell whose simple spikes were not recorded, with
+      an interneuron dipping after it;
+    - a Golgi cell and a mossy fibre.
+
+    ``partner`` holds the true pairs; ``cluster_true_type.tsv`` every unit's type."""
+    if n_cells < 1 or duration_s <= 0 or n_channels < 1:
+        raise ValueError("n_cells, duration_s and n_channels must be positive")
+    rng = np.random.default_rng(seed)
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    units: list[ExampleUnit] = []
+    trains: list[np.ndarray] = []
+
+    def add(kind: str, train: np.ndarray, channel: int, partner: int = -1) -> int:
+        units.append(ExampleUnit(len(units), kind, train.size / duration_s, channel,
+                                 LAYER_OF[kind], partner))
+        trains.append(train)
+        return len(units) - 1
+
+    def train_of(kind: str, rate: tuple[float, float] | None = None) -> np.ndarray:
+        model = MODELS[kind]
+        drawn = float(rng.uniform(*(rate or model.rate_hz)))
+        if kind == "MFB":
+            return _mossy_train(rng, drawn, duration_s)
+        return _gamma_train(rng, drawn, model.shape, model.refractory_s, duration_s)
+
+    def interneuron(climbing: np.ndarray) -> None:
+        kind = "MLI" if rng.random() < 0.5 else "GoC"
+        rate = (10.0, 40.0) if kind == "MLI" else (5.0, 20.0)
+        add(kind, _dipped(train_of(kind, rate), climbing, dip, rng), int(rng.integers(n_channels)))
+
+    cells = []
+    for _ in range(n_cells + 2):  # the paired cells, then the lone simple- and complex-spike
+        climbing = train_of("PkC_cs")
+        cells.append((climbing, _with_pauses(train_of("PkC_ss"), climbing, rng)))
+    true_units = []
+    for climbing, simple in cells[:n_cells]:
+        channel = int(rng.integers(n_channels))
+        cs = add("PkC_cs", climbing, channel)
+        ss = add("PkC_ss", simple, min(channel + int(rng.integers(0, 2)), n_channels - 1))
+        units[cs].partner, units[ss].partner = ss, cs
+        true_units += [cs, ss]
+        interneuron(climbing)
+    add("PkC_ss", cells[n_cells][1], int(rng.integers(n_channels)))
+    add("PkC_cs", cells[n_cells + 1][0], int(rng.integers(n_channels)))
+    interneuron(cells[n_cells + 1][0])
+    add("GoC", train_of("GoC"), int(rng.integers(n_channels)))
+    add("MFB", train_of("MFB"), int(rng.integers(n_channels)))
+    clean = [t.copy() for t in trains]
+    everyone = np.concatenate(clean)
+    for i in true_units:
+        train = clean[i]
+        if units[i].cell_type == "PkC_cs":
+            train = train[rng.random(train.size) >= rng.uniform(*errors.cs_missed)]
+        else:
+            missed = rng.uniform(*errors.ss_missed)
+            chance = (2.0 * missed * train / duration_s if errors.ss_drift
+                      else np.full(train.size, missed))
+            train = train[rng.random(train.size) >= chance]
+        others = everyone[~np.isin(everyone, clean[i])]
+        extra = rng.choice(others, int(rng.uniform(*errors.contamination) * train.size))
+        trains[i] = np.sort(np.concatenate([train, extra + rng.normal(0, 2e-4, extra.size)]))
+    _write_folder(folder, units, trains, rng, n_channels, 30000.0, duration_s, False, 0.0)
+    return units

@@ -153,12 +153,14 @@ def _novelty_section(novelty: dict | None) -> str:
     if novelty is None:
         return "Not measured: run `python benchmarks/novelty_auroc.py --json " \
                "docs/novelty_auroc.json`, then this script."
-    return f"""`c4_novelty`: the mean distance of a unit to its 5 nearest labelled training units
+    return f"""The ensemble's own novelty (`model.ensemble.novelty`; it was `c4_novelty` until
+issue #25, which made it a held-out-calibrated score of firing and spike shape:
+docs/trust.md): the mean distance of a unit to its 5 nearest labelled training units
 (`reference.safetensors`: the 772 labelled units in the ensemble's
 own feature space, the input of its last layer, with their table features, which the C4 view
 overlays as the nearest training units), over the same for the training units, times (1 +
-the members' disagreement). Above {novelty['threshold']:g} the type is kept and `c4_status` adds
-"unlike the training data". Measured (`benchmarks/novelty_auroc.py`): real cortical and
+the members' disagreement); until #25 units were flagged above {novelty['threshold']:g}.
+Measured (`benchmarks/novelty_auroc.py`): real cortical and
 hippocampal units ({novelty['n_cortical']}, CellExplorer ground truth and the two real Phy
 folders) against spike trains built from the Lisberger table ({novelty['n_cerebellar']}):
 AUROC {novelty['auroc_cortical_vs_lisberger_trains']:.3f}; above the threshold

@@ -7,10 +7,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from phy_c4.features.pairing import PairingSpec, _window_counts, find_pairs, pause_test
+from phy_c4.features.pairing import (
+    PairingSpec,
+    _window_counts,
+    _window_counts3,
+    find_pairs,
+    firing_kind,
+    pause_test,
+)
 from phy_c4.io.dataset import open_recording
 from phy_c4.pipeline import PipelineOptions, classify
-from phy_c4.testing import make_dataset
+from phy_c4.status import Status, status_of
+from phy_c4.testing import make_dataset, make_pairing_dataset
 from tests.conftest import poisson_train
 
 
@@ -100,6 +108,27 @@ def test_window_sweep_counts_what_searchsorted_counts(trains, times, starts, wid
             assert counts[unit, w] == _searchsorted_count(train, times, start, stop)
 
 
+@settings(max_examples=200, deadline=None)
+@given(trains=st.lists(st.lists(st.integers(-50, 3000), max_size=30), min_size=1, max_size=4),
+       times=st.lists(st.integers(-50, 3000), max_size=200),
+       starts=st.tuples(st.integers(-400, 100), st.integers(-400, 100), st.integers(-400, 100)),
+       width=st.integers(0, 300))
+def test_three_window_sweep_counts_what_searchsorted_counts(trains, times, starts, width):
+    """The pause, baseline and onset counts of find_pairs, in one sweep, each its own
+    searchsorted sum."""
+    trains = [np.sort(np.array(t, dtype=np.int64)) for t in trains]
+    times = np.sort(np.array(times, dtype=np.int64))
+    windows = [(start, start + width + i) for i, start in enumerate(starts)]
+    events = np.concatenate(trains)
+    owner = np.repeat(np.arange(len(trains)), [len(t) for t in trains])
+    order = np.argsort(events, kind="stable")
+    counts = _window_counts3(events[order], owner[order], len(trains), times,
+                             np.array(windows, dtype=np.int64))
+    for unit, train in enumerate(trains):
+        for w, (start, stop) in enumerate(windows):
+            assert counts[unit, w] == _searchsorted_count(train, times, start, stop)
+
+
 def test_window_sweep_on_long_trains():
     trains = [poisson_train(1.0, 600, seed=3), poisson_train(2.0, 600, seed=5)]
     ss = poisson_train(120.0, 600, seed=4)
@@ -144,3 +173,157 @@ def test_pipeline_writes_pairs_on_both_units(recordings):
     assert result.parameters["pairing"]["max_distance_um"] == 100.0
     off = classify(recording, options=PipelineOptions(quality=None, cache=False, pairing=None))
     assert (off.table["c4_pair"] == "").all()
+
+
+# --- issue #25: the pause criterion that tells a Purkinje pause from an interneuron's dip ---
+
+FS = 30000.0
+
+
+def _train(rate: float, shape: float, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    return np.cumsum(rng.gamma(shape, 1.0 / (rate * shape), int(rate * seconds * 1.2)))
+
+
+def _samples(seconds: np.ndarray) -> np.ndarray:
+    return np.unique(np.round(seconds * FS).astype(np.int64))
+
+
+def _silenced(times: np.ndarray, triggers: np.ndarray, start_ms: float, stop_ms: float
+              ) -> np.ndarray:
+    index = np.searchsorted(triggers, times, side="right") - 1
+    since = (times - triggers[np.maximum(index, 0)]) * 1000.0
+    return times[~((index >= 0) & (since >= start_ms) & (since < stop_ms))]
+
+
+@pytest.fixture(scope="module")
+def climbing_fibre():
+    rng = np.random.default_rng(7)
+    cf = _train(1.0, 2.0, 400.0, rng)
+    return rng, cf[cf < 400.0]
+
+
+def test_a_purkinje_pause_pairs_and_an_interneurons_later_dip_does_not(climbing_fibre):
+    """Both silence a regular 50-Hz unit after the complex spike; the Purkinje cell's own pause
+    starts at once, the interneuron's 3 ms later (a synapse more). Offered alone, the old test
+    (ratio < 0.5 over 1-8 ms) paired the interneuron (#25)."""
+    rng, cf = climbing_fibre
+    ss = _samples(_silenced(_train(60.0, 6.0, 400.0, rng), cf, -0.5, 15.0))
+    dipping = _samples(_silenced(_train(50.0, 6.0, 400.0, rng), cf, 3.0, 30.0))
+    cs, positions = _samples(cf), {1: np.zeros(2), 2: np.zeros(2), 3: np.zeros(2)}
+    assert pause_test(cs, dipping, FS).ratio < 0.5  # deep enough for the old test
+    assert find_pairs({1: cs}, {2: ss, 3: dipping}, positions, FS)[0] == {1: 2}
+    pairs, flagged = find_pairs({1: cs}, {3: dipping}, positions, FS)
+    assert pairs == {} and flagged == {1: 1}
+
+
+def test_an_irregular_unit_is_no_simple_spike_partner_even_with_a_pause(climbing_fibre):
+    """An interneuron-like Poisson train (CV2 ~1) pausing from the start is still refused: a
+    Purkinje cell's simple spikes are not that irregular; a slow unit is no partner either."""
+    rng, cf = climbing_fibre
+    cs, positions = _samples(cf), {1: np.zeros(2), 2: np.zeros(2), 3: np.zeros(2)}
+    irregular = _samples(_silenced(_train(40.0, 1.0, 400.0, rng), cf, -0.5, 15.0))
+    slow = _samples(_silenced(_train(8.0, 6.0, 400.0, rng), cf, -0.5, 15.0))
+    assert pause_test(cs, irregular, FS).confirms(PairingSpec())  # the pause itself is there
+    assert firing_kind(irregular, FS, PairingSpec()) == "" == firing_kind(slow, FS, PairingSpec())
+    assert find_pairs({1: cs}, {2: irregular, 3: slow}, positions, FS) == ({}, {})
+
+
+@pytest.fixture(scope="module")
+def spoilt(tmp_path_factory):
+    """Two recordings with sorting errors and dipping interneurons (make_pairing_dataset)."""
+    out = []
+    for seed in range(2):
+        folder = tmp_path_factory.mktemp(f"spoilt{seed}")
+        out.append((folder, make_pairing_dataset(folder, n_cells=3, duration_s=300.0,
+                                                 seed=seed)))
+    return out
+
+
+def _true_pairs(units):
+    return {u.cluster_id: u.partner for u in units if u.cell_type == "PkC_cs" and u.partner >= 0}
+
+
+@pytest.fixture
+def wrong_network(monkeypatch):
+    """The network's classes rotated by one: every unit's best guess is wrong."""
+    import phy_c4.pipeline as pipeline
+    from phy_c4.model.ensemble import summarise
+
+    original = pipeline.predict_inputs
+
+    def rotated(bundle, inputs, **kwargs):
+        prediction = original(bundle, inputs, **kwargs)
+        out = summarise(prediction.labels, np.roll(prediction.raw, 1, axis=1),
+                        prediction.threshold)
+        out.features = prediction.features
+        return out
+
+    monkeypatch.setattr(pipeline, "predict_inputs", rotated)
+
+
+def test_a_pair_types_both_units_whatever_the_network_said(spoilt, wrong_network):
+    """Every planted pair is found among all units and both units become PkC_cs / PkC_ss; where
+    the network guessed otherwise (here: always) its guess stays in the status; no interneuron
+    is paired."""
+    overridden = 0
+    for folder, units in spoilt:
+        result = classify(folder, options=PipelineOptions(quality=None, cache=False),
+                          threshold=1.0)
+        table = result.table.set_index("cluster_id")
+        kinds = {u.cluster_id: u.cell_type for u in units}
+        for cs, ss in _true_pairs(units).items():
+            assert table.loc[cs, "c4_pair"] == ss and table.loc[ss, "c4_pair"] == cs
+            for unit, kind in ((cs, "PkC_cs"), (ss, "PkC_ss")):
+                row = table.loc[unit]
+                assert row["c4_type"] == kind
+                assert "unlike cerebellar units" not in row["c4_status"]  # a Purkinje cell is
+                guess = result.labels[int(np.argmax([row[f"c4_p_{k}"] for k in result.labels]))]
+                if guess != kind:
+                    overridden += 1
+                    assert f"{kind} from CS-SS pause" in row["c4_status"]
+                    assert f"network: {guess}" in row["c4_status"]
+        paired = table.index[table["c4_pair"] != ""]
+        assert all(kinds[c] in ("PkC_cs", "PkC_ss") for c in paired)
+        typed = {e["cs"]: e["ss"] for e in result.parameters["pairs"]}
+        assert typed == _true_pairs(units)  # the evidence is in the run manifest
+    assert overridden == 2 * sum(len(_true_pairs(units)) for _, units in spoilt)
+
+
+def test_a_curators_decision_wins_over_a_pair(spoilt, tmp_path, wrong_network):
+    """A curated type (cell_type + source) and a rejected type (cell_type_rejected) stay: the
+    pair, which would type both units against the (wrong) network, leaves them as they are."""
+    import shutil
+
+    folder, units = spoilt[0]
+    copy = tmp_path / "curated"
+    shutil.copytree(folder, copy)
+    cs, ss = next(iter(_true_pairs(units).items()))
+    (copy / "cluster_cell_type.tsv").write_text(f"cluster_id\tcell_type\n{cs}\tGoC\n")
+    (copy / "cluster_cell_type_source.tsv").write_text(
+        f"cluster_id\tcell_type_source\n{cs}\tcorrected\n")
+    (copy / "cluster_cell_type_rejected.tsv").write_text(
+        f"cluster_id\tcell_type_rejected\n{ss}\tPkC_ss\n")
+    result = classify(copy, options=PipelineOptions(quality=None, cache=False), threshold=1.0)
+    table = result.table.set_index("cluster_id")
+    for unit in (cs, ss):
+        assert "the curator's decision is kept" in table.loc[unit, "c4_status"]
+        assert "from CS-SS pause" not in table.loc[unit, "c4_status"]
+    assert table.loc[cs, "c4_type"] != "PkC_cs" and table.loc[ss, "c4_type"] != "PkC_ss"
+    other_cs, other_ss = list(_true_pairs(units).items())[1]
+    assert table.loc[other_cs, "c4_type"] == "PkC_cs" and table.loc[other_ss, "c4_type"] == \
+        "PkC_ss"  # undecided units are still typed
+    assert table.loc[cs, "c4_pair"] == ss  # the evidence is still shown
+
+
+def test_complex_spike_units_the_quality_filter_drops_still_pair(tmp_path):
+    """150 s of recording: C4's filter wants 180 s of good data and drops every unit (slow
+    complex-spike units may not even reach C4's 100 spikes); the pairs are still found from all
+    spikes, typed, and the status says the network did not run."""
+    units = make_pairing_dataset(tmp_path / "short", n_cells=2, duration_s=150.0, seed=3)
+    result = classify(tmp_path / "short", options=PipelineOptions(cache=False))
+    table = result.table.set_index("cluster_id")
+    for cs, ss in _true_pairs(units).items():
+        assert status_of(table.loc[cs, "c4_status"]) in (Status.QUALITY_FILTER,
+                                                         Status.TOO_FEW_SPIKES)
+        assert table.loc[cs, "c4_type"] == "PkC_cs" and table.loc[cs, "c4_pair"] == ss
+        assert "network: not run" in table.loc[cs, "c4_status"]

@@ -24,8 +24,10 @@ def test_every_unit_gets_a_row_and_the_table_is_deterministic(example_copy, c4_b
     assert {"c4_type", "c4_confidence", "c4_ratio", "c4_votes", "c4_model", "c4_status"} <= set(
         table.columns)
     assert all(f"c4_p_{label}" in table for label in c4_bundle.labels)
-    classified = table[table["c4_type"] != ""]
+    classified = table[np.isfinite(table["c4_confidence"])]
     assert len(classified) >= 3
+    typed_without = table[(table["c4_type"] != "") & ~np.isfinite(table["c4_confidence"])]
+    assert all("from CS-SS pause" in s for s in typed_without["c4_status"])  # a pair typed it
     np.testing.assert_allclose(classified[[f"c4_p_{k}" for k in c4_bundle.labels]].sum(axis=1), 1,
                                atol=1e-6)
     assert calls and calls[-1][0] == calls[-1][1]
@@ -36,15 +38,17 @@ def test_every_unit_gets_a_row_and_the_table_is_deterministic(example_copy, c4_b
 def test_statuses_of_unclassifiable_units(example_copy, c4_bundle):
     demanding = copy.copy(c4_bundle)  # the spike floor is part of the bundle's feature spec
     demanding.spec = dataclasses.replace(c4_bundle.spec, min_spikes=100_000)
-    result = classify(example_copy, [0, 1, 999], bundle=demanding)
+    no_pairs = PipelineOptions(pairing=None)  # a pair would type units the network cannot
+    result = classify(example_copy, [0, 1, 999], bundle=demanding, options=no_pairs)
     assert list(result.table["c4_type"]) == ["", "", ""]
     assert result.table["c4_status"].iloc[0].startswith("too few spikes")
     assert result.table["c4_status"].iloc[2] == "no spikes"
 
 
 def test_low_threshold_classifies_what_high_threshold_does_not(example_copy, c4_bundle):
-    low = classify(example_copy, bundle=c4_bundle, threshold=1.0).table
-    high = classify(example_copy, bundle=c4_bundle, threshold=1e9).table
+    no_pairs = PipelineOptions(pairing=None)  # a pair types its units whatever the threshold
+    low = classify(example_copy, bundle=c4_bundle, threshold=1.0, options=no_pairs).table
+    high = classify(example_copy, bundle=c4_bundle, threshold=1e9, options=no_pairs).table
     ok = low["c4_status"].map(lambda s: status_of(s) == Status.OK)
     assert ok.any()
     assert (high.loc[ok, "c4_type"] == "unclassified").all()

@@ -71,8 +71,9 @@ def _descriptions(table: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, st
            "c4_confidence": "Ensemble-mean probability of the predicted type",
            "c4_ratio": "Confidence ratio: top / second class probability",
            "c4_votes": "Ensemble members voting for the predicted type",
-           "c4_novelty": "How unlike the bundle's training units (about 1: alike; above 2: "
-                         "flagged in c4_status); NaN when the bundle carries no reference",
+           "c4_novelty": "How unlike cerebellar units the firing and spike shape are "
+                         "(0-1; above the run's novelty threshold: flagged in c4_status); "
+                         "NaN when the unit was not classified",
            "c4_status": "Why a unit has its type (or none)",
            "c4_model": "Weight bundle name@version",
            "c4_pair": "Cluster id of the other unit of the same Purkinje cell (complex-spike "
