@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -693,7 +694,19 @@ def _register_optional(sub) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The command line; an interrupt at any moment (even while the libraries load) is one
-    line, never a traceback."""
+    line, never a traceback, and the exit code says it."""
+    code = _interruptible_main(argv)
+    if argv is None and code >= EXIT_INTERRUPTED - 2:  # the process's own entry, interrupted
+        # An interrupt that passed through an extension's PyRun_String while it loaded (torch)
+        # makes CPython kill itself with SIGINT at exit, whatever was caught: exit now.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    return code
+
+
+def _interruptible_main(argv: Sequence[str] | None) -> int:
     try:
         return _main(argv)
     except KeyboardInterrupt as error:

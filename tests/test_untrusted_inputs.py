@@ -470,7 +470,7 @@ def test_show_says_when_a_commit_is_incomplete(example_copy, capsys):
     assert "incomplete commit" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("after_s", [0.3, 0.8])
+@pytest.mark.parametrize("after_s", [0.3, 0.8, 1.5, 2.5])
 def test_ctrl_c_right_after_start_is_one_line(example_copy, after_s):
     import signal
     import time
