@@ -19,6 +19,7 @@ TESTED = "2.1.0"
 
 _REQUIRED = {
     "supervisor": ("_global_history", "_reset_cluster_view"),
+    "supervisor._global_history": ("_history", "_index"),
     "cluster_meta": ("_undo_stack", "_data", "_data_base", "set_from_descendants"),
     "cluster_view": ("_model", "_proxy", "_current_sort", "table_view"),
     "cluster_view._proxy": ("_predicate",),
@@ -30,6 +31,7 @@ def missing(supervisor: Any) -> list[str]:
     """The private attributes this phy lacks (empty on the tested versions)."""
     owners = {"supervisor": supervisor, "cluster_meta": getattr(supervisor, "cluster_meta", None),
               "cluster_view": getattr(supervisor, "cluster_view", None)}
+    owners["supervisor._global_history"] = getattr(supervisor, "_global_history", None)
     owners["cluster_view._model"] = getattr(owners["cluster_view"], "_model", None)
     owners["cluster_view._proxy"] = getattr(owners["cluster_view"], "_proxy", None)
     return [f"{owner}.{name}" for owner, names in _REQUIRED.items() for name in names
@@ -51,6 +53,26 @@ def startup_message(supervisor: Any) -> str | None:
 def push_history(supervisor: Any, entry: Any) -> None:
     """Add one entry to phy's global undo history (Ctrl+Z undoes it in one step)."""
     supervisor._global_history.action(entry)
+
+
+def applied_history(supervisor: Any) -> list[Any]:
+    """The undo entries (controllers) of phy's global history in effect now, oldest first."""
+    history = supervisor._global_history
+    return [c for item in history._history[1:history._index + 1] for c in item]
+
+
+def update_info(**kwargs: Any) -> Any:
+    """phy's ``UpdateInfo`` (the payload of a ``cluster`` event)."""
+    from phy.cluster._utils import UpdateInfo
+
+    return UpdateInfo(**kwargs)
+
+
+def keep_in_base(meta: Any, clusters: list[int]) -> None:
+    """Copy the current values of new clusters into the snapshot phy's undo replays from."""
+    for cluster in clusters:
+        if cluster in meta._data:
+            meta._data_base[cluster] = deepcopy(meta._data[cluster])
 
 
 def replay_meta_without_last(meta: Any, n_steps: int) -> None:
