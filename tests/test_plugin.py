@@ -438,11 +438,12 @@ def test_cerebellar_depth_from_the_c4_menu(gui, qtbot):
     assert list(plugin.last_result.parameters["region"]["depth_um"]) == [5000.0, 6000.0]
 
 
-def _open_gui(folder, config_dir, qtbot):
+def _open_gui(folder, config_dir, qtbot, threading=False):
+    """Phy on ``folder`` with the plugin; ``threading`` True is Phy's own default."""
     model = load_model(folder / "params.py")
     controller = TemplateController(dir_path=folder, config_dir=config_dir, model=model,
                                     plugins=["C4Plugin"], clear_cache=True, clear_state=True,
-                                    enable_threading=False)
+                                    enable_threading=threading)
     window = controller.create_gui(do_prompt_save=False)
     window.show()
     qtbot.waitExposed(window)
@@ -473,7 +474,7 @@ def test_review_loop_by_keyboard_survives_save_reopen_and_classify_then_adapts(
     ``adapt`` learn from the folder labelled in the GUI."""
     import json
 
-    import phy.gui.actions
+    import phy.gui.qt
 
     from phy_c4.cli import main
     from phy_c4.families import load_bundle
@@ -513,7 +514,7 @@ def test_review_loop_by_keyboard_survives_save_reopen_and_classify_then_adapts(
         _press(window, "Ctrl+Shift+N")
         _settle(qtbot, supervisor)
         corrected = supervisor.selected[0]
-        monkeypatch.setattr(phy.gui.actions, "input_dialog",
+        monkeypatch.setattr(phy.gui.qt, "input_dialog",
                             lambda title, text, default=None: (f"{truth[corrected]} optotagged",
                                                                True))
         _press(window, "Ctrl+Shift+T")
@@ -623,3 +624,244 @@ def test_table_refresh_signals_only_the_rows_on_screen_unless_they_may_move(qtbo
     assert change_columns(table, rows, ["c4_ratio"]) == 300
     assert table._visible_ids()[:3] == [0, 1, 2]  # re-sorted by the new ratios
     table.close()
+
+
+# Curating as a curator does: Phy's threading on (its default), a generated recording, the
+# shipped bundle, threshold 1 (every classifiable unit gets a confident type).
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def curation(qtbot, tmp_path, monkeypatch):
+    """A generated 10-unit Phy folder opened in Phy (threading on) with the plugin."""
+    from phy_c4.pipeline import PipelineOptions
+    from phy_c4.testing import make_dataset
+
+    folder = tmp_path / "rec10"
+    make_dataset(folder, n_units_per_type=2, duration_s=200.0, seed=5, n_channels=4, raw=False)
+    monkeypatch.setattr(C4Plugin, "bundle", "default")
+    monkeypatch.setattr(C4Plugin, "threshold", 1.0)
+    monkeypatch.setattr(C4Plugin, "options", PipelineOptions(quality=None))
+    opened = []
+
+    def open_gui():
+        controller, window, plugin = _open_gui(folder, tmp_path / "config", qtbot,
+                                               threading=True)
+        opened.append((controller, window))
+        return controller, window, plugin
+
+    def close():
+        while opened:
+            controller, window = opened.pop()
+            window.close()
+            controller.close()
+            reset()
+
+    yield folder, open_gui, close
+    close()
+
+
+def _classify_all(qtbot, plugin):
+    n = len(plugin.n_undo_steps)
+    assert plugin.classify_all()
+    _wait(qtbot, plugin, n + 1)
+
+
+def _save(qtbot, supervisor, plugin):
+    plugin.saved = []
+    supervisor.save()
+    qtbot.waitUntil(lambda: bool(plugin.saved), timeout=30_000)
+
+
+DECISIONS = ("cell_type", "cell_type_source", "cell_type_by", "cell_type_rejected")
+
+
+def _screen(controller, fields):
+    """{field: {cluster: value}} of every current cluster, None left out (Phy saves no None)."""
+    meta = controller.supervisor.cluster_meta
+    return {f: {int(c): meta.get(f, c) for c in controller.supervisor.clustering.cluster_ids
+                if meta.get(f, c) is not None} for f in fields}
+
+
+def _files(folder, fields):
+    """The same, read back from the folder's ``cluster_<field>.tsv`` files (as strings)."""
+    from phy_c4.io.tsv import read_cluster_column
+
+    out = {}
+    for field in fields:
+        path = folder / f"cluster_{field}.tsv"
+        out[field] = read_cluster_column(path) if path.exists() else {}
+    return out
+
+
+def _as_text(values):
+    return {f: {c: str(v) for c, v in per.items()} for f, per in values.items()}
+
+
+def test_ctrl_s_after_undoing_a_classify_saves_the_state_on_screen(curation, qtbot):
+    """Item 1 of issue 24: Classify, save, Classify again with a depth range excluding every
+    unit, Ctrl+Z (the table shows the first run), Ctrl+S: the files hold the first run and
+    reopening shows it. phy_c4 0.3 published the undone run (every type empty)."""
+    folder, open_gui, close = curation
+    controller, window, plugin = open_gui()
+    supervisor = controller.supervisor
+    _classify_all(qtbot, plugin)
+    first = _screen(controller, ("c4_type", "c4_status", "c4_ratio"))
+    assert any(v not in ("", "unclassified") for v in first["c4_type"].values())
+    _save(qtbot, supervisor, plugin)
+    plugin.set_cerebellar_depth(5000, 6000)  # the generated probe is at 0-100 µm
+    _classify_all(qtbot, plugin)
+    assert set(_screen(controller, ("c4_type",))["c4_type"].values()) == {""}
+    _press(window, "Ctrl+Z")
+    supervisor.block()
+    assert _screen(controller, ("c4_type", "c4_status", "c4_ratio")) == first
+    _save(qtbot, supervisor, plugin)
+    assert _files(folder, ["c4_type", "c4_status"]) == _as_text(
+        {f: first[f] for f in ("c4_type", "c4_status")})
+    close()
+    controller, window, plugin = open_gui()
+    assert _screen(controller, ("c4_type", "c4_status")) == {
+        f: first[f] for f in ("c4_type", "c4_status")}
+
+
+def test_decisions_are_not_inherited_through_merges_and_splits(curation, qtbot):
+    """Item 2: an accepted unit merged with an undecided one, a rejected merged with an
+    accepted one, an optotagged unit split in two: no new cluster carries a decision, on screen,
+    in the saved files, or in what ``review`` reads. phy_c4 0.3 cleared only ``c4_*``: the
+    merged cluster read "accepted" with the old signature and left the review queue."""
+    from phy_c4.training.review import curated_units
+
+    folder, open_gui, _close = curation
+    controller, _window, plugin = open_gui()
+    supervisor = controller.supervisor
+    _classify_all(qtbot, plugin)
+    confident = [c for c, t in _screen(controller, ("c4_type",))["c4_type"].items()
+                 if t not in ("", "unclassified")]
+    accepted, undecided, rejected, accepted2, tagged, kept = confident[:6]
+    for clusters, action in (([accepted, accepted2, kept], plugin.accept_prediction),
+                             ([rejected], plugin.reject_prediction),
+                             ([tagged], lambda: plugin.set_type("MFB", "optotagged"))):
+        supervisor.select(clusters)
+        _settle(qtbot, supervisor)
+        assert action()
+    old = set(supervisor.clustering.cluster_ids)
+    supervisor.merge([accepted, undecided])
+    supervisor.block()
+    supervisor.merge([rejected, accepted2])
+    supervisor.block()
+    spikes = supervisor.clustering.spikes_per_cluster[tagged]
+    supervisor.split(spikes[::2])
+    supervisor.block()
+    new = sorted(set(supervisor.clustering.cluster_ids) - old)
+    assert len(new) == 4  # two merges, two halves
+    meta = supervisor.cluster_meta
+    for field in (*DECISIONS, "c4_type", "c4_status"):
+        assert {c: meta.get(field, c) for c in new} == dict.fromkeys(new), field
+    _save(qtbot, supervisor, plugin)
+    saved = _files(folder, DECISIONS)
+    assert not any(c in per for per in saved.values() for c in new), saved
+    assert curated_units(folder).cluster_ids.tolist() == [kept]
+    plugin.classify_all()  # the new clusters are classified again and join the review queue
+    _wait(qtbot, plugin, 2)
+    assert set(new) <= set(plugin.review_queue())
+
+
+def test_a_c4_undo_after_a_merge_leaves_phy_as_its_own_undo_does(curation, qtbot):
+    """Item 3: with Phy's threading on, Ctrl+Z of a C4 step lets Phy's task logger finish
+    (``block()`` returns, Space selects the next cluster) and keeps the group a merged cluster
+    inherited. phy_c4 0.3: the logger stayed "processing" (Space did nothing, block() timed
+    out) and the merged cluster lost its ``good``."""
+    folder, open_gui, _close = curation
+    controller, window, plugin = open_gui()
+    supervisor = controller.supervisor
+    supervisor.label("group", "good", cluster_ids=[0, 1])
+    supervisor.merge([0, 1])
+    supervisor.block()
+    merged = max(supervisor.clustering.cluster_ids)
+    assert supervisor.cluster_meta.get("group", merged) == "good"
+    _classify_all(qtbot, plugin)
+    supervisor.select([2])
+    _settle(qtbot, supervisor)
+    assert plugin.set_type("MLI", "optotagged")
+    for keys in ("Ctrl+Z", "Ctrl+Z", "Ctrl+Shift+Z"):  # the decision, the Classify; redo it
+        _press(window, keys)
+        supervisor.block()  # phy_c4 0.3: timed out here
+        assert not supervisor.task_logger._processing
+        assert supervisor.cluster_meta.get("group", merged) == "good"
+    assert supervisor.cluster_meta.get("cell_type", 2) is None
+    assert supervisor.cluster_meta.get("c4_type", 2) is not None
+    qtbot.wait(300)  # the cluster view's debounced selection has come in
+    before = supervisor.selected
+    supervisor.select_actions.get("next").trigger()  # Space: the next similar cluster
+    supervisor.block()
+    qtbot.waitUntil(lambda: supervisor.selected != before, timeout=5_000)
+    supervisor.save()
+    from phy_c4.io.tsv import read_cluster_column
+
+    assert read_cluster_column(folder / "cluster_group.tsv")[merged] == "good"
+
+
+def test_the_review_walk_goes_on_from_where_it_is_at_any_speed(curation, qtbot, monkeypatch):
+    """Item 4: a fixed order that decisions do not reset; Next goes on from the selected unit;
+    four fast presses advance four units and the C4 view follows; after a decision Next goes
+    on; every undecided unit is reached, the least confident too (wrapping around); an
+    unclassified unit is accepted with its most probable type; Set type proposes a real type
+    and refuses "PkC-ss" and "unclassified" with a message. phy_c4 0.3: Next returned to the
+    head after each decision, started after the selection, stuck on fast presses, did nothing
+    on unclassified units, proposed "unclassified" and let Phy's prompt raise on "PkC-ss"."""
+    import phy.gui.qt
+
+    _folder, open_gui, _close = curation
+    controller, window, plugin = open_gui()
+    supervisor = controller.supervisor
+    _classify_all(qtbot, plugin)
+    ratios = sorted(_screen(controller, ("c4_ratio",))["c4_ratio"].values())
+    plugin.threshold = ratios[len(ratios) // 2]  # about half the units below it
+    _classify_all(qtbot, plugin)
+    order = plugin.review_order()
+    assert len(order) == 10 and order == plugin.review_queue()
+    supervisor.select([order[3]])
+    _settle(qtbot, supervisor)
+    _press(window, "Ctrl+Shift+N")
+    _settle(qtbot, supervisor)
+    assert supervisor.selected == [order[4]]  # from where the curator is
+    for i in range(4):  # faster than the selection comes back: some come back in between
+        _press(window, "Ctrl+Shift+N")
+        if i == 1:
+            qtbot.waitUntil(lambda: supervisor.selected != [order[4]], timeout=5_000)
+    qtbot.waitUntil(lambda: supervisor.selected == [order[8]], timeout=5_000)
+    qtbot.wait(300)
+    assert supervisor.selected == [order[8]] and plugin.view.cluster_id == order[8]
+    meta = supervisor.cluster_meta
+    unclassified = [c for c in order if meta.get("c4_type", c) == "unclassified"]
+    assert unclassified
+    target = unclassified[0]
+    supervisor.select([target])
+    _settle(qtbot, supervisor)
+    offered = []
+
+    def dialog(text):
+        def answer(title, prompt, default=None):
+            offered.append(default)
+            return text, True
+        return answer
+
+    monkeypatch.setattr(phy.gui.qt, "input_dialog", dialog("PkC-ss"))
+    _press(window, "Ctrl+Shift+T")
+    assert "did you mean PkC_ss" in window.status_message
+    assert offered[-1] not in ("", "unclassified") and offered[-1] in plugin.known_types()
+    monkeypatch.setattr(phy.gui.qt, "input_dialog", dialog("unclassified"))
+    _press(window, "Ctrl+Shift+T")
+    assert "not a type" in window.status_message
+    assert meta.get("cell_type", target) is None
+    _press(window, "Ctrl+Shift+A")  # an unclassified unit, accepted with its likeliest type
+    assert meta.get("cell_type", target) == offered[0]
+    assert meta.get("cell_type_source", target) == "accepted"
+    position = order.index(target)
+    _press(window, "Ctrl+Shift+N")  # goes on after the decided unit, not back to the head
+    _settle(qtbot, supervisor)
+    following = [c for c in order[position + 1:] + order[:position] if c != target]
+    assert supervisor.selected == [following[0]]
+    reached = {plugin.review_next() for _ in range(len(order))}
+    assert reached == set(order) - {target}  # every undecided unit, wrapping around
+    _settle(qtbot, supervisor)

@@ -71,6 +71,14 @@ class C4Plugin(IPlugin):
         self.session: dict[str, Any] = {}  # the Recording, opened once (see worker.py)
         self._touched: set[int] = set()  # clusters merged/split/undone while classifying
         self.saved: list[Any] = []  # paths of the last publication on Ctrl+S
+        # The review walk: a fixed order (made when the classification changes, never by a
+        # decision), the position in it, and the targets selected but not yet seen back.
+        self._review_key: tuple[int, ...] | None = None
+        self._review_order: list[int] = []
+        self._review_index: dict[int, int] = {}
+        self._review_pos: int | None = None
+        self._review_pending: list[int] = []
+        self._saved_probabilities: dict[int, dict[str, float]] | None = None
         self._bundle = None
         if self.worker_process:
             # What this process needs when results land (their arrays and files: pandas,
@@ -119,6 +127,7 @@ class C4Plugin(IPlugin):
 
         @connect(sender=self.supervisor)
         def on_select(sender, cluster_ids, **kwargs):
+            self._follow_selection(cluster_ids)
             self._show_selected(cluster_ids)
 
         @connect(sender=self.supervisor)
@@ -180,11 +189,10 @@ class C4Plugin(IPlugin):
         actions.add(self.reject_prediction, name="reject_prediction",
                     shortcut=shortcut("reject_prediction"),
                     docstring="Say the selected units are not their predicted type.")
-        actions.add(self.set_type, name="set_type", shortcut=shortcut("set_type"), prompt=True,
-                    n_args=1, prompt_default=self._type_prompt_default,
+        actions.add(self.set_type_prompt, name="set_type", shortcut=shortcut("set_type"),
                     docstring="Set the curated cell type of the selected units, optionally with "
-                              "its source (accepted, corrected, optotagged, juxtacellular, pair)."
-                              " Example: `MLI optotagged`")
+                              "its source (accepted, corrected, optotagged, juxtacellular, pair),"
+                              " e.g. MLI optotagged.")
         actions.add(self.cancel_classification, name="cancel_classification",
                     docstring="Stop the running classification.")
         actions.separator()
@@ -225,38 +233,96 @@ class C4Plugin(IPlugin):
         return self._start(list(self.supervisor.clustering.cluster_ids), "all")
 
     def accept_prediction(self) -> int:
-        """Copy the model's type into the human ``cell_type`` column for the selection."""
+        """Copy the model's type into the human ``cell_type`` column for the selection; for a
+        unit below the confidence threshold ("unclassified"), its most probable type."""
         from phy_c4.curation import set_type, signature
-        from phy_c4.status import is_confident
 
-        meta = self.supervisor.cluster_meta
         by = signature()
         decisions = {}
         for cluster_id in self.supervisor.selected:
-            predicted = meta.get("c4_type", cluster_id)
-            if is_confident(predicted):
+            predicted = self._predicted(int(cluster_id))
+            if predicted:
                 decisions[int(cluster_id)] = set_type(predicted, predicted, "accepted", by)
         return self._record_and_say(decisions, "accept")
 
     def reject_prediction(self) -> int:
-        """Record that the selected units are not their (confident) predicted type: they leave
-        the confident set now and in every later Classify."""
+        """Record that the selected units are not their predicted type (below the threshold:
+        their most probable type): they leave the confident set now and in every later
+        Classify."""
         from phy_c4.curation import DecisionError, reject, signature
 
         meta = self.supervisor.cluster_meta
         by = signature()
         decisions = {}
         for cluster_id in self.supervisor.selected:
+            predicted = self._predicted(int(cluster_id))
             try:
-                decisions[int(cluster_id)] = reject(meta.get("c4_type", cluster_id),
-                                                    meta.get(HUMAN_LABEL, cluster_id), by)
+                decisions[int(cluster_id)] = reject(predicted, meta.get(HUMAN_LABEL, cluster_id),
+                                                    by)
             except DecisionError:
                 continue
         return self._record_and_say(decisions, "reject")
 
+    def _predicted(self, cluster_id: int) -> str | None:
+        """The type a decision on the prediction is about: the confident type, or for an
+        unclassified unit the most probable one; None when the unit has no probabilities."""
+        from phy_c4.status import UNCLASSIFIED, is_confident
+
+        predicted = self.supervisor.cluster_meta.get("c4_type", cluster_id)
+        if is_confident(predicted):
+            return str(predicted)
+        if predicted != UNCLASSIFIED:
+            return None
+        probabilities = self._probabilities(cluster_id)
+        return max(probabilities, key=probabilities.get) if probabilities else None
+
+    def _probabilities(self, cluster_id: int) -> dict[str, float]:
+        """The class probabilities of the result the table shows for the cluster: this
+        session's, or the saved audit folder's after reopening."""
+        from phy_c4.report import unit_probabilities
+
+        row = self._shown_row(cluster_id)
+        if row is not None:
+            return unit_probabilities(row)
+        return self._saved_probabilities_of(cluster_id)
+
+    def _saved_probabilities_of(self, cluster_id: int) -> dict[str, float]:
+        meta = self.supervisor.cluster_meta
+        if meta.get("c4_ratio", cluster_id) is None:
+            return {}
+        if self._saved_probabilities is None:
+            self._saved_probabilities = _read_saved_probabilities(self.controller.model.dir_path)
+        return self._saved_probabilities.get(cluster_id, {})
+
+    def _shown_row(self, cluster_id: int) -> dict[str, Any] | None:
+        """This session's result row of a cluster, when the table shows it (not undone, not
+        replaced by another result, not a new cluster)."""
+        row = self.results.get(cluster_id, (None, None))[0]
+        if row is None:
+            return None
+        meta = self.supervisor.cluster_meta
+        for field in ("c4_ratio", "c4_model"):
+            value = row.get(field)
+            value = None if isinstance(value, float) and value != value else value
+            if isinstance(value, float):
+                value = round(value, 4)
+            if meta.get(field, cluster_id) != value:
+                return None
+        return row
+
+    def known_types(self) -> tuple[str, ...]:
+        """The classes a curated type is checked against: the shown result's, else C4's."""
+        from phy_c4.config import BASE_LABELS, MLI_SPLIT_LABELS
+
+        result = self.current_result()
+        if result is not None and getattr(result, "labels", None):
+            return tuple(result.labels)
+        return tuple(dict.fromkeys((*BASE_LABELS, *MLI_SPLIT_LABELS)))
+
     def set_type(self, label: str = "", source: str | None = None) -> int:
         """Set the curated type of the selected units (``source``: see ``curation.SOURCES``;
-        default accepted when it is the prediction, corrected otherwise)."""
+        default accepted when it is the prediction, corrected otherwise). Bad text ("PkC-ss",
+        "unclassified") is refused with a message in the status bar."""
         from phy_c4.curation import DecisionError, set_type, signature
 
         meta = self.supervisor.cluster_meta
@@ -265,8 +331,9 @@ class C4Plugin(IPlugin):
             self.gui.status_message = "C4: select the clusters to label first."
             return 0
         by = signature()
+        known = self.known_types()
         try:
-            decisions = {c: set_type(str(label), meta.get("c4_type", c), source, by)
+            decisions = {c: set_type(str(label), meta.get("c4_type", c), source, by, known)
                          for c in selected}
         except DecisionError as error:
             self.gui.status_message = f"C4: {error}"
@@ -275,12 +342,32 @@ class C4Plugin(IPlugin):
         self.gui.status_message = f"C4: {len(selected)} clusters set to {label}."
         return steps
 
+    def set_type_prompt(self) -> int:
+        """Set type (Ctrl+Shift+T): asks for "TYPE [SOURCE]", proposing the unit's curated or
+        predicted type (never "unclassified"). The text is read here, not by Phy's prompt,
+        which reads "a-b" as a range and raises on "PkC-ss"."""
+        from phy.gui import qt
+
+        text, ok = qt.input_dialog("Set type", "Cell type, optionally with its source "
+                                   "(accepted, corrected, optotagged, juxtacellular, pair); "
+                                   f"types: {', '.join(self.known_types())}",
+                                   self._type_prompt_default())
+        if not ok or not str(text).strip():
+            return 0
+        words = str(text).split()
+        if len(words) > 2:
+            self.gui.status_message = (f"C4: {text!r}: give a type and at most a source, "
+                                       "e.g. `MLI optotagged`")
+            return 0
+        return self.set_type(*words)
+
     def _type_prompt_default(self) -> str:
         selected = list(self.supervisor.selected)
         if not selected:
             return ""
-        meta = self.supervisor.cluster_meta
-        return str(meta.get(HUMAN_LABEL, selected[0]) or meta.get("c4_type", selected[0]) or "")
+        cluster_id = int(selected[0])
+        label = self.supervisor.cluster_meta.get(HUMAN_LABEL, cluster_id)
+        return str(label or self._predicted(cluster_id) or "")
 
     def _record_and_say(self, decisions: dict[int, dict[str, Any]], verb: str) -> int:
         if not decisions:
@@ -299,38 +386,84 @@ class C4Plugin(IPlugin):
                 values.setdefault(field, {})[cluster_id] = value
         return apply_values(self.supervisor, values)
 
-    def review_queue(self) -> list[int]:
-        """Classified clusters without a decision, most useful first (``curation``)."""
+    def review_queue(self, include_decided: bool = False) -> list[int]:
+        """Classified clusters without a decision (``include_decided``: all classified),
+        most useful first (``curation.review_queue``)."""
         from phy_c4.curation import review_queue
 
         meta = self.supervisor.cluster_meta
         rows = {int(c): {f: meta.get(f, c) for f in REVIEW_FIELDS}
                 for c in self.supervisor.clustering.cluster_ids}
-        return review_queue(rows)
+        return review_queue(rows, include_decided)
+
+    def review_order(self) -> list[int]:
+        """The order Next/Previous walk: every classified unit, most useful first, made when
+        the classification shown changes (a Classify, its undo) and never by a decision, so
+        the walk goes on from where it is."""
+        from phy_c4.plugin.labels import applied_tags
+
+        key = tuple(id(t) for t in applied_tags(self.supervisor))
+        if key != self._review_key:
+            self._review_key = key
+            self._review_order = self.review_queue(include_decided=True)
+            self._review_index = {c: i for i, c in enumerate(self._review_order)}
+            self._review_pos = None
+            self._review_pending = []
+        return self._review_order
 
     def review_next(self) -> int | None:
-        """Select the next unit to review; None when the queue is done."""
+        """Select the next undecided unit of the review order after the current one (the
+        selected unit, or the head when it is not in the order), wrapping around at the end so
+        the least confident units are never skipped; None when none is left."""
         return self._review_step(1)
 
     def review_previous(self) -> int | None:
+        """Select the unit before the current one in the review order, decided or not."""
         return self._review_step(-1)
 
-    def _review_step(self, step: int) -> int | None:
-        from phy_c4.curation import next_in_queue
+    def _follow_selection(self, cluster_ids: list[int]) -> None:
+        """Keep the walk's position on the unit the curator selected themselves; a target of
+        Next/Previous coming back (late, after faster presses) moves nothing."""
+        if not cluster_ids:
+            return
+        first = int(cluster_ids[0])
+        if first in self._review_pending:
+            del self._review_pending[:self._review_pending.index(first) + 1]
+        elif first in self._review_index and self._review_key is not None:
+            self._review_pos = self._review_index[first]
 
-        queue = self.review_queue()
-        target = next_in_queue(queue, [int(c) for c in self.supervisor.selected], step)
-        if target is None:
-            self.gui.status_message = ("C4: the review queue is empty (classify first, or every "
-                                       "classified unit has a decision)." if not queue else
-                                       "C4: end of the review queue.")
+    def _review_step(self, step: int) -> int | None:
+        from phy_c4.curation import SOURCE, walk
+
+        order = self.review_order()
+        meta = self.supervisor.cluster_meta
+        existing = {int(c) for c in self.supervisor.clustering.cluster_ids}
+
+        def skip(cluster_id: int) -> bool:
+            return cluster_id not in existing or (step > 0 and bool(meta.get(SOURCE, cluster_id)))
+
+        if self._review_pos is None:  # the walk starts from the selection, if in the order
+            here = [self._review_index[int(c)] for c in self.supervisor.selected
+                    if int(c) in self._review_index]
+            self._review_pos = here[0] if here else None
+        position, wrapped = walk(order, self._review_pos, step, skip)
+        left = sum(1 for c in order if c in existing and not meta.get(SOURCE, c))
+        if position is None:
+            self.gui.status_message = (
+                "C4: nothing to review: classify first." if not order else
+                "C4: every classified unit has a decision (Ctrl+Shift+P goes back).")
             return None
+        target = order[position]
+        self._review_pos = position
+        self._review_pending.append(target)
         self.supervisor.select([target])
-        row = self.supervisor.cluster_meta
+        ratio = meta.get("c4_ratio", target)
+        ratio_text = "" if ratio is None else f" (ratio {float(ratio):.2f})"
         self.gui.status_message = (
-            f"C4 review ({len(queue)} left): cluster {target} predicted "
-            f"{row.get('c4_type', target)} (ratio {float(row.get('c4_ratio', target)):.2f}); "
-            "Ctrl+Shift+A accept, R reject, T set type, N next.")
+            f"C4 review {position + 1}/{len(order)}, {left} undecided"
+            f"{', back at the start' if wrapped and step > 0 else ''}: cluster {target} "
+            f"predicted {meta.get('c4_type', target) or 'nothing'}{ratio_text}; "
+            "Ctrl+Shift+A accept, R reject, T set type, N next, P previous.")
         return target
 
     def layers_from_pairs(self, ml_side: str = "none") -> int:
@@ -340,13 +473,14 @@ class C4Plugin(IPlugin):
         from phy_c4.layers import LayerSpec
         from phy_c4.run import layer_proposal
 
-        if self.last_result is None:
+        result = self.current_result()
+        if result is None:
             self.gui.status_message = "C4: classify first: layers come from its CS-SS pairs."
             return 0
         side = None if str(ml_side).lower() in ("none", "pcl", "") else str(ml_side).lower()
         model = self.controller.model
         try:
-            proposal = layer_proposal(self.last_result, model.channel_positions,
+            proposal = layer_proposal(result, model.channel_positions,
                                       getattr(model, "channel_shanks", None),
                                       LayerSpec(ml_side=side))
         except ValueError as error:
@@ -464,7 +598,7 @@ class C4Plugin(IPlugin):
 
         table = result.table  # a DataFrame made from the arrays: once
         values = column_values(table)
-        steps = apply_values(self.supervisor, values, refresh=False)
+        steps = apply_values(self.supervisor, values, refresh=False, tag=result)
         clusters = [int(c) for c in table["cluster_id"]]
         # refresh the table in the next event-loop turn, after the metadata is in place
         QTimer.singleShot(0, lambda: refresh_rows(self.supervisor, clusters, list(values)))
@@ -488,24 +622,48 @@ class C4Plugin(IPlugin):
         self._show_selected(self.supervisor.selected)
 
     def _publish_saved(self) -> None:
-        """Publish the last Classify as the CLI does, for the clusters that still show it."""
-        if self.last_result is None:
+        """Publish, as the CLI does, the Classify results the table shows now: an undone
+        Classify is not published, and each result only for the clusters that still show it."""
+        shown = self._shown_results()
+        if not shown:
             return
         from phy_c4.io.publish import publish
         from phy_c4.run import publication
 
         try:
-            result = self._still_shown(self.last_result)
-            if result is None:
-                return
-            result = self._with_rejections(result)
-            self.saved = publish(self.controller.model.dir_path, publication(result),
-                                 overwrite=True, wait_s=5.0)
+            saved: list[Any] = []
+            for result in shown:  # oldest first: a newer result wins where both were kept
+                saved = publish(self.controller.model.dir_path, publication(result),
+                                overwrite=True, wait_s=5.0)
+            self.saved = saved
+            self._saved_probabilities = None  # read again from what was just written
             self.gui.status_message = (f"C4: saved the audit folder and columns of "
-                                       f"{len(result.table)} clusters")
+                                       f"{sum(len(r.cluster_ids) for r in shown)} clusters")
         except Exception as error:  # Phy's own save has happened; say what did not
             logger.debug("C4 publication failed", exc_info=True)
             self.gui.status_message = f"C4: the audit folder was not saved ({error})"
+
+    def current_result(self) -> Any:
+        """The newest Classify result in effect (not undone), or None."""
+        from phy_c4.plugin.labels import applied_tags
+
+        tags = applied_tags(self.supervisor)
+        return tags[-1] if tags else None
+
+    def _shown_results(self) -> list[Any]:
+        """The Classify results in effect (not undone), oldest first, each restricted to the
+        clusters whose columns show it now (with the rejections made since applied); a
+        cluster is in one result only, the newest that shows it."""
+        from phy_c4.plugin.labels import applied_tags
+
+        covered: set[int] = set()
+        shown = []
+        for result in reversed(applied_tags(self.supervisor)):
+            result = self._still_shown(self._with_rejections(result), covered)
+            if result is not None:
+                shown.append(result)
+                covered.update(int(c) for c in result.cluster_ids)
+        return shown[::-1]
 
     def _with_rejections(self, result: Any) -> Any:
         """A copy of ``result`` with the rejections made since it was computed applied, as the
@@ -518,12 +676,17 @@ class C4Plugin(IPlugin):
         apply_rejections(result, {c: r for c, r in rejected.items() if r})
         return result
 
-    def _still_shown(self, result: Any) -> Any:
-        """The result restricted to clusters that exist and still show it (not undone, not
-        merged away); per-member probabilities are dropped when rows are."""
+    def _still_shown(self, result: Any, exclude: set[int]) -> Any:
+        """The result restricted to clusters that exist, are not in ``exclude`` and show
+        exactly its values (not undone, not merged away, not re-classified since); per-member
+        probabilities are dropped when rows are."""
+        from phy_c4.io.results import column_values
+
         current = {int(c) for c in self.supervisor.clustering.cluster_ids}
         meta = self.supervisor.cluster_meta
-        keep = [int(c) in current and meta.get("c4_type", int(c)) is not None
+        values = column_values(result.table)
+        keep = [int(c) in current and int(c) not in exclude and
+                all(meta.get(f, int(c)) == v.get(int(c)) for f, v in values.items())
                 for c in result.cluster_ids]
         if all(keep):
             return result
@@ -556,6 +719,29 @@ class _Source(NamedTuple):
     bundle: Any
     result_id: int | None  # the worker process's name for it
     service: Any  # the worker process, or None when it ran in Phy's process
+
+
+def _read_saved_probabilities(folder: Any) -> dict[int, dict[str, float]]:
+    """{cluster: {label: probability}} from the audit folder a Ctrl+S or the CLI wrote."""
+    import math
+
+    import pandas as pd
+
+    from phy_c4.io.results import AUDIT_DIR, PROBABILITIES_FILE
+
+    path = Path(folder) / AUDIT_DIR / PROBABILITIES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        table = pd.read_csv(path, sep="\t")
+    except (OSError, ValueError):
+        return {}
+    columns = [c for c in table.columns if c.startswith("c4_p_")]
+    out = {}
+    for row in table.itertuples(index=False):
+        values = {c[len("c4_p_"):]: float(getattr(row, c)) for c in columns}
+        out[int(row.cluster_id)] = {k: v for k, v in values.items() if not math.isnan(v)}
+    return out
 
 
 def _render(service: Any, result_id: int, cluster_id: int, size: tuple[int, int],
