@@ -865,3 +865,55 @@ def test_the_review_walk_goes_on_from_where_it_is_at_any_speed(curation, qtbot, 
     reached = {plugin.review_next() for _ in range(len(order))}
     assert reached == set(order) - {target}  # every undecided unit, wrapping around
     _settle(qtbot, supervisor)
+
+
+def _c4_columns(controller):
+    return [c for c in controller.supervisor.cluster_view.columns
+            if c.startswith(("c4_", "cell_type"))]
+
+
+def test_the_type_is_in_view_on_first_open_and_after_reopening(curation, qtbot):
+    """Item 5: c4_type then c4_ratio lead the C4 columns, the status is last and narrow (its
+    full text in a tooltip), the type is on screen without scrolling, the C4 dock is wide
+    enough to read, and all of it again after Ctrl+S and reopening. phy_c4 0.3: c4_confidence
+    came between, c4_status was ~700 px wide, the dock ~140 px; after reopening the columns
+    followed the order the files were found in."""
+    from qtpy.QtCore import QEvent
+    from qtpy.QtGui import QHelpEvent
+    from qtpy.QtWidgets import QApplication, QToolTip
+
+    from phy_c4.plugin.phy_compat import cell_text
+
+    _folder, open_gui, close = curation
+    for reopened in (False, True):
+        controller, window, plugin = open_gui()
+        supervisor = controller.supervisor
+        table = supervisor.cluster_view
+        dock, wide = plugin.view.dock, min(400, window.width() // 3)
+        qtbot.waitUntil(lambda dock=dock, wide=wide: dock.width() >= wide,
+                        timeout=5_000)
+        columns = _c4_columns(controller)
+        assert columns[:3] == ["c4_type", "c4_ratio", "cell_type"], columns
+        assert columns[-1] == "c4_status"
+        if not reopened:
+            _classify_all(qtbot, plugin)
+            supervisor.merge([0, 1])  # Phy re-fits every column after a merge
+            supervisor.block()
+        header = table.table_view.horizontalHeader()
+        status = table.columns.index("c4_status")
+        assert header.sectionSize(status) <= 120
+        kind = table.columns.index("c4_type")
+        assert header.sectionViewportPosition(kind) + header.sectionSize(kind) <= \
+            table.table_view.viewport().width(), "c4_type is off screen"
+        texts = [cell_text(table, r, status) for r in range(table._proxy.rowCount())]
+        row = max(range(len(texts)), key=lambda r: len(texts[r]))
+        assert len(texts[row]) > 20  # a long status, cut in the cell
+        table.table_view.scrollTo(table._proxy.index(row, status))
+        rect = table.table_view.visualRect(table._proxy.index(row, status))
+        event = QHelpEvent(QEvent.ToolTip, rect.center(),
+                           table.table_view.viewport().mapToGlobal(rect.center()))
+        QApplication.sendEvent(table.table_view.viewport(), event)
+        assert QToolTip.text() == texts[row]
+        if not reopened:
+            _save(qtbot, supervisor, plugin)
+            close()

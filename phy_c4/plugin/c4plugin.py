@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from phy import IPlugin, connect
 
 from phy_c4.config import RESULT_COLUMNS
-from phy_c4.curation import DECISION_COLUMNS, HUMAN_LABEL, REJECTED
+from phy_c4.curation import CURATOR, DECISION_COLUMNS, HUMAN_LABEL, REJECTED, SOURCE
 from phy_c4.plugin.labels import apply_values, clear_inherited_predictions
 
 logger = logging.getLogger("phy.c4")  # under "phy." so phy mirrors it in the status bar and log
@@ -42,6 +42,15 @@ SHORTCUTS = {"classify_selected": "ctrl+shift+c", "accept_prediction": "ctrl+shi
              "reject_prediction": "ctrl+shift+r", "set_type": "ctrl+shift+t",
              "review_next": "ctrl+shift+n", "review_previous": "ctrl+shift+p"}
 REVIEW_FIELDS = ("c4_type", "c4_ratio", "c4_novelty", HUMAN_LABEL, "cell_type_source")
+COLUMN_ORDER = ("c4_type", "c4_ratio", HUMAN_LABEL, SOURCE, "c4_confidence", "c4_votes",
+                "c4_novelty", "c4_pair", "c4_model", CURATOR, REJECTED, "c4_status")
+"""The plugin's columns, left to right: the type first, then its ratio and the curator's type;
+the long status text last (and narrow: its full text is in the tooltip and the C4 view). The
+first two are shown right after ``id`` in the cluster view."""
+COLUMN_WIDTHS = {"c4_status": 120, "c4_model": 110, CURATOR: 120}
+"""Widest a column may be in the cluster view (pixels)."""
+C4_VIEW_WIDTH = 420
+"""Narrowest the C4 dock is made when the GUI opens (Phy's layout gives it ~140 px)."""
 
 
 class C4Plugin(IPlugin):
@@ -85,9 +94,15 @@ class C4Plugin(IPlugin):
             # ~0.2-0.3 s to import) loads now, before Phy's window shows: imported later, in
             # any thread, it would freeze the window for that long (docs/performance.md).
             import phy_c4.run  # noqa: F401
-        # Columns exist (empty) from the start, so the first result keeps the user's sort.
-        for field in (*RESULT_COLUMNS, *DECISION_COLUMNS):
-            controller.model.metadata.setdefault(field, {})
+        # Columns exist (empty) from the start, so the first result keeps the user's sort, and
+        # in COLUMN_ORDER whatever order their files were found in when reopening.
+        metadata = controller.model.metadata
+        assert set(COLUMN_ORDER) == {*RESULT_COLUMNS, *DECISION_COLUMNS}
+        ours = {field: metadata.get(field) or {} for field in COLUMN_ORDER}
+        others = {k: v for k, v in metadata.items() if k not in ours}
+        metadata.clear()
+        metadata.update(others)
+        metadata.update(ours)
 
         @connect(sender=controller)
         def on_gui_ready(sender, gui):
@@ -112,9 +127,15 @@ class C4Plugin(IPlugin):
         clear_inherited_predictions(self.supervisor)
         compat_problem = startup_message(self.supervisor)
         if not compat_problem:
-            from phy_c4.plugin.phy_compat import widths_from_visible_rows
+            from phy_c4.plugin.phy_compat import (
+                cap_column_widths,
+                full_text_tooltips,
+                widths_from_visible_rows,
+            )
 
             widths_from_visible_rows(self.supervisor.cluster_view)
+            cap_column_widths(self.supervisor.cluster_view, COLUMN_WIDTHS, COLUMN_ORDER[:2])
+            self._tooltips = full_text_tooltips(self.supervisor.cluster_view, COLUMN_WIDTHS)
         self.actions = Actions(gui, name="C4", menu="&C4", insert_menu_before="&View")
         self._add_actions(self.actions, with_shortcuts=True)
         self.view_actions = Actions(gui, name="C4 (cluster view)",
@@ -124,6 +145,14 @@ class C4Plugin(IPlugin):
             lambda checked=False: self.classify_selected(), name="c4", text="C4")
         self.view = C4View()
         gui.add_view(self.view, position="right")
+
+        @connect(sender=gui)
+        def on_show(sender):
+            from qtpy.QtCore import QTimer
+
+            # once shown and laid out, after Phy has restored its saved layout (which may
+            # hold a 140-px C4 dock)
+            QTimer.singleShot(100, self.widen_view)
 
         @connect(sender=self.supervisor)
         def on_select(sender, cluster_ids, **kwargs):
@@ -165,6 +194,21 @@ class C4Plugin(IPlugin):
             "C4 ready: Ctrl+Shift+C classifies the selected clusters."
         if compat_problem:
             logger.warning(compat_problem)
+
+    def widen_view(self, width: int = C4_VIEW_WIDTH, tries: int = 10) -> None:
+        """Make the C4 dock wide enough to read its figure, taking the room from its
+        neighbours. The window's layout settles over the first event-loop turns after it
+        shows (and rescales what was asked before), so this checks again a few times."""
+        from qtpy.QtCore import Qt, QTimer
+
+        dock = getattr(self.view, "dock", None)
+        if dock is None or dock.isFloating() or not dock.isVisible():
+            return
+        width = min(width, max(self.gui.width() // 3, 1))
+        if dock.width() < width - 10:
+            self.gui.resizeDocks([dock], [width], Qt.Horizontal)
+        if tries > 1:
+            QTimer.singleShot(200, lambda: self.widen_view(width, tries - 1))
 
     def _add_actions(self, actions: Any, with_shortcuts: bool) -> None:
         def shortcut(name: str) -> str | None:

@@ -21,7 +21,7 @@ _REQUIRED = {
     "supervisor": ("_global_history", "_reset_cluster_view"),
     "supervisor._global_history": ("_history", "_index"),
     "cluster_meta": ("_undo_stack", "_data", "_data_base", "set_from_descendants"),
-    "cluster_view": ("_model", "_proxy", "_current_sort", "table_view"),
+    "cluster_view": ("_model", "_proxy", "_current_sort", "table_view", "_fit_columns"),
     "cluster_view._proxy": ("_predicate",),
     "cluster_view._model": ("_rows",),
 }
@@ -99,6 +99,69 @@ def widths_from_visible_rows(table: Any) -> None:
     delegate on every change: 460-640 ms for the 400-unit recording against 35-42 ms
     (``benchmarks/bench_gui.py``)."""
     table.table_view.horizontalHeader().setResizeContentsPrecision(0)
+
+
+def cap_column_widths(table: Any, widths: dict[str, int], lead: tuple[str, ...] = ()) -> None:
+    """Keep the named columns at most ``widths`` pixels wide: phy fits every column to its
+    contents after each change, and a status text made one column ~700 px wide, pushing the
+    type off screen. Qt elides the cut text ("..."); ``full_text_tooltips`` shows it whole.
+    The ``lead`` columns are shown first after ``id`` (moved on screen only: phy's column
+    list, its saved files and the similarity view keep their order), so the type is in view
+    in Phy's narrow cluster view."""
+    from qtpy.QtWidgets import QHeaderView
+
+    fit = table._fit_columns
+
+    def fit_then_cap() -> None:
+        fit()
+        header = table.table_view.horizontalHeader()
+        for target, name in enumerate(lead, start=1):
+            if name in table.columns:
+                current = header.visualIndex(table.columns.index(name))
+                if current != target:
+                    header.moveSection(current, target)
+        for column, name in enumerate(table.columns):
+            mode = QHeaderView.Interactive if name in widths else QHeaderView.ResizeToContents
+            if header.sectionResizeMode(column) != mode:
+                header.setSectionResizeMode(column, mode)  # a fitted section cannot be resized
+            if name in widths:
+                table.table_view.resizeColumnToContents(column)
+                if header.sectionSize(column) > widths[name]:
+                    header.resizeSection(column, widths[name])
+
+    table._fit_columns = fit_then_cap
+    fit_then_cap()
+
+
+def cell_text(table: Any, row: int, column: int) -> str:
+    """The full text of a cell of the table as shown (proxy row and column)."""
+    index = table._proxy.index(row, column)
+    value = table._proxy.data(index)
+    return "" if value is None else str(value)
+
+
+def full_text_tooltips(table: Any, columns: dict[str, int]) -> Any:
+    """Show the whole text of a cell of ``columns`` as its tooltip; returns the event filter
+    (keep a reference)."""
+    from qtpy.QtCore import QEvent, QObject
+    from qtpy.QtWidgets import QToolTip
+
+    class Tooltips(QObject):
+        def eventFilter(self, obj, event):  # noqa: N802 - Qt's name
+            if event.type() != QEvent.ToolTip:
+                return False
+            index = table.table_view.indexAt(event.pos())
+            if not index.isValid() or table.columns[index.column()] not in columns:
+                return False
+            text = cell_text(table, index.row(), index.column())
+            if text:
+                QToolTip.showText(event.globalPos(), text, table.table_view)
+                return True
+            return False
+
+    tooltips = Tooltips(table.table_view)
+    table.table_view.viewport().installEventFilter(tooltips)
+    return tooltips
 
 
 def change_columns(table: Any, rows: list[dict], fields: list[str]) -> int:
