@@ -153,7 +153,7 @@ def test_selected_view_merge_and_accept(gui, qtbot, example_copy):
     supervisor.select([new])
     supervisor.block()
     assert plugin.view.cluster_id == new
-    assert "not been classified" in plugin.view.label.text()
+    assert "has no C4 result" in plugin.view.label.text()
 
 
 def test_cancel_stops_a_running_classify_and_changes_nothing(gui, qtbot, monkeypatch):
@@ -917,3 +917,77 @@ def test_the_type_is_in_view_on_first_open_and_after_reopening(curation, qtbot):
         if not reopened:
             _save(qtbot, supervisor, plugin)
             close()
+
+
+def test_the_view_says_what_it_shows_and_shows_the_saved_result_after_reopening(curation,
+                                                                               qtbot):
+    """Item 6: a rejected complex-spike unit no longer reads "confirmed by CS-SS pause" in the
+    view (the table's status replaces the run's); after Ctrl+S and reopening the view shows the
+    saved result (type, ratio, probabilities) instead of "has not been classified in this
+    session"; a cluster without a result says why."""
+    _folder, open_gui, close = curation
+    controller, _window, plugin = open_gui()
+    supervisor = controller.supervisor
+    _classify_all(qtbot, plugin)
+    statuses = _screen(controller, ("c4_status",))["c4_status"]
+    paired = [c for c, s in statuses.items() if "confirmed by CS-SS pause" in s]
+    assert paired, statuses
+    supervisor.select([paired[0]])
+    _settle(qtbot, supervisor)
+    qtbot.waitUntil(lambda: plugin.view.last_explanation is not None, timeout=30_000)
+    assert "confirmed by CS-SS pause" in plugin.view.last_explanation.status
+    assert plugin.reject_prediction()
+    supervisor.select([paired[-1]] if len(paired) > 1 else [0])
+    _settle(qtbot, supervisor)
+    qtbot.wait(500)
+    plugin.view.last_explanation = None
+    supervisor.select([paired[0]])
+    _settle(qtbot, supervisor)
+    qtbot.waitUntil(lambda: getattr(plugin.view.last_explanation, "cluster_id", None) ==
+                    paired[0], timeout=30_000)
+    status = plugin.view.last_explanation.status
+    assert status.startswith("rejected by curator") and "confirmed" not in status
+    kind = supervisor.cluster_meta.get("c4_type", 3)
+    _save(qtbot, supervisor, plugin)
+    close()
+    controller, _window, plugin = open_gui()
+    supervisor = controller.supervisor
+    supervisor.select([3])
+    _settle(qtbot, supervisor)
+    text = plugin.view.label.text()
+    assert "the saved result" in text and kind in text and "probabilities:" in text, text
+    assert "has not been classified" not in text
+    supervisor.merge([3, 4])
+    supervisor.block()
+    supervisor.select([max(supervisor.clustering.cluster_ids)])
+    _settle(qtbot, supervisor)
+    qtbot.waitUntil(lambda: "has no C4 result" in plugin.view.label.text(), timeout=5_000)
+    assert "merge or split" in plugin.view.label.text()
+
+
+def test_empty_panels_say_why_waveforms_in_ms_and_the_ratio_line_is_explained():
+    """Item 6 (the figure): a unit that could not be classified gets three panels that each
+    say why they are empty; the waveform axis is in ms; "top / 2" is explained. phy_c4 0.3
+    drew three empty axes, the waveform in samples and an unexplained "top / 2"."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from phy_c4.report import draw_unit, draw_why
+    from phy_c4.result import Explanation
+
+    def texts(figure):
+        return [t.get_text() for t in figure.findobj(match=lambda a: hasattr(a, "get_text"))]
+
+    figure = Figure()
+    draw_unit(figure, 7, None, {}, 2.0, tight=False, reason="too few spikes")
+    for ax in figure.axes:
+        assert any("too few spikes" in t.get_text() for t in ax.texts), ax.get_title()
+    labels = ("GoC", "MLI", "MFB", "PkC_ss", "PkC_cs")
+    why = Explanation(7, labels, np.full(5, 0.2), np.full((5, 3), 0.2), "PkC_cs",
+                      {"waveform": np.sin(np.arange(75) / 5.0)}, "ok", 1.0)
+    figure = Figure()
+    draw_why(figure, why, 2.0)
+    acg, wvf = figure.axes[0], figure.axes[1]
+    assert any("no ACG" in t.get_text() for t in acg.texts)
+    assert "ms" in wvf.get_xlabel()
+    assert any("top / 2" in t and "confident" in t for t in texts(figure))

@@ -72,8 +72,8 @@ class C4Plugin(IPlugin):
         self.controller = controller
         controller.c4_plugin = self  # so scripts and tests can reach the running instance
         self.worker = None
-        self.results: dict[int, tuple[dict[str, Any], Any]] = {}
-        self._explained_by: dict[int, _Source] = {}  # where each shown result came from
+        # each cluster's rows of this session's runs, oldest first: (row, features, source)
+        self.results: dict[int, list[tuple[dict[str, Any], Any, _Source]]] = {}
         self.view = None
         self.n_undo_steps: list[int] = []
         self.last_result: Any = None
@@ -339,20 +339,20 @@ class C4Plugin(IPlugin):
         return self._saved_probabilities.get(cluster_id, {})
 
     def _shown_row(self, cluster_id: int) -> dict[str, Any] | None:
-        """This session's result row of a cluster, when the table shows it (not undone, not
-        replaced by another result, not a new cluster)."""
-        row = self.results.get(cluster_id, (None, None))[0]
-        if row is None:
-            return None
+        """This session's result row of a cluster that the table shows (not undone, not a
+        new cluster), or None."""
+        shown = self._shown(cluster_id)
+        return None if shown is None else shown[0]
+
+    def _shown(self, cluster_id: int) -> tuple[dict[str, Any], Any, _Source] | None:
+        """(row, features, source) of the newest run of this session whose values the table
+        shows for the cluster (an undone run's are not shown), or None."""
         meta = self.supervisor.cluster_meta
-        for field in ("c4_ratio", "c4_model"):
-            value = row.get(field)
-            value = None if isinstance(value, float) and value != value else value
-            if isinstance(value, float):
-                value = round(value, 4)
-            if meta.get(field, cluster_id) != value:
-                return None
-        return row
+        for row, features, source in reversed(self.results.get(cluster_id, [])):
+            if all(meta.get(field, cluster_id) == _cell(row.get(field))
+                   for field in ("c4_ratio", "c4_model", "c4_confidence")):
+                return row, features, source
+        return None
 
     def known_types(self) -> tuple[str, ...]:
         """The classes a curated type is checked against: the shown result's, else C4's."""
@@ -654,8 +654,8 @@ class C4Plugin(IPlugin):
                          self.worker.result_id, self.worker.service)
         for row in table.to_dict("records"):
             cluster_id = int(row["cluster_id"])
-            self.results[cluster_id] = (row, result.features.get(cluster_id))
-            self._explained_by[cluster_id] = source
+            self.results.setdefault(cluster_id, []).append(
+                (row, result.features.get(cluster_id), source))
         confident = summary(result)["confident"]
         seconds = time.perf_counter() - self._started
         pairs = 0 if result.pair is None else int(sum(1 for p in result.pair if p != "")) // 2
@@ -740,19 +740,64 @@ class C4Plugin(IPlugin):
         if self.view is None or not cluster_ids:
             return
         cluster_id = int(cluster_ids[0])
-        row, features = self.results.get(cluster_id, (None, None))
-        if row is not None and self.supervisor.cluster_meta.get("c4_type", cluster_id) is None:
-            row, features = None, None  # undone, or a new cluster after a merge
-        source = self._explained_by.get(cluster_id) if row is not None else None
-        if source is not None and source.service is not None:  # drawn by the worker process
+        shown = self._shown(cluster_id)
+        meta = self.supervisor.cluster_meta
+        if shown is None:
+            self.view.show_text(cluster_id, self._saved_summary(cluster_id))
+            return
+        row, features, source = shown
+        # the table's values win over the run's: a rejection since changes type and status
+        row = {**row, **{f: meta.get(f, cluster_id) for f in ("c4_type", "c4_status")}}
+        status = str(row.get("c4_status") or "")
+        if source.service is not None:  # drawn by the worker process
             threshold = self.threshold
             self.view.show_cluster(
                 cluster_id, row, features, threshold, None,
                 lambda size, title: _render(source.service, source.result_id, cluster_id, size,
-                                            threshold, title))
+                                            threshold, title, status))
             return
-        explain = None if source is None else (lambda: _explain(cluster_id, source))
+        explain = lambda: _explain(cluster_id, source, status)  # noqa: E731
         self.view.show_cluster(cluster_id, row, features, self.threshold, explain)
+
+    def _saved_summary(self, cluster_id: int) -> str:
+        """What the C4 view says of a cluster with no result of this session: the saved
+        result the table shows (after reopening), or why there is none."""
+        meta = self.supervisor.cluster_meta
+        kind = meta.get("c4_type", cluster_id)
+        if kind is None:
+            return (f"Cluster {cluster_id} has no C4 result: not classified yet, or made by a "
+                    "merge or split since (its parents' results were about other spikes).\n"
+                    "C4 › Classify selected (Ctrl+Shift+C).")
+        lines = [f"Cluster {cluster_id}: {kind or 'no type'} (the saved result)"]
+        numbers = [f"{name} {meta.get(field, cluster_id)}" for name, field in
+                   (("ratio", "c4_ratio"), ("confidence", "c4_confidence"),
+                    ("votes", "c4_votes")) if meta.get(field, cluster_id) not in (None, "")]
+        if numbers:
+            lines.append(", ".join(numbers))
+        if meta.get("c4_status", cluster_id):
+            lines.append(f"status: {meta.get('c4_status', cluster_id)}")
+        probabilities = self._saved_probabilities_of(cluster_id)
+        if probabilities:
+            ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
+            lines.append("probabilities: " + ", ".join(f"{k} {v:.2f}" for k, v in ranked))
+        if meta.get("c4_model", cluster_id):
+            lines.append(f"model: {meta.get('c4_model', cluster_id)}")
+        decided = meta.get(HUMAN_LABEL, cluster_id) or meta.get(REJECTED, cluster_id)
+        if decided:
+            lines.append(f"curator: {meta.get(HUMAN_LABEL, cluster_id) or '-'} "
+                         f"({meta.get(SOURCE, cluster_id) or ''})")
+        lines.append("The figures (ACG, waveform, nearest training units) are drawn from a "
+                     "Classify of this session: Ctrl+Shift+C.")
+        return "\n".join(lines)
+
+
+def _cell(value: Any) -> Any:
+    """A result table's value as the cluster columns hold it (``io.results.column_values``)."""
+    if hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
+    if isinstance(value, float):
+        return None if value != value else round(value, 4)
+    return value
 
 
 class _Source(NamedTuple):
@@ -789,7 +834,7 @@ def _read_saved_probabilities(folder: Any) -> dict[int, dict[str, float]]:
 
 
 def _render(service: Any, result_id: int, cluster_id: int, size: tuple[int, int],
-            threshold: float, title: str) -> tuple[bytes, Any]:
+            threshold: float, title: str, status: str = "") -> tuple[bytes, Any]:
     """The C4 view's figure of a cluster, drawn by the worker process that classified it, and
     its explanation (runs in the view's render thread)."""
     from phy_c4.result import load_explanation
@@ -797,7 +842,8 @@ def _render(service: Any, result_id: int, cluster_id: int, size: tuple[int, int]
     out = service.path(f"view_{result_id}_{cluster_id}_{service.new_id()}.png")
     answer = service.request({"op": "render", "id": service.new_id(), "result": result_id,
                               "cluster": cluster_id, "size": list(size),
-                              "threshold": threshold, "title": title, "out": out})
+                              "threshold": threshold, "title": title, "out": out,
+                              "status": status})
     if answer.get("op") != "rendered":
         return b"", None
     try:
@@ -810,10 +856,13 @@ def _render(service: Any, result_id: int, cluster_id: int, size: tuple[int, int]
                 os.remove(path)
 
 
-def _explain(cluster_id: int, source: _Source) -> Any:
+def _explain(cluster_id: int, source: _Source, status: str = "") -> Any:
     """The C4 view's "why" for a cluster when its result was computed in Phy's process (runs in
-    the view's render thread)."""
+    the view's render thread); ``status``: the table's (a rejection since replaces the run's)."""
     from phy_c4.explain import explain_cluster
 
     loaded = source.bundle if hasattr(source.bundle, "reference") else None  # not a name
-    return explain_cluster(source.result, source.recording, loaded, cluster_id)
+    explanation = explain_cluster(source.result, source.recording, loaded, cluster_id)
+    if explanation is not None and status:
+        explanation.status = status
+    return explanation
