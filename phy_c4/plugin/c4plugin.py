@@ -88,6 +88,7 @@ class C4Plugin(IPlugin):
         self._review_pos: int | None = None
         self._review_pending: list[int] = []
         self._saved_probabilities: dict[int, dict[str, float]] | None = None
+        self._published: tuple[tuple, tuple] = ((), ())  # (key, paths) of the last publication
         self._bundle = None
         if self.worker_process:
             # What this process needs when results land (their arrays and files: pandas,
@@ -167,11 +168,20 @@ class C4Plugin(IPlugin):
         @connect(sender=gui)
         def on_close(sender):
             self.cancel_classification(wait=True)
+            self.wait_published()
             if getattr(self, "service", None) is not None:
                 self.service.close()  # also ends a warm-up waiting for it
             warmup = getattr(self, "_warmup", None)
             if warmup is not None and warmup.isRunning():
                 warmup.wait(60_000)
+
+        save = self.supervisor.save
+
+        def save_after_publication(*args: Any, **kwargs: Any) -> Any:
+            self.wait_published()  # Phy rewrites the columns a publication may be reading
+            return save(*args, **kwargs)
+
+        self.supervisor.save = save_after_publication
 
         @connect(sender=self.supervisor)
         def on_save_clustering(sender, spike_clusters, groups, *labels):
@@ -298,13 +308,19 @@ class C4Plugin(IPlugin):
         meta = self.supervisor.cluster_meta
         by = signature()
         decisions = {}
+        from phy_c4.status import is_confident
+
         for cluster_id in self.supervisor.selected:
             predicted = self._predicted(int(cluster_id))
             try:
-                decisions[int(cluster_id)] = reject(predicted, meta.get(HUMAN_LABEL, cluster_id),
-                                                    by)
+                values = reject(predicted, meta.get(HUMAN_LABEL, cluster_id), by)
             except DecisionError:
                 continue
+            if not is_confident(meta.get("c4_type", cluster_id)):
+                # below the threshold already: the type and status stay, as a later Classify
+                # leaves them; the rejection holds if a later one gives that type
+                values = {k: v for k, v in values.items() if not k.startswith("c4_")}
+            decisions[int(cluster_id)] = values
         return self._record_and_say(decisions, "reject")
 
     def _predicted(self, cluster_id: int) -> str | None:
@@ -667,25 +683,45 @@ class C4Plugin(IPlugin):
 
     def _publish_saved(self) -> None:
         """Publish, as the CLI does, the Classify results the table shows now: an undone
-        Classify is not published, and each result only for the clusters that still show it."""
-        shown = self._shown_results()
+        Classify is not published, and each result only for the clusters that still show it.
+        The files are written in a thread (compressing and syncing them would hold the window
+        ~0.3-0.6 s on 350 units). When that is what this session last published (a repeated
+        Ctrl+S, a decision in between) and the audit folder is there, nothing is written
+        again: Phy's own save has just rewritten the same column values."""
+        from phy_c4.io.results import AUDIT_DIR
+
+        shown, key = self._shown_results()
         if not shown:
             return
-        from phy_c4.io.publish import publish
-        from phy_c4.run import publication
+        folder = Path(self.controller.model.dir_path)
+        if key == self._published[0] and (folder / AUDIT_DIR).is_dir():
+            self.saved = list(self._published[1])
+            self.gui.status_message = "C4: the saved classification is unchanged"
+            return
+        from phy_c4.plugin.worker import Publisher
 
-        try:
-            saved: list[Any] = []
-            for result in shown:  # oldest first: a newer result wins where both were kept
-                saved = publish(self.controller.model.dir_path, publication(result),
-                                overwrite=True, wait_s=5.0)
-            self.saved = saved
-            self._saved_probabilities = None  # read again from what was just written
-            self.gui.status_message = (f"C4: saved the audit folder and columns of "
-                                       f"{sum(len(r.cluster_ids) for r in shown)} clusters")
-        except Exception as error:  # Phy's own save has happened; say what did not
-            logger.debug("C4 publication failed", exc_info=True)
-            self.gui.status_message = f"C4: the audit folder was not saved ({error})"
+        self.wait_published()  # one publication at a time, in the order of the saves
+        self._publisher = Publisher(folder, shown)
+        publisher = self._publisher
+        publisher.done.connect(lambda paths: self._on_published(key, shown, paths))
+        publisher.failed.connect(self._on_publish_failed)
+        publisher.start()
+
+    def wait_published(self, timeout_ms: int = 60_000) -> None:
+        """Wait for a publication still being written (a second Ctrl+S, closing the GUI)."""
+        publisher = getattr(self, "_publisher", None)
+        if publisher is not None and publisher.isRunning():
+            publisher.wait(timeout_ms)
+
+    def _on_published(self, key: tuple, shown: list[Any], paths: list[Any]) -> None:
+        self.saved = list(paths)
+        self._published = (key, tuple(paths))
+        self._saved_probabilities = None  # read again from what was just written
+        self.gui.status_message = (f"C4: saved the audit folder and columns of "
+                                   f"{sum(len(r.cluster_ids) for r in shown)} clusters")
+
+    def _on_publish_failed(self, message: str) -> None:  # Phy's own save has happened
+        self.gui.status_message = f"C4: the audit folder was not saved ({message})"
 
     def current_result(self) -> Any:
         """The newest Classify result in effect (not undone), or None."""
@@ -694,47 +730,38 @@ class C4Plugin(IPlugin):
         tags = applied_tags(self.supervisor)
         return tags[-1] if tags else None
 
-    def _shown_results(self) -> list[Any]:
+    def _shown_results(self) -> tuple[list[Any], tuple]:
         """The Classify results in effect (not undone), oldest first, each restricted to the
-        clusters whose columns show it now (with the rejections made since applied); a
-        cluster is in one result only, the newest that shows it."""
+        clusters whose columns show it now (type, ratio and status, with the rejections made
+        since applied, as the next Classify would apply them); a cluster is in one result only,
+        the newest that shows it. Also a key of what that is, to tell an unchanged state."""
+        import numpy as np
+
         from phy_c4.plugin.labels import applied_tags
-
-        covered: set[int] = set()
-        shown = []
-        for result in reversed(applied_tags(self.supervisor)):
-            result = self._still_shown(self._with_rejections(result), covered)
-            if result is not None:
-                shown.append(result)
-                covered.update(int(c) for c in result.cluster_ids)
-        return shown[::-1]
-
-    def _with_rejections(self, result: Any) -> Any:
-        """A copy of ``result`` with the rejections made since it was computed applied, as the
-        next Classify would apply them."""
         from phy_c4.result import apply_rejections
 
         meta = self.supervisor.cluster_meta
-        rejected = {int(c): meta.get(REJECTED, int(c)) for c in result.cluster_ids}
-        result = result.subset([True] * len(result.cluster_ids))  # copies the arrays
-        apply_rejections(result, {c: r for c, r in rejected.items() if r})
-        return result
-
-    def _still_shown(self, result: Any, exclude: set[int]) -> Any:
-        """The result restricted to clusters that exist, are not in ``exclude`` and show
-        exactly its values (not undone, not merged away, not re-classified since); per-member
-        probabilities are dropped when rows are."""
-        from phy_c4.io.results import column_values
-
         current = {int(c) for c in self.supervisor.clustering.cluster_ids}
-        meta = self.supervisor.cluster_meta
-        values = column_values(result.table)
-        keep = [int(c) in current and int(c) not in exclude and
-                all(meta.get(f, int(c)) == v.get(int(c)) for f, v in values.items())
-                for c in result.cluster_ids]
-        if all(keep):
-            return result
-        return result.subset(keep) if any(keep) else None
+        covered: set[int] = set()
+        shown, key = [], []
+        for result in reversed(applied_tags(self.supervisor)):
+            ids = [int(c) for c in result.cluster_ids]
+            rejected = {c: meta.get(REJECTED, c) for c in ids if c in current}
+            rejected = {c: r for c, r in rejected.items() if r}
+            copy = result.subset(np.ones(len(ids), dtype=bool))  # copies the arrays
+            apply_rejections(copy, rejected)
+            keep = np.array([c in current and c not in covered
+                             and meta.get("c4_type", c) == copy.cell_type[i]
+                             and meta.get("c4_status", c) == copy.status[i]
+                             and meta.get("c4_ratio", c) == _cell(copy.ratio[i])
+                             for i, c in enumerate(ids)], dtype=bool)
+            if not keep.any():
+                continue
+            kept = [c for c, k in zip(ids, keep, strict=True) if k]
+            shown.append(copy if keep.all() else copy.subset(keep))
+            key.append((id(result), tuple(kept), tuple(sorted(rejected.items()))))
+            covered.update(kept)
+        return shown[::-1], tuple(key[::-1])
 
     def _show_selected(self, cluster_ids: list[int]) -> None:
         if self.view is None or not cluster_ids:

@@ -172,13 +172,16 @@ def clear_inherited_predictions(supervisor: Any) -> bool:
     what they do inherit through later undos; False when this phy offers no hook for it."""
     meta = supervisor.cluster_meta
 
-    def clear(new_clusters: list[int]) -> None:
-        for field in NOT_INHERITED:
-            if field in meta.fields:
-                meta.set(field, new_clusters, None, add_to_stack=False)
-        # phy sets inherited values outside its undo stack and rebuilds every value from a
-        # base snapshot on undo, so any later undo (of a label, of a C4 step) would wipe a
-        # merged cluster's group; new ids are in no earlier state, so they go into the base.
-        phy_compat.keep_in_base(meta, new_clusters)
+    def clear(inherited: dict[int, list[str]]) -> None:
+        for cluster, fields in inherited.items():
+            for field in fields:
+                if field in NOT_INHERITED:
+                    meta.set(field, [cluster], None, add_to_stack=False)
+                else:
+                    # phy sets inherited values outside its undo stack and rebuilds every value
+                    # from a base snapshot on undo, so a later undo (of a label, of a C4 step)
+                    # would wipe a merged cluster's group; an inherited value is in no earlier
+                    # state of that cluster, so it goes into the base.
+                    phy_compat.keep_in_base(meta, cluster, field)
 
     return phy_compat.wrap_set_from_descendants(meta, clear)

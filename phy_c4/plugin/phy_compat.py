@@ -20,7 +20,7 @@ TESTED = "2.1.0"
 _REQUIRED = {
     "supervisor": ("_global_history", "_reset_cluster_view"),
     "supervisor._global_history": ("_history", "_index"),
-    "cluster_meta": ("_undo_stack", "_data", "_data_base", "set_from_descendants"),
+    "cluster_meta": ("_undo_stack", "_data", "_data_base", "_fields", "set_from_descendants"),
     "cluster_view": ("_model", "_proxy", "_current_sort", "table_view", "_fit_columns"),
     "cluster_view._proxy": ("_predicate",),
     "cluster_view._model": ("_rows",),
@@ -68,11 +68,9 @@ def update_info(**kwargs: Any) -> Any:
     return UpdateInfo(**kwargs)
 
 
-def keep_in_base(meta: Any, clusters: list[int]) -> None:
-    """Copy the current values of new clusters into the snapshot phy's undo replays from."""
-    for cluster in clusters:
-        if cluster in meta._data:
-            meta._data_base[cluster] = deepcopy(meta._data[cluster])
+def keep_in_base(meta: Any, cluster: int, field: str) -> None:
+    """Put a cluster's current value of ``field`` into the snapshot phy's undo replays from."""
+    meta._data_base.setdefault(cluster, {})[field] = deepcopy(meta._data[cluster][field])
 
 
 def replay_meta_without_last(meta: Any, n_steps: int) -> None:
@@ -223,15 +221,21 @@ def _runs(rows: list[int]) -> list[tuple[int, int]]:
 
 
 def wrap_set_from_descendants(meta: Any, after: Any) -> bool:
-    """Call ``after(new_clusters)`` whenever a merge or split gives clusters their parents'
-    labels; False when this phy has no such hook."""
+    """Call ``after({new_cluster: [fields it inherited]})`` whenever a merge or split (or the
+    undo or redo of one) gives clusters their parents' labels: only fields the cluster had no
+    value of before (a cluster an undo brings back keeps its own values); False when this phy
+    has no such hook."""
     original = getattr(meta, "set_from_descendants", None)
     if original is None:
         return False
 
     def set_from_descendants(descendants, largest_old_cluster=None):
+        new = sorted({new for _, new in descendants})
+        before = {c: {f: meta.get(f, c) for f in meta.fields} for c in new}
         original(descendants, largest_old_cluster=largest_old_cluster)
-        after(sorted({new for _, new in descendants}))
+        inherited = {c: [f for f in meta.fields if before[c].get(f) == meta._fields.get(f)
+                         and meta.get(f, c) != meta._fields.get(f)] for c in new}
+        after({c: fields for c, fields in inherited.items() if fields})
 
     meta.set_from_descendants = set_from_descendants
     return True
