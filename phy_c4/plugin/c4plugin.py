@@ -460,9 +460,7 @@ class C4Plugin(IPlugin):
         """The order Next/Previous walk: every classified unit, most useful first, made when
         the classification shown changes (a Classify, its undo) and never by a decision, so
         the walk goes on from where it is."""
-        from phy_c4.plugin.labels import applied_tags
-
-        key = tuple(id(t) for t in applied_tags(self.supervisor))
+        key = tuple(id(t) for t in self._applied_results())
         if key != self._review_key:
             self._review_key = key
             self._review_order = self.review_queue(include_decided=True)
@@ -725,10 +723,19 @@ class C4Plugin(IPlugin):
 
     def current_result(self) -> Any:
         """The newest Classify result in effect (not undone), or None."""
+        tags = self._applied_results()
+        return tags[-1] if tags else None
+
+    def _applied_results(self) -> list[Any]:
+        """The Classify results in effect (not undone), oldest first; with a phy whose undo
+        history cannot be read, the last one (its clusters are still checked against the
+        table)."""
         from phy_c4.plugin.labels import applied_tags
 
         tags = applied_tags(self.supervisor)
-        return tags[-1] if tags else None
+        if tags is None:
+            return [self.last_result] if self.last_result is not None else []
+        return tags
 
     def _shown_results(self) -> tuple[list[Any], tuple]:
         """The Classify results in effect (not undone), oldest first, each restricted to the
@@ -737,14 +744,13 @@ class C4Plugin(IPlugin):
         the newest that shows it. Also a key of what that is, to tell an unchanged state."""
         import numpy as np
 
-        from phy_c4.plugin.labels import applied_tags
         from phy_c4.result import apply_rejections
 
         meta = self.supervisor.cluster_meta
         current = {int(c) for c in self.supervisor.clustering.cluster_ids}
         covered: set[int] = set()
         shown, key = [], []
-        for result in reversed(applied_tags(self.supervisor)):
+        for result in reversed(self._applied_results()):
             ids = [int(c) for c in result.cluster_ids]
             rejected = {c: meta.get(REJECTED, c) for c in ids if c in current}
             rejected = {c: r for c, r in rejected.items() if r}

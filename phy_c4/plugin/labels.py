@@ -156,10 +156,14 @@ def _by_value(per_cluster: dict[int, Any], existing: set[int]) -> dict[Any, list
     return groups
 
 
-def applied_tags(supervisor: Any) -> list[Any]:
-    """Tags of the C4 steps in effect (not undone), oldest first."""
-    return [c.tag for c in phy_compat.applied_history(supervisor)
-            if isinstance(c, _BatchEntry) and c.tag is not None]
+def applied_tags(supervisor: Any) -> list[Any] | None:
+    """Tags of the C4 steps in effect (not undone), oldest first; None when this phy's
+    history cannot be read."""
+    try:
+        history = phy_compat.applied_history(supervisor)
+    except AttributeError:
+        return None
+    return [c.tag for c in history if isinstance(c, _BatchEntry) and c.tag is not None]
 
 
 NOT_INHERITED = (*RESULT_COLUMNS, *DECISION_COLUMNS)

@@ -226,7 +226,7 @@ def wrap_set_from_descendants(meta: Any, after: Any) -> bool:
     value of before (a cluster an undo brings back keeps its own values); False when this phy
     has no such hook."""
     original = getattr(meta, "set_from_descendants", None)
-    if original is None:
+    if original is None or not all(hasattr(meta, a) for a in ("_fields", "_data", "_data_base")):
         return False
 
     def set_from_descendants(descendants, largest_old_cluster=None):
