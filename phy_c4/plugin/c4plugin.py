@@ -339,11 +339,10 @@ class C4Plugin(IPlugin):
     def _probabilities(self, cluster_id: int) -> dict[str, float]:
         """The class probabilities of the result the table shows for the cluster: this
         session's, or the saved audit folder's after reopening."""
-        from phy_c4.report import unit_probabilities
-
         row = self._shown_row(cluster_id)
-        if row is not None:
-            return unit_probabilities(row)
+        if row is not None:  # (report.unit_probabilities would load matplotlib here)
+            return {k[len("c4_p_"):]: float(v) for k, v in row.items()
+                    if k.startswith("c4_p_") and v is not None and float(v) == float(v)}
         return self._saved_probabilities_of(cluster_id)
 
     def _saved_probabilities_of(self, cluster_id: int) -> dict[str, float]:
