@@ -16,7 +16,31 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from phy_c4.config import C4_SAMPLE_RATE
 from phy_c4.features import log_lags
+
+WAVEFORM_PEAK_MS = 1.0
+"""Where both families put the waveform's peak in their input window (at C4's 30 kHz)."""
+
+
+def waveform_ms(n_samples: int) -> np.ndarray:
+    """Time (ms from the peak) of each sample of a model's waveform input."""
+    return (np.arange(n_samples) - round(WAVEFORM_PEAK_MS * C4_SAMPLE_RATE / 1000.0)) * \
+        1000.0 / C4_SAMPLE_RATE
+
+
+def ratio_note(threshold: float) -> str:
+    """What the dashed line of the probability panel means."""
+    return (f"dashed line: top / {threshold:g}. A type is confident when every other class "
+            f"is left of it (top / second ≥ {threshold:g})")
+
+
+def _empty(ax, text: str) -> None:
+    """An empty panel that says why it is empty."""
+    ax.text(0.5, 0.5, textwrap.fill(text, 30), ha="center", va="center", fontsize=8,
+            color="0.35", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _draw_acg_3d(ax, acg_log: np.ndarray) -> Any:
@@ -32,20 +56,12 @@ def _draw_acg_3d(ax, acg_log: np.ndarray) -> Any:
     return mesh
 
 
-def _say(ax, text: str) -> None:
-    """An empty panel that says why it is empty (never bare 0-1 axes)."""
-    ax.text(0.5, 0.5, textwrap.fill(text, 34), ha="center", va="center", fontsize=8,
-            color="0.3", transform=ax.transAxes)
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
               probabilities: dict[str, float], threshold: float, title_extra: str = "",
               tight: bool = True, reason: str = "") -> None:
     """3D-ACG heat map over log lags (or the 1-D ACG), the preprocessed waveform, and class
     probabilities with the confidence-ratio threshold; ``inputs`` are the model inputs of the
-    unit as its family named them. ``reason`` (the unit's status) is what an empty panel says."""
+    unit as its family named them; an empty panel says why (``reason``: the unit's status)."""
     why = f": {reason}" if reason else ""
     inputs = inputs or {}
     acg_log, waveform, acg_1d = (inputs.get(k) for k in ("acg_3d_log", "waveform", "acg_1d"))
@@ -65,21 +81,19 @@ def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
             ax_acg.set_xlabel("lag (ms)")
             ax_acg.set_ylabel("spike pairs")
         else:  # e.g. complex spikes (~1 Hz): rarely two within the window
-            _say(ax_acg, f"no two spikes within ±{acg_1d.size // 2} ms of each other "
+            _empty(ax_acg, f"no two spikes within ±{acg_1d.size // 2} ms of each other "
                          "(a slowly firing unit)")
     else:
-        ax_acg.set_title("autocorrelogram")
-        _say(ax_acg, f"no ACG{why}")
+        _empty(ax_acg, f"no ACG{why}")
     if waveform is not None:
-        t = (np.arange(waveform.size) - 30) / 30.0
-        ax_wvf.plot(t, waveform, color="black")
+        ax_wvf.plot(waveform_ms(waveform.size), waveform, color="black")
         ax_wvf.axhline(0, color="0.8", lw=0.5)
-        ax_wvf.set_xlabel("time (ms)")
+        ax_wvf.set_xlabel("time from peak (ms)")
     else:
-        _say(ax_wvf, f"no waveform{why}")
+        _empty(ax_wvf, f"no waveform{why}")
     ax_wvf.set_title("waveform (normalised)")
     if not probabilities:
-        _say(ax_prob, f"not classified{why}")
+        _empty(ax_prob, f"no probabilities: the unit was not classified{why}")
     if probabilities:
         labels = list(probabilities)
         values = [probabilities[k] for k in labels]
@@ -91,6 +105,7 @@ def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
                         label=f"top / {threshold:g}")
         ax_prob.legend(loc="lower right", fontsize=7)
         ax_prob.set_xlabel("probability")
+        fig.text(0.5, 0.01, ratio_note(threshold), ha="center", fontsize=7, color="0.3")
     ax_prob.set_title("class probabilities")
     fig.suptitle(f"cluster {cluster_id} {title_extra}".strip())
     if not tight:  # fixed margins: a tight layout needs an extra draw pass
@@ -112,6 +127,8 @@ def draw_why(fig, explanation: Any, threshold: float, title_extra: str = "") -> 
     ax_3d, ax_ccg, ax_text = (fig.add_subplot(grid[1, c]) for c in range(3))
     near = f"nearest {e.predicted} training units" if e.neighbours else None
     acg = e.inputs.get("acg_1d")
+    if acg is not None and not np.isfinite(acg).all():
+        acg = None
     if acg is not None:  # each curve over its own peak: shapes compared, not rates
         lags = np.arange(acg.size) - acg.size // 2
         for n in e.neighbours:
@@ -126,18 +143,28 @@ def draw_why(fig, explanation: Any, threshold: float, title_extra: str = "") -> 
         ax_acg.set_xlim(lags[0], lags[-1])
         ax_acg.set_xlabel("lag (ms)")
         ax_acg.set_ylabel("relative to peak")
-        ax_acg.set_title("ACG" + (" (orange: " + near + ")" if near else ""), fontsize=9)
+        shown = [n for n in e.neighbours if n.get("acg_1d") is not None
+                 and np.isfinite(n["acg_1d"]).all() and n["acg_1d"].max() > 0]
+        ax_acg.set_title("ACG" + (f" (orange: {near})" if shown else
+                                  f" ({e.predicted} training units: no ACG in the reference)"
+                                  if near else ""), fontsize=9)
+    elif "acg_3d_log" in e.inputs:
+        _empty(ax_acg, "this bundle reads the 3D autocorrelogram (below), not a 1-D ACG")
     else:
-        ax_acg.axis("off")
+        _empty(ax_acg, "no ACG: " + (e.status or "the unit has no ACG input"))
     waveform = e.inputs.get("waveform")
-    if waveform is not None:
-        t = np.arange(waveform.size)
+    if waveform is not None and not np.isfinite(waveform).all():
+        waveform = None
+    if waveform is None:
+        _empty(ax_wvf, "no waveform: " + (e.status or "the unit has no waveform input"))
+    else:
+        t = waveform_ms(waveform.size)
         for n in e.neighbours:
             other = n.get("waveform")
             if other is not None and other.size == waveform.size and np.isfinite(other).all():
                 ax_wvf.plot(t, other, color="tab:orange", lw=0.8, alpha=0.7)
         ax_wvf.plot(t, waveform, color="black", lw=1.5)
-        ax_wvf.set_xlabel("sample")
+        ax_wvf.set_xlabel("time from peak (ms)")
     ax_wvf.set_title("waveform" + (" (orange: nearest)" if near else ""), fontsize=9)
     k = np.arange(len(e.labels))
     ax_prob.barh(k, e.probabilities, color=["tab:blue" if lab == e.predicted else "0.7"
@@ -156,8 +183,7 @@ def draw_why(fig, explanation: Any, threshold: float, title_extra: str = "") -> 
         ax_3d.set_ylabel("rate decile")
         ax_3d.set_title(f"3D autocorrelogram ({e.acg_3d_source})", fontsize=9)
     else:
-        ax_3d.text(0.5, 0.5, "3D-ACG: too few spikes", ha="center", va="center")
-        ax_3d.axis("off")
+        _empty(ax_3d, "3D autocorrelogram: too few spikes (fewer than 100)")
     if e.ccg is not None:
         lags, counts = e.ccg
         ax_ccg.bar(lags, counts, width=lags[1] - lags[0], color="tab:purple")
@@ -165,14 +191,14 @@ def draw_why(fig, explanation: Any, threshold: float, title_extra: str = "") -> 
         ax_ccg.set_xlabel(f"lag from cluster {e.cluster_id}'s spikes (ms)")
         ax_ccg.set_title(f"partner {e.partner}: cross-correlogram", fontsize=9)
     else:
-        ax_ccg.text(0.5, 0.5, "no Purkinje partner", ha="center", va="center", color="0.4")
-        ax_ccg.axis("off")
+        _empty(ax_ccg, "cross-correlogram: no Purkinje partner (shown for a CS-SS pair only)")
     ax_text.axis("off")
     lines = [f"network's best class: {e.predicted}", f"novelty: {e.novelty:.2f}"
              if np.isfinite(e.novelty) else "novelty: not known"]
     if e.neighbour_distances:
         lines.append("nearest distances: " + ", ".join(f"{d:.2f}" for d in e.neighbour_distances))
     lines += [part.strip() for part in e.status.split(";")]
+    lines.append(ratio_note(threshold))
     ax_text.text(0, 1, "\n".join(textwrap.fill(line, 42) for line in lines), va="top",
                  fontsize=8, transform=ax_text.transAxes)
     fig.suptitle(f"cluster {e.cluster_id} {title_extra}".strip(), fontsize=10)

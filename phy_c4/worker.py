@@ -17,7 +17,8 @@ Protocol: one JSON object per line on standard input, answers one per line on st
 - ``{"op": "explain", "id": N, "result": RESULT_ID, "cluster": C, "out": NPZ}`` ->
   ``{"op": "explained", "path": NPZ}`` (or ``{"op": "none"}`` when not classified).
 - ``{"op": "render", "id": N, "result": RESULT_ID, "cluster": C, "size": [W, H],
-  "threshold": T, "title": TEXT, "out": PNG}`` -> ``{"op": "rendered", "path": PNG,
+  "threshold": T, "title": TEXT, "out": PNG, "status": TEXT}`` (status optional: the
+  table's, which replaces the run's) -> ``{"op": "rendered", "path": PNG,
   "explanation": NPZ}``: the C4 view's figure, drawn here.
 - ``{"op": "quit"}``, or standard input closing, ends the process.
 """
@@ -126,7 +127,10 @@ class Worker:
         figure = Figure(figsize=(width / 80, height / 80), dpi=80)
         FigureCanvasAgg(figure)
         answer = {"op": "rendered", "id": request["id"], "path": request["out"]}
+        status = request.get("status") or ""  # the table's: a rejection since replaces it
         if explanation is not None:
+            if status:
+                explanation.status = status
             draw_why(figure, explanation, float(request["threshold"]), request["title"])
             save_explanation(explanation, request["out"] + ".why.npz")
             answer["explanation"] = request["out"] + ".why.npz"
@@ -140,7 +144,7 @@ class Worker:
             unit = result.features.get(cluster_id)
             draw_unit(figure, cluster_id, getattr(unit, "inputs", None), unit_probabilities(row),
                       float(request["threshold"]), request["title"], tight=False,
-                      reason=str(row.get("c4_status") or ""))
+                      reason=status or str(row.get("c4_status") or ""))
         figure.savefig(request["out"], format="png")
         self.send(answer)
 

@@ -11,11 +11,13 @@ import pytest
 
 from phy_c4.curation import (
     DecisionError,
+    check_label,
     next_in_queue,
     reject,
     review_queue,
     set_type,
     signature,
+    walk,
 )
 from phy_c4.pipeline import classify
 from phy_c4.status import Status, status_of
@@ -91,3 +93,36 @@ def test_classify_honours_a_rejection_from_the_folder_and_from_the_caller(exampl
     write_cluster_column(example_copy, "cell_type_rejected", {first: first_type})
     from_folder = classify(example_copy, bundle=c4_bundle, threshold=1.0)
     assert from_folder.cell_type[row[first]] == "unclassified"
+
+
+def test_check_label_refuses_other_spellings_of_a_type_and_unclassified():
+    known = ("GoC", "MLI", "MFB", "PkC_ss", "PkC_cs")
+    assert check_label(" PkC_ss ", known) == "PkC_ss"
+    assert check_label("UBC", known) == "UBC"  # a free label of the right form is kept
+    with pytest.raises(DecisionError, match="did you mean PkC_ss"):
+        check_label("PkC-ss", known)
+    with pytest.raises(DecisionError, match="did you mean MLI"):
+        check_label("mli", known)
+    with pytest.raises(DecisionError, match="not a type"):
+        check_label("unclassified", known)
+    with pytest.raises(DecisionError, match="letters, digits"):
+        check_label("a b/c", known)
+    with pytest.raises(DecisionError, match="did you mean"):
+        set_type("pkc ss", "PkC_ss", known=known)
+
+
+def test_walk_goes_on_from_the_position_skips_and_wraps_so_every_unit_is_reached():
+    order = [10, 11, 12, 13, 14]
+    decided = {12}
+    assert walk(order, None, 1) == (0, False)  # no position yet: the head
+    assert walk(order, None, -1) == (4, False)
+    assert walk(order, 1, 1, lambda c: c in decided) == (3, False)  # 12 decided: skipped
+    assert walk(order, 4, 1) == (0, True)  # wraps: the least confident are reached
+    assert walk(order, 0, -1) == (4, True)
+    seen, position = [], 2
+    for _ in range(len(order)):
+        position, _wrapped = walk(order, position, 1, lambda c: c in decided)
+        seen.append(order[position])
+    assert set(seen) == set(order) - decided
+    assert walk(order, 0, 1, lambda c: True) == (None, False)
+    assert walk([], None, 1) == (None, False)

@@ -6,8 +6,13 @@ on ``cluster_meta``'s own undo stack (so Phy's replay-based undo stays correct),
 single entry in the supervisor's global history undoes or redoes them all at once. The views are
 refreshed once, with per-row values.
 
-Merged or split clusters would inherit a parent's prediction (``set_from_descendants``); the
-``c4_*`` fields of new clusters are cleared instead, so no stale type is ever shown.
+Merged or split clusters would inherit a parent's prediction and the curator's decision
+(``set_from_descendants``); the ``c4_*`` and decision fields of new clusters are cleared instead,
+so no stale type and no decision about other spikes is ever shown or saved (docs/review.md).
+What they do inherit (Phy's ``group``, other tools' labels) is kept through later undos.
+
+Undoing or redoing one of these steps tells Phy as its own steps do (a ``cluster`` event from
+the supervisor), so its task logger finishes the step and re-selects as after its own undo.
 
 phy's private API is reached only through ``phy_compat``; without it (another phy version)
 labels go through the public ``supervisor.label``, one undo step per value.
@@ -23,16 +28,22 @@ from phylib.utils.event import silent
 
 import phy_c4.plugin.phy_compat as phy_compat
 from phy_c4.config import RESULT_COLUMNS
+from phy_c4.curation import DECISION_COLUMNS
+
+BATCH = "metadata_c4"
+"""``up.description`` of the cluster event an undo/redo of a C4 step sends."""
 
 
 class _BatchEntry:
     """One global-history entry standing for ``n`` cluster_meta steps."""
 
-    def __init__(self, supervisor: Any, n_steps: int, clusters: list[int], fields: list[str]):
+    def __init__(self, supervisor: Any, n_steps: int, clusters: list[int], fields: list[str],
+                 tag: Any = None):
         self.supervisor = supervisor
         self.n_steps = n_steps
         self.clusters = clusters
         self.fields = fields
+        self.tag = tag  # what the step stands for (the plugin's Classify result), or None
 
     def undo(self):
         # ClusterMeta.undo() rebuilds every value from its base snapshot and replays the whole
@@ -40,12 +51,24 @@ class _BatchEntry:
         # replay once, which is what n undos amount to.
         phy_compat.replay_meta_without_last(self.supervisor.cluster_meta, self.n_steps)
         refresh_rows(self.supervisor, self.clusters, self.fields)
+        return self._announce("undo")
 
     def redo(self):
         with silent():
             for _ in range(self.n_steps):
                 self.supervisor.cluster_meta.redo()
         refresh_rows(self.supervisor, self.clusters, self.fields)
+        return self._announce("redo")
+
+    def _announce(self, history: str) -> Any:
+        """Phy's task logger waits for a ``cluster`` event to finish an undo/redo (and then
+        re-selects); without it Space and ``block()`` stall until the next Phy action. No
+        cluster is named: the rows are already refreshed, per value."""
+        from phylib.utils.event import emit
+
+        up = phy_compat.update_info(description=BATCH, history=history)
+        emit("cluster", self.supervisor, up)
+        return up
 
 
 def ensure_columns(supervisor: Any, fields: Iterable[str]) -> None:
@@ -85,11 +108,12 @@ def refresh_rows(supervisor: Any, clusters: list[int], fields: list[str]) -> Non
 
 
 def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
-                 refresh: bool = True) -> int:
+                 refresh: bool = True, tag: Any = None) -> int:
     """Write ``{field: {cluster: value}}`` as one undoable action; returns the Ctrl+Z count (1).
 
     Values of clusters that no longer exist (merged while classifying) are skipped. With
-    ``refresh=False`` the caller refreshes the cluster view itself (once, later).
+    ``refresh=False`` the caller refreshes the cluster view itself (once, later). ``tag`` is
+    kept on the undo entry (``applied_tags`` lists those not undone).
     """
     existing = set(supervisor.clustering.cluster_ids)
     if phy_compat.missing(supervisor):
@@ -105,7 +129,7 @@ def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
                 n_steps += 1
     if n_steps == 0:
         return 0
-    entry = _BatchEntry(supervisor, n_steps, sorted(touched), list(values))
+    entry = _BatchEntry(supervisor, n_steps, sorted(touched), list(values), tag)
     phy_compat.push_history(supervisor, entry)
     if refresh:
         refresh_rows(supervisor, sorted(touched), list(values))
@@ -132,14 +156,36 @@ def _by_value(per_cluster: dict[int, Any], existing: set[int]) -> dict[Any, list
     return groups
 
 
+def applied_tags(supervisor: Any) -> list[Any] | None:
+    """Tags of the C4 steps in effect (not undone), oldest first; None when this phy's
+    history cannot be read."""
+    try:
+        history = phy_compat.applied_history(supervisor)
+    except AttributeError:
+        return None
+    return [c.tag for c in history if isinstance(c, _BatchEntry) and c.tag is not None]
+
+
+NOT_INHERITED = (*RESULT_COLUMNS, *DECISION_COLUMNS)
+"""Fields a merged or split cluster never takes from its parents: the model's columns (computed
+from other spikes) and the curator's decisions (made about other spikes)."""
+
+
 def clear_inherited_predictions(supervisor: Any) -> bool:
-    """Make merges and splits leave new clusters without (stale) c4_* predictions; False when
-    this phy offers no hook for it."""
+    """Make merges and splits leave new clusters without c4_* predictions or decisions, and keep
+    what they do inherit through later undos; False when this phy offers no hook for it."""
     meta = supervisor.cluster_meta
 
-    def clear(new_clusters: list[int]) -> None:
-        for field in RESULT_COLUMNS:
-            if field in meta.fields:
-                meta.set(field, new_clusters, None, add_to_stack=False)
+    def clear(inherited: dict[int, list[str]]) -> None:
+        for cluster, fields in inherited.items():
+            for field in fields:
+                if field in NOT_INHERITED:
+                    meta.set(field, [cluster], None, add_to_stack=False)
+                else:
+                    # phy sets inherited values outside its undo stack and rebuilds every value
+                    # from a base snapshot on undo, so a later undo (of a label, of a C4 step)
+                    # would wipe a merged cluster's group; an inherited value is in no earlier
+                    # state of that cluster, so it goes into the base.
+                    phy_compat.keep_in_base(meta, cluster, field)
 
     return phy_compat.wrap_set_from_descendants(meta, clear)

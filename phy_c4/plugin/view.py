@@ -80,6 +80,12 @@ class C4View(QWidget):
         self.label.setPixmap(QPixmap())
         self.label.setText(text)
 
+    def show_text(self, cluster_id: int, text: str) -> None:
+        """Say something of a cluster instead of a figure (no result, or a saved one)."""
+        self.cluster_id = cluster_id
+        self.last_explanation = None
+        self.show_message(text)
+
     def _on_rendered(self, request: int, width: int, height: int, rgba: bytes) -> None:
         if request != self._request:
             return  # a newer selection is on its way
@@ -108,8 +114,8 @@ class C4View(QWidget):
         process draws: matplotlib never loads in Phy's process)."""
         self.cluster_id = cluster_id
         if row is None:
-            self.show_message(f"Cluster {cluster_id} has not been classified in this session.\n"
-                              "C4 › Classify selected (Ctrl+Shift+C).")
+            self.show_text(cluster_id, f"Cluster {cluster_id} has no C4 result.\n"
+                                       "C4 › Classify selected (Ctrl+Shift+C).")
             return
         label = row.get("c4_type") or "not classified"
         extra = f"— {label}  ·  {row.get('c4_model', '')}"

@@ -164,3 +164,30 @@ class WarmUp(QThread):
             self.loaded.emit(warm_up(self.bundle))
         except Exception:  # the real run will report the problem
             logger.debug("C4 warm-up failed:\n%s", traceback.format_exc())
+
+
+class Publisher(QThread):
+    """Publish results into a Phy folder off the GUI thread (``io.publish``: staged, then
+    committed under the folder's lock), oldest first; ``done`` carries the last one's paths."""
+
+    done = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, folder: Any, results: list[Any]) -> None:
+        super().__init__()
+        self.folder = folder
+        self.results = results
+
+    def run(self) -> None:
+        from phy_c4.io.publish import publish
+        from phy_c4.run import publication
+
+        try:
+            paths: list[Any] = []
+            for result in self.results:
+                paths = publish(self.folder, publication(result), overwrite=True, wait_s=5.0)
+        except Exception as error:  # reported in the status bar, never a crash of the GUI
+            logger.debug("C4 publication failed:\n%s", traceback.format_exc())
+            self.failed.emit(f"{type(error).__name__}: {error}")
+        else:
+            self.done.emit(paths)
