@@ -55,21 +55,21 @@ MODELS: dict[str, TypeModel] = {
     "GoC": TypeModel((5, 15), 5.0, 0.003, (60, 160)),
     "MFB": TypeModel((30, 70), 1.0, 0.0015, (60, 180)),
 }
-DRAWN_SHAPES = {"PkC_cs": ((-1.0, 0.0, 0.25), (0.5, 0.8, 0.35), (-0.45, 1.6, 0.3),
-                           (0.3, 2.4, 0.4))}
-"""(amplitude, centre ms, width ms) Gaussian components of the types whose real median is not
-used: within an 82-sample template the complex spike's long real tail is cut, and the default
-bundle then calls it GoC; this drawn broad multi-phasic shape keeps the example's CS-SS pairs."""
-TAPER_SAMPLES = 10
-GAUSSIAN_SHAPES = {
+DRAWN_SHAPES = {
     "PkC_ss": ((-1.0, 0.0, 0.10), (0.45, 0.35, 0.18)),
-    "PkC_cs": DRAWN_SHAPES["PkC_cs"],
+    "PkC_cs": ((-1.0, 0.0, 0.25), (0.5, 0.8, 0.35), (-0.45, 1.6, 0.3), (0.3, 2.4, 0.4)),
     "MLI": ((-1.0, 0.0, 0.09), (0.35, 0.30, 0.15)),
     "GoC": ((-1.0, 0.0, 0.22), (0.30, 0.90, 0.60)),
     "MFB": ((0.35, -0.25, 0.08), (-1.0, 0.0, 0.08), (0.30, 0.30, 0.12)),
 }
-"""Version 0.2's drawn shapes (untapered), kept for ``make_npyx_folder``: the npyx 4.3.1
-references in tests/data/npyx_e2e were computed on folders made with them, so they are frozen."""
+"""(amplitude, centre ms, width ms) Gaussian components of drawn caricature shapes. PkC_cs always
+uses its own: within an 82-sample template the complex spike's long real tail is cut, and the
+default bundle then calls it GoC. ``make_dataset(waveforms="drawn")`` uses them for every type
+(the default bundle misreads some of those units: a dataset where adapting can help);
+``waveforms="v0.2"`` uses them untapered, as version 0.2 did: ``make_npyx_folder`` keeps them,
+since the npyx 4.3.1 references in tests/data/npyx_e2e were computed on such folders."""
+WAVEFORMS = ("real", "drawn", "v0.2")
+TAPER_SAMPLES = 10
 """Cosine ramps at each end of a template: the waveform reaches 0 where the template stops."""
 LAYER_OF = {"PkC_ss": "PCL", "PkC_cs": "PCL", "MLI": "ML", "GoC": "GCL", "MFB": "GCL"}
 
@@ -108,18 +108,18 @@ def _with_pauses(times: np.ndarray, triggers: np.ndarray, rng: np.random.Generat
 
 
 def unit_waveform(cell_type: str, fs: float = 30000.0, n_samples: int = N_TEMPLATE_SAMPLES,
-                  peak: int = TEMPLATE_PEAK, shapes: str = "c4") -> np.ndarray:
+                  peak: int = TEMPLATE_PEAK, waveforms: str = "real") -> np.ndarray:
     """Unit-amplitude 1-D template of a type (peak at ``peak``): the C4 database's median
-    waveform of the type, resampled to ``fs`` and tapered to 0 at both ends; with
-    ``shapes="gaussian"``, version 0.2's drawn shapes (``GAUSSIAN_SHAPES``)."""
+    waveform of the type, resampled to ``fs`` and tapered to 0 at both ends; or the drawn
+    shapes (``DRAWN_SHAPES``, ``waveforms`` "drawn", or "v0.2" untapered)."""
     from phy_c4._example_shapes import PEAK, SHAPES
 
     t = (np.arange(n_samples) - peak) / fs
-    if shapes == "gaussian":
+    if waveforms == "v0.2":
         wave = sum(a * np.exp(-0.5 * ((t * 1000.0 - c) / w) ** 2)
-                   for a, c, w in GAUSSIAN_SHAPES[cell_type])
+                   for a, c, w in DRAWN_SHAPES[cell_type])
         return wave / np.abs(wave).max()
-    if cell_type in DRAWN_SHAPES:
+    if waveforms == "drawn" or cell_type == "PkC_cs":
         wave = sum(a * np.exp(-0.5 * ((t * 1000.0 - c) / w) ** 2)
                    for a, c, w in DRAWN_SHAPES[cell_type])
     else:
@@ -146,8 +146,8 @@ class ExampleUnit:
 
 def make_dataset(path: str | os.PathLike, n_units_per_type: int = 2, duration_s: float = 240.0,
                  seed: int = 0, n_channels: int = 8, fs: float = 30000.0, raw: bool = True,
-                 noise_uv: float = 8.0, unpaired_ss: int = 0, shapes: str = "c4"
-                 ) -> list[ExampleUnit]:
+                 noise_uv: float = 8.0, unpaired_ss: int = 0,
+                 waveforms: str = "real") -> list[ExampleUnit]:
     """Write a complete Phy folder at ``path``; return the units with their true types.
 
     Each PkC_cs is paired with a PkC_ss of the same cell (the simple spikes pause after each
@@ -155,8 +155,11 @@ def make_dataset(path: str | os.PathLike, n_units_per_type: int = 2, duration_s:
     ``unpaired_ss`` adds simple-spike units whose complex spikes were not recorded (no pause).
     The raw binary (``raw.bin``, int16, 1 unit = 1 µV) holds Gaussian noise plus
     every spike's template; set ``raw=False`` to skip it (phy then shows templates only).
-    ``shapes`` chooses the waveforms (``unit_waveform``).
+    ``waveforms="drawn"``: caricature shapes (``DRAWN_SHAPES``) instead of the real medians
+    (``"v0.2"``: untapered, see ``DRAWN_SHAPES``).
     """
+    if waveforms not in WAVEFORMS:
+        raise ValueError(f"waveforms must be one of {WAVEFORMS}, not {waveforms!r}")
     if duration_s <= 0 or n_units_per_type < 1 or n_channels < 1 or fs <= 0:
         raise ValueError("duration_s, n_units_per_type, n_channels and fs must be positive")
     rng = np.random.default_rng(seed)
@@ -198,12 +201,12 @@ def make_dataset(path: str | os.PathLike, n_units_per_type: int = 2, duration_s:
         units.append(ExampleUnit(cluster, "PkC_ss", rate, int(rng.integers(n_channels)), "PCL"))
         trains.append(_gamma_train(rng, rate, ss_model.shape, ss_model.refractory_s, duration_s))
         cluster += 1
-    _write_folder(folder, units, trains, rng, n_channels, fs, duration_s, raw, noise_uv, shapes)
+    _write_folder(folder, units, trains, rng, n_channels, fs, duration_s, raw, noise_uv, waveforms)
     return units
 
 
 def _templates(units: list[ExampleUnit], rng: np.random.Generator, n_channels: int, fs: float,
-               shapes: str = "c4") -> tuple[np.ndarray, np.ndarray]:
+               waveforms: str = "real") -> tuple[np.ndarray, np.ndarray]:
     """(n_units, samples, channels) templates in µV and each unit's amplitude."""
     templates = np.zeros((len(units), N_TEMPLATE_SAMPLES, n_channels), dtype=np.float32)
     amplitudes = np.zeros(len(units))
@@ -211,7 +214,7 @@ def _templates(units: list[ExampleUnit], rng: np.random.Generator, n_channels: i
     for i, unit in enumerate(units):
         amplitude = float(rng.uniform(*MODELS[unit.cell_type].amplitude_uv))
         decay = np.exp(-np.abs(channels - unit.peak_channel) / 1.5)
-        wave = unit_waveform(unit.cell_type, fs, shapes=shapes)
+        wave = unit_waveform(unit.cell_type, fs, waveforms=waveforms)
         templates[i] = (amplitude * wave[:, None] * decay[None, :]).astype(np.float32)
         amplitudes[i] = amplitude
     return templates, amplitudes
@@ -219,7 +222,7 @@ def _templates(units: list[ExampleUnit], rng: np.random.Generator, n_channels: i
 
 def _write_folder(folder: Path, units: list[ExampleUnit], trains: list[np.ndarray],
                   rng: np.random.Generator, n_channels: int, fs: float, duration_s: float,
-                  raw: bool, noise_uv: float, shapes: str = "c4") -> None:
+                  raw: bool, noise_uv: float, waveforms: str = "real") -> None:
     samples = [np.unique(np.round(t * fs).astype(np.int64)) for t in trains]
     clusters = np.concatenate([np.full(s.size, u.cluster_id) for s, u in zip(samples, units,
                                                                                strict=True)])
@@ -230,7 +233,7 @@ def _write_folder(folder: Path, units: list[ExampleUnit], trains: list[np.ndarra
     order = np.argsort(times[valid], kind="stable")
     times = times[valid][order]
     clusters = clusters[valid][order].astype(np.int32)
-    templates, _ = _templates(units, rng, n_channels, fs, shapes)
+    templates, _ = _templates(units, rng, n_channels, fs, waveforms)
     # Kilosort's "amplitudes" are per-spike template scalings: jitter around 1, as sorted data
     scaling = rng.normal(1.0, 0.08, times.size).clip(0.6, 1.4)
     np.save(folder / "spike_times.npy", times.astype(np.uint64))
@@ -307,7 +310,7 @@ def make_npyx_folder(path: str | os.PathLike, seed: int, duration_s: float,
     spikes) has a spike exactly on the chunk edge ``edge_spike_s``."""
     folder = Path(path)
     units = make_dataset(folder, n_units_per_type=n_units_per_type, duration_s=duration_s,
-                         seed=seed, n_channels=n_channels, shapes="gaussian")
+                         seed=seed, n_channels=n_channels, waveforms="v0.2")
     fs = 30000.0
     times = np.load(folder / "spike_times.npy").astype(np.int64)
     clusters = np.load(folder / "spike_clusters.npy")

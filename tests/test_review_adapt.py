@@ -23,7 +23,8 @@ def curated(tmp_path_factory):
     folders = []
     for name, seed in (("rec_a", 1), ("rec_b", 2)):
         folder = root / name
-        make_dataset(folder, n_units_per_type=3, duration_s=240.0, seed=seed, raw=False)
+        make_dataset(folder, n_units_per_type=3, duration_s=240.0, seed=seed, raw=False,
+                     waveforms="drawn")  # shapes the default bundle partly misreads
         assert main(["classify", str(folder), "--group", "all", "--all-spikes", "--quiet"]) == 0
         truth = read_cluster_column(folder / "cluster_true_type.tsv")
         write_cluster_column(folder, "cell_type", truth)
