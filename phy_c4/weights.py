@@ -2,8 +2,9 @@
 
 - Shipped bundles: the repository's ``weights/`` folder (installed to ``<prefix>/share/phy_c4/
   weights``); ``weights/DEFAULT`` names the default one.
-- User bundles: ``$PHY_C4_HOME/bundles`` (default ``~/.cache/phy_c4/bundles``), where imported and
-  downloaded official C4 models go.
+- User bundles: ``$PHY_C4_HOME/bundles`` (default: the platform's user cache folder, from
+  platformdirs: ``~/.cache/phy_c4/bundles`` on Linux, ``~/Library/Caches/phy_c4`` on macOS,
+  ``%LOCALAPPDATA%\\phy_c4\\Cache`` on Windows), where imported and downloaded C4 models go.
 - ``import_c4_archive`` reads ``trained_models.tar.gz`` (+ ``hessians.pt``) without extracting
   anything to disk and without executing code (``torch.load(weights_only=True)``).
 """
@@ -77,8 +78,13 @@ def variant_info(variant: str) -> C4Variant:
 
 
 def user_dir() -> Path:
-    """Per-user folder for downloads and imported bundles (``$PHY_C4_HOME``)."""
-    return Path(os.environ.get("PHY_C4_HOME", Path.home() / ".cache" / "phy_c4"))
+    """Per-user folder for downloads and imported bundles (``$PHY_C4_HOME``, else the
+    platform's user cache folder: the same ``~/.cache/phy_c4`` as before on Linux)."""
+    if os.environ.get("PHY_C4_HOME"):
+        return Path(os.environ["PHY_C4_HOME"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("phy_c4", appauthor=False))
 
 
 def bundle_dirs() -> list[Path]:
