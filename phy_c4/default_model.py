@@ -16,8 +16,13 @@ INSTALLED_WEIGHTS = Path(sys.prefix) / "share" / "phy_c4" / "weights"
 
 
 def user_dir() -> Path:
-    """Per-user folder for downloads and imported bundles (``$PHY_C4_HOME``)."""
-    return Path(os.environ.get("PHY_C4_HOME", Path.home() / ".cache" / "phy_c4"))
+    """Per-user folder for downloads and imported bundles (``$PHY_C4_HOME``, else the
+    platform's user cache folder: the same ``~/.cache/phy_c4`` as before on Linux)."""
+    if os.environ.get("PHY_C4_HOME"):
+        return Path(os.environ["PHY_C4_HOME"])
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("phy_c4", appauthor=False))
 
 
 def user_default_file() -> Path:

@@ -2,8 +2,9 @@
 
 - Shipped bundles: the repository's ``weights/`` folder (installed to ``<prefix>/share/phy_c4/
   weights``); ``weights/DEFAULT`` names the default one.
-- User bundles: ``$PHY_C4_HOME/bundles`` (default ``~/.cache/phy_c4/bundles``), where imported and
-  downloaded official C4 models go.
+- User bundles: ``$PHY_C4_HOME/bundles`` (default: the platform's user cache folder, from
+  platformdirs: ``~/.cache/phy_c4/bundles`` on Linux, ``~/Library/Caches/phy_c4`` on macOS,
+  ``%LOCALAPPDATA%\\phy_c4\\Cache`` on Windows), where imported and downloaded C4 models go.
 - ``import_c4_archive`` reads ``trained_models.tar.gz`` (+ ``hessians.pt``) without extracting
   anything to disk and without executing code (``torch.load(weights_only=True)``).
 """

@@ -390,3 +390,16 @@ def test_empty_figure_panels_say_why():
     draw_unit(figure, 8, {"acg_1d": np.zeros(201), "waveform": np.ones(90)}, {"PkC_cs": 1.0},
               2.0)
     assert "no two spikes" in figure.axes[0].texts[0].get_text().replace("\n", " ")
+
+
+def test_user_bundle_folder_follows_the_platform(tmp_path, monkeypatch):
+    """Item "platformdirs": the user folder is the platform's cache folder (XDG on Linux),
+    unless PHY_C4_HOME names one."""
+    from phy_c4.weights import user_dir
+
+    monkeypatch.delenv("PHY_C4_HOME", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    if sys.platform.startswith("linux"):
+        assert user_dir() == tmp_path / "xdg" / "phy_c4"
+    monkeypatch.setenv("PHY_C4_HOME", str(tmp_path / "mine"))
+    assert user_dir() == tmp_path / "mine"
