@@ -46,11 +46,10 @@ def _percentile_sorted(x: np.ndarray, q: float) -> float:
     """``np.percentile(x, q)`` (linear method) of a sorted array, in numpy's arithmetic."""
     n = x.size
     quantile = q / 100.0
-    # numpy's _compute_virtual_index(n, q, alpha=1, beta=1) written out, operation for
-    # operation: n*q + (alpha + q*(1 - alpha - beta)) - 1. numpy 2's "linear" computes
-    # (n - 1)*q instead: the same double for the quartiles the Freedman-Diaconis width asks
-    # for, as both are exact at q = 0.25, 0.75 (for n < 2**50).
-    virtual = n * quantile + (1.0 + quantile * (1.0 - 1.0 - 1.0)) - 1.0
+    # numpy 2's "linear" get_virtual_index, (n - 1) * q (npyx's reference ran numpy 2.4.6).
+    # The older form, n*q + (alpha + q*(1 - alpha - beta)) - 1 with alpha = beta = 1, is equal
+    # for the quartiles but not always for the 1st percentile (the fit's cut).
+    virtual = (n - 1) * quantile
     below = math.floor(virtual)
     lo = min(max(int(below), 0), n - 1)
     hi = min(lo + 1, n - 1)
