@@ -32,6 +32,7 @@ from phy_c4.model import Bundle, Prediction, predict_inputs
 from phy_c4.model.ensemble import novelty
 from phy_c4.region import OUTSIDE, UNKNOWN, RegionGate
 from phy_c4.result import (
+    OK,
     ClassificationResult,
     UnitFeatures,
     apply_rejections,
@@ -41,7 +42,6 @@ from phy_c4.weights import get_bundle
 
 logger = logging.getLogger(__name__)
 
-OK = Status.OK.value
 QUALITY_SKIPPED = "quality filter skipped: amplitudes.npy is constant, all spikes used"
 
 

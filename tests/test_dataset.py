@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from phy_c4.io.dataset import DatasetError, check_sample_rate, read_params
+from phy_c4.io.dataset import DatasetError, params_sample_rate, read_params
 
 
 def test_the_last_assignment_of_a_name_wins_as_when_python_runs_the_file(tmp_path):
@@ -16,7 +16,7 @@ def test_the_last_assignment_of_a_name_wins_as_when_python_runs_the_file(tmp_pat
     params = read_params(tmp_path)
     assert params["sample_rate"] == 30000.0
     assert params["dat_path"] == "raw.bin"
-    assert check_sample_rate(params, tmp_path) == 30000.0
+    assert params_sample_rate(params, tmp_path) == 30000.0
 
 
 def test_a_later_expression_replaces_an_earlier_value(tmp_path):
@@ -26,4 +26,4 @@ def test_a_later_expression_replaces_an_earlier_value(tmp_path):
     params = read_params(tmp_path)
     assert params["sample_rate"] is None
     with pytest.raises(DatasetError, match="no sample_rate"):
-        check_sample_rate(params, tmp_path)
+        params_sample_rate(params, tmp_path)

@@ -52,7 +52,9 @@ def read_params(path: str | os.PathLike) -> dict[str, Any]:
     return values
 
 
-def check_sample_rate(params: dict[str, Any], where: Path, force: bool = False) -> float:
+def params_sample_rate(params: dict[str, Any], where: Path, force: bool = False) -> float:
+    """``params.py``'s sample rate, checked (``features.validation.check_sample_rate``
+    checks a rate given as a number)."""
     rate = params.get("sample_rate")
     if rate is None:
         raise DatasetError(f"{where}: params.py has no sample_rate (phylib would assume 1 Hz)")
@@ -389,7 +391,7 @@ def _checked_params(path: str | os.PathLike, force: bool) -> Path:
     """``params.py`` of a folder whose sample rate and spike arrays pass the checks."""
     params = params_path(path)
     folder = params.parent
-    check_sample_rate(read_params(params), folder, force)
+    params_sample_rate(read_params(params), folder, force)
     check_spike_arrays(folder)
     for required in ("spike_times.npy", "spike_clusters.npy", "templates.npy"):
         if not (folder / required).is_file() and not (
