@@ -45,11 +45,12 @@ MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small m
                          "tests/test_predict.py::test_summary_definitions",
                          "tests/test_curation.py::test_reject_takes_the_unit_out_of_the_confident"
                          "_set"),
-    "phy_c4/curation.py": tuple(f"tests/test_curation.py::test_{name}" for name in (
+    "phy_c4/curation.py": (*(f"tests/test_curation.py::test_{name}" for name in (
         "signature_says_who_and_when_in_utc",
         "set_type_source_defaults_to_accepted_only_for_the_confident_prediction",
         "reject_takes_the_unit_out_of_the_confident_set",
         "review_queue_order_disagreements_then_low_ratio_then_novelty")),
+        "tests/test_curation_decisions.py"),
     "phy_c4/features/pairing.py": (*(f"tests/test_pairing.py::test_{name}" for name in (
         "pairing_precision_and_recall_on_planted_pairs",
         "a_complex_spike_unit_without_its_partner_is_flagged_not_paired",
