@@ -35,7 +35,7 @@ SCRATCH = ROOT / "build" / "mutation"
 R = "tests/test_reliability.py::"
 MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small modules first
     "phy_c4/atomic.py": ("tests/test_atomic.py",),
-    "phy_c4/io/lock.py": (R + "test_a_held_lock_refuses_a_second_writer",
+    "phy_c4/io/lock.py": ("tests/test_lock.py", R + "test_a_held_lock_refuses_a_second_writer",
                           R + "test_check_and_write_are_one_step"),
     "phy_c4/region.py": ("tests/test_region.py::test_cerebellar_cortex_names",
                          "tests/test_region.py::test_the_gate_prefers_cluster_region_then_channel"
