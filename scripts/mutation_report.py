@@ -52,11 +52,9 @@ MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small m
         "review_queue_order_disagreements_then_low_ratio_then_novelty")),
         "tests/test_curation_decisions.py"),
     "phy_c4/features/pairing.py": (*(f"tests/test_pairing.py::test_{name}" for name in (
-        "pairing_precision_and_recall_on_planted_pairs",
-        "a_complex_spike_unit_without_its_partner_is_flagged_not_paired",
-        "distance_limits_the_candidates", "window_sweep_counts_what_searchsorted_counts",
+        "window_sweep_counts_what_searchsorted_counts", "window_sweep_on_long_trains",
         "pause_test_takes_unsorted_spike_times", "pause_test_on_independent_trains")),
-        "tests/test_pairing_significance.py"),
+        "tests/test_pairing_significance.py"),  # the planted-pair recordings: minutes a mutant
     "phy_c4/model/ensemble.py": ("tests/test_ensemble.py", "tests/test_predict.py"),
     "phy_c4/model/laplace.py": ("tests/test_model_reference.py",),
     "phy_c4/io/publish.py": tuple(R + f"test_{name}" for name in (

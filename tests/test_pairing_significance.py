@@ -45,3 +45,42 @@ def test_confirmation_needs_each_of_its_three_conditions():
     assert not PauseTest(observed=15, expected=40.0, p_value=1e-2).confirms(spec)  # chance
     assert not PauseTest(observed=25, expected=40.0, p_value=1e-4).confirms(spec)  # too shallow
     assert not PauseTest(observed=0, expected=0.0, p_value=1.0).confirms(spec)  # nothing to test
+
+
+def _pair_setup():
+    """Complex-spike units 1, 5, 7, 9, 10, 11 and simple-spike units around them (µm)."""
+    cs = {c: poisson_train(1.0, 300.0, FS, seed=10 + c, refractory_s=0.1)
+          for c in (1, 5, 7, 9, 11)}
+    cs[10] = cs[9][::4] + 7  # few complex spikes, their own times
+    ss = {}
+    ss[2] = _paused(poisson_train(80.0, 300.0, FS, seed=2), cs[1])  # pauses after 1, 50 µm
+    ss[3] = _paused(poisson_train(80.0, 300.0, FS, seed=3), cs[1])  # pauses after 1, 150 µm
+    ss[4] = poisson_train(80.0, 300.0, FS, seed=4)  # no pause, 60 µm from 1
+    ss[6] = poisson_train(80.0, 300.0, FS, seed=6)  # no pause, 30 µm from 5
+    ss[8] = _paused(poisson_train(80.0, 300.0, FS, seed=8), np.sort(np.r_[cs[9], cs[10]]))
+    ss[12] = _paused(poisson_train(80.0, 300.0, FS, seed=12), cs[11])
+    every_third_kept = np.delete(cs[11], slice(None, None, 3))  # a shallower pause
+    ss[13] = _paused(poisson_train(80.0, 300.0, FS, seed=13), every_third_kept)
+    where = {1: (0, 0), 2: (0, 50), 3: (0, 150), 4: (0, 60), 5: (0, 1000), 6: (0, 1030),
+             7: (0, 2000), 9: (0, 3000), 10: (0, 3040), 8: (0, 3020), 11: (0, 4000),
+             12: (0, 4010), 13: (0, 4020)}
+    return cs, ss, {u: np.asarray(p, dtype=float) for u, p in where.items()}
+
+
+def test_pairs_are_the_most_significant_pausing_neighbour_within_reach():
+    cs, ss, positions = _pair_setup()
+    spec = PairingSpec()
+    both = pause_test(cs[11], ss[12], FS, spec), pause_test(cs[11], ss[13], FS, spec)
+    assert both[0].confirms(spec) and both[1].confirms(spec)
+    assert both[0].p_value < both[1].p_value  # 12 pauses after every complex spike of 11
+    claims = pause_test(cs[9], ss[8], FS, spec), pause_test(cs[10], ss[8], FS, spec)
+    assert claims[0].confirms(spec) and claims[1].confirms(spec)
+    assert claims[0].p_value < claims[1].p_value
+    pairs, unpaired = find_pairs(cs, ss, positions, FS, spec, threads=2)
+    # 1: 2 pauses (3 pauses too but is 150 µm away; 4 does not pause); 5: only 6 nearby, no
+    # pause; 7: nobody nearby; 8 is claimed by 9 and 10 and stays with the more significant 9;
+    # 11 takes 12, its more significant neighbour
+    assert pairs == {1: 2, 9: 8, 11: 12}
+    assert unpaired == {5: 1}
+    assert find_pairs(cs, ss, positions, FS, PairingSpec(max_distance_um=15.0)) == ({11: 12}, {})
+    assert find_pairs(cs, ss, positions, FS, PairingSpec(max_distance_um=50.0))[0][1] == 2
