@@ -137,6 +137,16 @@ def _scratch_copy(module: str, tests: tuple[str, ...]) -> Path:
     return folder
 
 
+_DIFFS = """
+import json, sys
+from mutmut.__main__ import find_mutant
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+names = json.loads(sys.stdin.read())
+print(json.dumps({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in names}))
+"""
+"""Run in a module's scratch folder: the diff of each named mutant, as JSON."""
+
+
 def run_module(module: str, children: int, timeout_s: float | None) -> dict:
     """Mutate one module against its tests; the statuses and each survivor's diff."""
     from mutmut.stats import status_by_exit_code
@@ -164,13 +174,11 @@ def run_module(module: str, children: int, timeout_s: float | None) -> dict:
         raise SystemExit(f"{module}: mutmut wrote no results; see {folder / 'mutmut.log'}")
     codes = json.loads(meta_path.read_text())["exit_code_by_key"]
     statuses = {name: status_by_exit_code[code] for name, code in sorted(codes.items())}
-    survivors = {}
-    for name, status in statuses.items():
-        if status not in DETECTED:
-            shown = subprocess.run([*mutmut, "show", name], cwd=folder, env=env, text=True,
-                                   capture_output=True, check=False).stdout
-            survivors[name] = {"status": status,
-                               "diff": "\n".join(shown.splitlines()[1:]).strip()}
+    names = [n for n, s in statuses.items() if s not in DETECTED and s != "not checked"]
+    diffs = json.loads(subprocess.run(  # one process for all diffs (``mutmut show`` is one each)
+        [sys.executable, "-c", _DIFFS], input=json.dumps(names), cwd=folder, env=env, text=True,
+        capture_output=True, check=True).stdout)
+    survivors = {name: {"status": statuses[name], "diff": diffs[name].strip()} for name in names}
     counts: dict[str, int] = {}
     for status in statuses.values():
         counts[status] = counts.get(status, 0) + 1
@@ -184,10 +192,14 @@ def _load(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def _checked(entry: dict) -> int:
+    """Mutants the run judged (an interrupted run leaves the rest "not checked")."""
+    return sum(entry["counts"].values()) - entry["counts"].get("not checked", 0)
+
+
 def kill_rate(entry: dict) -> float:
-    total = sum(entry["counts"].values())
     detected = sum(entry["counts"].get(s, 0) for s in DETECTED)
-    return detected / total if total else float("nan")
+    return detected / _checked(entry) if _checked(entry) else float("nan")
 
 
 def _tests_text(tests: list[str]) -> str:
@@ -202,7 +214,7 @@ def _tests_text(tests: list[str]) -> str:
 def _after_notes(entry: dict, notes: dict) -> tuple[int, int]:
     """(detected, countable) once the notes are read: a survivor a new test kills counts as
     killed, an equivalent one is not counted (no test could kill it)."""
-    total = sum(entry["counts"].values())
+    total = _checked(entry)
     detected = sum(entry["counts"].get(s, 0) for s in DETECTED)
     said = [notes.get(name, "") for name in entry["survivors"]]
     killed_now = sum(note.startswith("killed by") for note in said)
@@ -220,7 +232,9 @@ def write_report() -> None:
         "mutates one module at a time and runs only that module's own tests (listed below) on",
         "each mutant; functions under a decorator (the numba kernels, properties) are not",
         "mutated by mutmut. Kill rate: mutants a test noticed (failed, timed out or crashed)",
-        "over all mutants of the module; a mutant no selected test reaches counts as surviving.",
+        "over the mutants the run judged; a mutant no selected test reaches counts as surviving.",
+        "A run stopped by `--timeout-min` is marked *interrupted*: the mutants it did not reach",
+        "are counted under *other* (not checked) and left out of its kill rate.",
         "*With notes*: the same once each survivor's note is read (killed by a test added after",
         "the run, or equivalent and so not counted); the next run of that module measures it.",
         "",
@@ -246,7 +260,7 @@ def write_report() -> None:
             f"{noted / countable if countable else float('nan'):.0%} | "
             f"{_tests_text(entry['tests'])} | {entry['date']}, {entry['commit']}, "
             f"{entry['minutes']} min{flag} |")
-    total = sum(sum(e["counts"].values()) for e in results.values())
+    total = sum(_checked(e) for e in results.values())
     detected = sum(sum(e["counts"].get(s, 0) for s in DETECTED) for e in results.values())
     if total:
         pairs = [_after_notes(e, notes) for e in results.values()]
