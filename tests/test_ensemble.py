@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from phy_c4.model.ensemble import member_forward, novelty, predict_inputs, summarise
+from phy_c4.model.ensemble import (
+    ensemble_features,
+    member_forward,
+    novelty,
+    predict_inputs,
+    summarise,
+)
 from phy_c4.status import UNCLASSIFIED
 from phy_c4.weights import get_bundle
 
@@ -106,3 +112,14 @@ def test_members_that_disagree_make_a_unit_more_novel_not_less():
     # the reference's own leave-one-out 2-NN mean distances: 1.5, 1, 1, 1.5 -> median 1.25
     np.testing.assert_allclose(base, [1.0 / 1.25], rtol=1e-12)
     np.testing.assert_allclose(_novelty_of(disagree), base * 1.3, rtol=1e-12)
+
+
+def test_the_model_feature_space_is_the_members_mean_last_layer_input(default_bundle):
+    """What novelty and the nearest training units are measured in, calibration aside."""
+    rows = torch.randn(4, default_bundle.network_config.n_inputs, generator=torch.Generator()
+                       .manual_seed(2))
+    _, features = member_forward(default_bundle, rows)
+    expected = features.double().mean(dim=0).numpy()
+    np.testing.assert_allclose(ensemble_features(default_bundle, rows), expected, rtol=0,
+                               atol=0)
+    np.testing.assert_array_equal(predict_inputs(default_bundle, rows).features, expected)

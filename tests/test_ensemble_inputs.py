@@ -109,8 +109,21 @@ def test_novelty_uses_five_neighbours_and_is_nan_without_what_it_needs():
     # 5 nearest of 0..7 from 20: 13..17 away, mean 15; the reference's own 5-NN means:
     # 0: 3, 1: 2.2, 2-5: 1.8, 6: 2.2, 7: 3 -> median 2
     np.testing.assert_allclose(novelty(bundle, prediction), [15.0 / 2.0], rtol=1e-12)
-    assert np.isnan(novelty(SimpleNamespace(reference=None), prediction)).all()
+    unknown = novelty(SimpleNamespace(reference=None), prediction)
+    assert unknown.shape == (1,) and np.isnan(unknown).all()
     prediction.features = None
-    assert np.isnan(novelty(bundle, prediction)).all()
+    unknown = novelty(bundle, prediction)
+    assert unknown.shape == (1,) and np.isnan(unknown).all()
     empty = summarise(("A", "B", "C"), np.zeros((0, 3, 2)), 1.0)
     assert novelty(bundle, empty).shape == (0,)
+
+
+def test_each_unit_gets_its_own_members_disagreement():
+    reference = torch.tensor([[float(i), 0.0] for i in range(8)], dtype=torch.float64)
+    agree = [[0.6, 0.3, 0.1], [0.6, 0.3, 0.1]]
+    disagree = [[0.9, 0.1, 0.0], [0.3, 0.5, 0.2]]  # 0.3 from their mean, each
+    raw = np.stack([np.array([agree[m], disagree[m]]) for m in range(2)], axis=2)
+    prediction = summarise(("A", "B", "C"), raw, 1.0)
+    prediction.features = np.array([[20.0, 0.0], [20.0, 0.0]])
+    scores = novelty(SimpleNamespace(reference={"features": reference}), prediction)
+    np.testing.assert_allclose(scores, [7.5, 7.5 * 1.3], rtol=1e-12)
