@@ -55,7 +55,8 @@ MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small m
         "window_sweep_counts_what_searchsorted_counts", "window_sweep_on_long_trains",
         "pause_test_takes_unsorted_spike_times", "pause_test_on_independent_trains")),
         "tests/test_pairing_significance.py"),  # the planted-pair recordings: minutes a mutant
-    "phy_c4/model/ensemble.py": ("tests/test_ensemble.py", "tests/test_predict.py"),
+    "phy_c4/model/ensemble.py": ("tests/test_ensemble.py", "tests/test_ensemble_inputs.py",
+                                 "tests/test_predict.py"),
     "phy_c4/model/laplace.py": ("tests/test_model_reference.py",),
     "phy_c4/io/publish.py": tuple(R + f"test_{name}" for name in (
         "partial_runs_keep_the_other_clusters_rows",
