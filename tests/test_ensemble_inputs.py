@@ -32,6 +32,7 @@ def test_every_layer_alias_is_its_one_hot_row(names, index):
 
 def test_no_layer_is_unknown_and_a_one_hot_table_passes_through():
     np.testing.assert_array_equal(layer_one_hot(None, 3), np.eye(4, dtype=np.float32)[[0, 0, 0]])
+    assert layer_one_hot([], 0).shape == (0, 4)  # no units: an empty table, not an error
     table = np.eye(4)[[3, 1]]
     out = layer_one_hot(table, 2)
     assert out.dtype == np.float32
