@@ -31,7 +31,9 @@ def test_every_layer_alias_is_its_one_hot_row(names, index):
 
 
 def test_no_layer_is_unknown_and_a_one_hot_table_passes_through():
-    np.testing.assert_array_equal(layer_one_hot(None, 3), np.eye(4, dtype=np.float32)[[0, 0, 0]])
+    unknown = layer_one_hot(None, 3)
+    assert unknown.dtype == np.float32
+    np.testing.assert_array_equal(unknown, np.eye(4, dtype=np.float32)[[0, 0, 0]])
     assert layer_one_hot([], 0).shape == (0, 4)  # no units: an empty table, not an error
     table = np.eye(4)[[3, 1]]
     out = layer_one_hot(table, 2)
@@ -75,12 +77,12 @@ def test_float32_features_are_scaled_in_double_precision():
 
 
 def test_bad_features_are_refused_with_the_shapes_expected():
-    acg, wvf = _features()
-    with pytest.raises(ValueError, match=re.escape("acg_log must be (units, 2, 5), got (2, 2, 4)")):
+    acg, wvf = _features(n=3)  # 3 units, 2 ACG rows: the message must name the units
+    with pytest.raises(ValueError, match=re.escape("acg_log must be (units, 2, 5), got (3, 2, 4)")):
         c4_inputs(BUNDLE, acg[:, :, :4], wvf, None, acg_scale=10.0)
-    with pytest.raises(ValueError, match=re.escape("waveforms must be (2, 4), got (2, 3)")):
+    with pytest.raises(ValueError, match=re.escape("waveforms must be (3, 4), got (3, 3)")):
         c4_inputs(BUNDLE, acg, wvf[:, :3], None, acg_scale=10.0)
-    with pytest.raises(ValueError, match=re.escape("waveforms must be (2, 4), got (8,)")):
+    with pytest.raises(ValueError, match=re.escape("waveforms must be (3, 4), got (12,)")):
         c4_inputs(BUNDLE, acg, wvf.ravel(), None, acg_scale=10.0)
     acg[1, 0, 0] = np.nan
     with pytest.raises(ValueError, match=r"^features contain NaN or infinite values$"):
