@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-done
 EXAMPLE_DIR ?= build/example
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench mutate clean
 
 $(STAMP): setup.cfg pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -40,6 +40,13 @@ bench: $(STAMP) $(BENCH_VENV)/.done
 	$(PY) benchmarks/bench_pairing.py
 	$(PY) benchmarks/bench_classify.py --npyx-sample 0
 	$(PY) benchmarks/npyx_end_to_end.py --npyx-python $(BENCH_VENV)/bin/python
+
+# mutation testing of the modules users rely on (docs/mutation.md); not in CI: it takes hours.
+# One module: make mutate MUTATE=region (tests reading ../shared need PHY_C4_SHARED there too)
+MUTATE ?=
+mutate: $(STAMP)
+	$(VENV)/bin/pip install -q -e ".[mutate]"
+	nice $(PY) scripts/mutation_report.py run $(MUTATE)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

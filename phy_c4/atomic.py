@@ -1,5 +1,7 @@
 """Atomic file writes: a temporary file in the same folder, fsync'd, then renamed over the
 target, so an interrupted run never leaves a half-written file that Phy or a loader would read.
+The folder is fsync'd after the rename too: on POSIX the new name itself survives a power cut
+only once its directory is on disk.
 
 The file gets the permissions an ordinary ``open`` would give it (the replaced file's, else
 0666 less the umask), not ``mkstemp``'s 0600, so colleagues on a shared server can read results.
@@ -7,6 +9,7 @@ The file gets the permissions an ordinary ``open`` would give it (the replaced f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -36,3 +39,20 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iter
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(folder: Path) -> None:
+    """Make a rename in ``folder`` durable. Best effort: Windows cannot open a directory, and
+    some network file systems refuse to fsync one; the file's own data is already on disk."""
+    if os.name != "posix":
+        return
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(handle)
+    finally:
+        os.close(handle)

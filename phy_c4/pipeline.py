@@ -35,6 +35,7 @@ from phy_c4.novelty import MODEL as NOVELTY_MODEL
 from phy_c4.novelty import novelty_scores, unit_features
 from phy_c4.region import NO_REGION, OUTSIDE, UNKNOWN, RegionGate
 from phy_c4.result import (
+    OK,
     ClassificationResult,
     UnitFeatures,
     apply_rejections,
@@ -44,7 +45,6 @@ from phy_c4.weights import get_bundle
 
 logger = logging.getLogger(__name__)
 
-OK = Status.OK.value
 QUALITY_SKIPPED = "quality filter skipped: amplitudes.npy is constant, all spikes used"
 
 

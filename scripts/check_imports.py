@@ -1,51 +1,138 @@
-"""Fail when phy_c4's modules import each other in a circle, or a layer imports what it must not.
+"""Fail when phy_c4's modules import each other in a circle, or a part imports what it must not,
+or a module has no row in docs/architecture.md.
 
-Every import counts, including those inside functions (a deferred import that closes a circle
-is still a circle; deferral is for start-up time only). Run by CI: ``python
-scripts/check_imports.py``; prints the cycles and the forbidden edges, exits 1 if any.
+The rules are read from docs/architecture.md's table "Parts and what they never import", so the
+document is the rule: every word of its last column must be one this script knows (``WORDS``,
+a part's name, or a package), else the check fails. Every import counts, including those inside
+functions (a deferred import that closes a circle is still a circle; deferral is for start-up
+time only). Run by CI: ``python scripts/check_imports.py``; prints the cycles, the forbidden
+edges and the modules without a row, exits 1 if any.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "phy_c4"
+DOC = ROOT / "docs" / "architecture.md"
+RULES_HEADING = "## Parts and what they never import"
+MODULES_HEADING = "## Every module"
 
-NEVER = {  # layer -> what it never imports (docs/architecture.md)
-    "phy_c4.features": ("phy_c4.model", "phy_c4.families", "phy_c4.io", "phy_c4.pipeline",
-                        "phy_c4.plugin", "phy_c4.cli", "phy_c4.training", "torch", "phy",
-                        "qtpy", "PyQt5"),
-    "phy_c4.model": ("phy_c4.features", "phy_c4.families", "phy_c4.io", "phy_c4.pipeline",
-                     "phy_c4.plugin", "phy_c4.cli", "phy_c4.training", "phy", "qtpy"),
-    "phy_c4.families": ("phy_c4.io", "phy_c4.pipeline", "phy_c4.plugin", "phy_c4.cli",
-                        "phy_c4.training", "phy", "qtpy"),
-    "phy_c4.io": ("torch", "phy_c4.model", "phy_c4.families", "phy_c4.pipeline",
-                  "phy_c4.plugin", "phy_c4.cli", "phy_c4.training", "qtpy"),
-    "phy_c4.pipeline": ("phy_c4.plugin", "phy_c4.cli", "phy_c4.training", "qtpy", "phy"),
-    "phy_c4.curation": ("phy_c4.config", "phy_c4.features", "phy_c4.model", "phy_c4.families",
-                        "phy_c4.io", "phy_c4.pipeline", "phy_c4.run", "phy_c4.plugin",
-                        "phy_c4.cli", "phy_c4.training", "torch", "numpy", "phy", "qtpy"),
-    "phy_c4.layers": ("phy_c4.config", "phy_c4.features", "phy_c4.model", "phy_c4.families",
-                      "phy_c4.io", "phy_c4.pipeline", "phy_c4.run", "phy_c4.plugin",
-                      "phy_c4.cli", "phy_c4.training", "torch", "phy", "qtpy"),
-    "phy_c4.explain": ("phy_c4.plugin", "phy_c4.cli", "phy_c4.training", "qtpy", "phy"),
-    "phy_c4.result": ("phy_c4.features", "phy_c4.model", "phy_c4.families", "phy_c4.io",
-                      "phy_c4.pipeline", "phy_c4.plugin", "phy_c4.cli", "phy_c4.training",
-                      "torch", "numba", "scipy", "matplotlib", "phy", "qtpy"),
-    "phy_c4.worker": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),
-    "phy_c4.run": ("phy_c4.plugin", "phy_c4.cli", "phy_c4.training", "phy_c4.pipeline",
-                   "phy_c4.model", "torch", "numba", "qtpy", "phy"),
-    "phy_c4.training": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),
-    "phy_c4.weights": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),
-    "phy_c4.default_model": ("phy_c4.config", "phy_c4.features", "phy_c4.model",
-                             "phy_c4.families", "phy_c4.io", "phy_c4.pipeline", "phy_c4.plugin",
-                             "phy_c4.cli", "phy_c4.training", "phy_c4.weights", "torch", "numpy",
-                             "numba", "phy", "qtpy"),
-    "phy_c4.report": ("phy_c4.plugin", "phy_c4.cli", "qtpy", "phy"),
+WORDS = {  # the document's words for groups of imports
+    "faces": ("phy_c4.plugin", "phy_c4.cli", "phy_c4.plugin_install"),
+    "CLI": ("phy_c4.cli", "phy_c4.plugin_install"),
+    "Qt": ("qtpy", "PyQt5"),
+    "phy": ("phy",),  # phy itself: phylib is another package
 }
+PARTS = ("plugin", "training", "model", "features", "families", "io", "pipeline", "run")
+PACKAGES = ("torch", "numba", "scipy", "matplotlib", "numpy", "pandas")
+ANYTHING = re.compile(r"^anything of phy_c4's(?: but (?P<but>.+))?$")
+
+
+class Rule(NamedTuple):  # not a dataclass: tests load this script without sys.modules
+    """A part (one module, or a package and everything under it) and what it never imports."""
+
+    part: str  # dotted: phy_c4.config, phy_c4.features
+    package: bool
+    banned: tuple[str, ...]
+    allowed: tuple[str, ...] = ()  # exceptions inside the banned names
+
+    def applies_to(self, module: str) -> bool:
+        return module == self.part or (self.package and module.startswith(self.part + "."))
+
+    def forbids(self, target: str) -> bool:
+        def within(name: str) -> bool:
+            return target == name or target.startswith(name + ".")
+
+        return any(within(b) for b in self.banned) and not any(within(a) for a in self.allowed)
+
+
+def _dotted(path_text: str) -> tuple[str, bool]:
+    """`config.py` -> (phy_c4.config, False); `features/` -> (phy_c4.features, True);
+    `__init__.py` -> (phy_c4, False); `io/lock.py` -> (phy_c4.io.lock, False)."""
+    package = path_text.endswith("/")
+    parts = path_text.strip("/").removesuffix(".py").split("/")
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(["phy_c4", *parts]), package
+
+
+def _table(text: str, heading: str) -> list[list[str]]:
+    """The cells of the first Markdown table after ``heading`` (header row excluded)."""
+    if heading not in text:
+        raise ValueError(f"{DOC.name} has no section {heading!r}")
+    rows = []
+    for line in text.split(heading, 1)[1].splitlines():
+        if line.startswith("|"):
+            rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+        elif rows:
+            break
+    return [r for r in rows[1:] if not set("".join(r)) <= set("-: ")]
+
+
+def _banned(word: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(banned, allowed) of one word of the "never imports" column."""
+    match = ANYTHING.match(word)
+    if match:
+        but = re.findall(r"`([^`]+)`", match["but"] or "")
+        return ("phy_c4",), tuple(_dotted(b)[0] for b in but)
+    if word in WORDS:
+        return WORDS[word], ()
+    if word in PARTS:
+        return (f"phy_c4.{word}",), ()
+    if word in PACKAGES:
+        return (word,), ()
+    raise ValueError(f"{DOC.name}: unknown word {word!r} in \"never imports\"; add it to "
+                     "scripts/check_imports.py's WORDS or say it with known words")
+
+
+def read_rules(text: str) -> list[Rule]:
+    """The rules of the document's parts table."""
+    rules = []
+    for cells in _table(text, RULES_HEADING):
+        if len(cells) != 3:
+            raise ValueError(f"{DOC.name}: a parts row needs 3 cells: {cells}")
+        banned: list[str] = []
+        allowed: list[str] = []
+        for word in (w.strip() for w in cells[2].split(",")):
+            more, exceptions = _banned(word)
+            banned += more
+            allowed += exceptions
+        for name in re.findall(r"`([^`]+)`", cells[0]):
+            part, package = _dotted(name)
+            rules.append(Rule(part, package, tuple(banned), tuple(allowed)))
+    return rules
+
+
+def read_module_rows(text: str) -> dict[str, str]:
+    """{module path under phy_c4/: its part's name} from the document's module table."""
+    rows = {}
+    for cells in _table(text, MODULES_HEADING):
+        module, part = (re.sub(r"`", "", c) for c in cells[:2])
+        rows[module] = part
+    return rows
+
+
+def check_module_rows(paths: list[str], rows: dict[str, str], rules: list[Rule]) -> list[str]:
+    """Problems: a module without a row, a row without a module, a part that has no rule or
+    does not hold the module."""
+    problems = [f"no row in {DOC.name}: phy_c4/{p}" for p in sorted(set(paths) - set(rows))]
+    problems += [f"row for a module that does not exist: {p}"
+                 for p in sorted(set(rows) - set(paths))]
+    for path, part in sorted(rows.items()):
+        if path not in paths:
+            continue
+        name, package = _dotted(part)
+        rule = next((r for r in rules if (r.part, r.package) == (name, package)), None)
+        if rule is None or not rule.applies_to(_dotted(path)[0]):
+            problems.append(f"{path}: its part {part!r} is not a part of the rules table that "
+                            "holds it")
+    return problems
 
 
 def module_name(path: Path) -> str:
@@ -71,25 +158,37 @@ def imports_of(path: Path, name: str) -> set[str]:
 
 
 def main() -> int:
+    text = DOC.read_text(encoding="utf-8")
+    try:
+        rules = read_rules(text)
+        rows = read_module_rows(text)
+    except ValueError as error:
+        print(error)
+        return 1
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     forbidden = []
     for name, path in sorted(modules.items()):
         targets = imports_of(path, name)
-        for layer, banned in NEVER.items():
-            if name == layer or name.startswith(layer + "."):
+        for rule in rules:
+            if rule.applies_to(name):
                 forbidden += [f"{name} -> {t}" for t in sorted(targets)
-                              if any(t == b or t.startswith(b + ".") for b in banned)]
+                              if t != name and rule.forbids(t)]
         # an edge to a package means its __init__; keep edges inside phy_c4 only
         graph[name] = {t for t in targets if t in modules and t != name}
     cycles = _cycles(graph)
+    missing = check_module_rows(
+        [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")], rows, rules)
     for cycle in cycles:
         print("circle among: " + ", ".join(cycle[:-1]))
-    for edge in forbidden:
+    for edge in sorted(set(forbidden)):
         print("forbidden: " + edge)
+    for problem in missing:
+        print(problem)
     print(f"{len(modules)} modules, {sum(map(len, graph.values()))} imports, "
-          f"{len(cycles)} cycles, {len(forbidden)} forbidden imports")
-    return 1 if cycles or forbidden else 0
+          f"{len(rules)} rules, {len(cycles)} cycles, {len(set(forbidden))} forbidden imports, "
+          f"{len(missing)} module-table problems")
+    return 1 if cycles or forbidden or missing else 0
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -56,12 +56,13 @@ def blas_avx512_dot(x: np.ndarray, y: np.ndarray, n: int, lanes: np.ndarray) -> 
         for lane in range(16):
             narrow[lane] = fused_multiply_add(x[i + lane], y[i + lane], narrow[lane])
         i += 16
+    # the horizontal sum of OpenBLAS's four 4-lane accumulators: lane-wise first, then halves
     s0 = ((narrow[0] + narrow[4]) + narrow[8]) + narrow[12]
     s1 = ((narrow[1] + narrow[5]) + narrow[9]) + narrow[13]
     s2 = ((narrow[2] + narrow[6]) + narrow[10]) + narrow[14]
     s3 = ((narrow[3] + narrow[7]) + narrow[11]) + narrow[15]
     total = (s0 + s2) + (s1 + s3)
-    for j in range(n16, n):
+    for j in range(n16, n):  # OpenBLAS's C tail loop: multiply, round, then add (no FMA)
         total = total + y[j] * x[j]
     return total
 
@@ -182,6 +183,7 @@ def _leaf(values: np.ndarray, start: int, count: int) -> float:
 
 @numba.njit(cache=True, nogil=True)
 def _small(values: np.ndarray, start: int, count: int) -> float:
+    """numpy's ``pairwise_sum_DOUBLE`` below 8 values: one running sum, left to right."""
     total = 0.0
     for i in range(count):
         total += values[start + i]
@@ -190,6 +192,9 @@ def _small(values: np.ndarray, start: int, count: int) -> float:
 
 @numba.njit(cache=True, nogil=True)
 def _pairwise_block(values: np.ndarray, start: int, count: int) -> float:
+    """numpy's ``pairwise_sum_DOUBLE`` (umath/loops_utils.h.src) for 8 to 128 values: eight
+    accumulators r0..r7 (its unrolled loop), combined as ((r0+r1)+(r2+r3))+((r4+r5)+(r6+r7)),
+    then the remainder added one by one; any other grouping changes the last bits."""
     r0 = values[start]
     r1 = values[start + 1]
     r2 = values[start + 2]

@@ -236,6 +236,7 @@ def quantiles_linear(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     """
     ordered = np.sort(np.asarray(values, dtype=np.float64))
     n = ordered.size
+    # numpy's "linear" get_virtual_index, (n - 1) * q; its clipping of the ranks follows
     virtual = (n - 1) * np.asarray(quantiles, dtype=np.float64)
     previous = np.floor(virtual)
     gamma = virtual - previous
@@ -246,6 +247,8 @@ def quantiles_linear(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     first = virtual < 0
     below[first] = above[first] = 0
     a, b = ordered[below], ordered[above]
+    # numpy's _lerp, operation for operation (a + d*t, or b - d*(1 - t) from t = 0.5 on):
+    # the rate-row edges are compared with rates that often sit exactly on them
     difference = b - a
     return np.where(gamma >= 0.5, b - difference * (1 - gamma), a + difference * gamma)
 

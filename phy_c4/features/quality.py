@@ -70,12 +70,16 @@ def _percentile_sorted(x: np.ndarray, q: float) -> float:
     """``np.percentile(x, q)`` (linear method) of a sorted array, in numpy's arithmetic."""
     n = x.size
     quantile = q / 100.0
-    virtual = n * quantile + (1.0 + quantile * (1.0 - 1.0 - 1.0)) - 1.0
+    # numpy 2's "linear" get_virtual_index, (n - 1) * q (npyx's reference ran numpy 2.4.6).
+    # The older form, n*q + (alpha + q*(1 - alpha - beta)) - 1 with alpha = beta = 1, is equal
+    # for the quartiles but not always for the 1st percentile (the fit's cut).
+    virtual = (n - 1) * quantile
     below = math.floor(virtual)
     lo = min(max(int(below), 0), n - 1)
     hi = min(lo + 1, n - 1)
-    gamma = virtual - below
+    gamma = virtual - below  # numpy's _get_gamma
     a, b = x[lo], x[hi]
+    # numpy's _lerp: from the upper value when gamma >= 0.5, so the ends are exact
     diff = b - a
     if gamma >= 0.5:
         return b - diff * (1.0 - gamma)
@@ -95,6 +99,8 @@ def _fd_histogram(sorted_amps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         first -= 0.5
         last += 0.5
     n_bins = int(math.ceil((last - first) / width)) if width != 0 else 1
+    # np.linspace(first, last, n_bins + 1) as numpy computes it (arange * step + start, the
+    # last edge set to ``last``); np.histogram then counts [edge, next) with the last bin closed
     step = (last - first) / n_bins
     edges = np.arange(n_bins + 1) * step + first
     edges[-1] = last

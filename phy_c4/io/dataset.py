@@ -44,7 +44,9 @@ def read_params(path: str | os.PathLike) -> dict[str, Any]:
     return parse_params(path).values
 
 
-def check_sample_rate(params: dict[str, Any], where: Path, force: bool = False) -> float:
+def params_sample_rate(params: dict[str, Any], where: Path, force: bool = False) -> float:
+    """``params.py``'s sample rate, checked (``features.validation.check_sample_rate``
+    checks a rate given as a number)."""
     rate = params.get("sample_rate")
     if rate is None:
         raise DatasetError(f"{where}: params.py has no sample_rate (phylib would assume 1 Hz)")
@@ -564,7 +566,7 @@ def _checked_params(path: str | os.PathLike, force: bool) -> tuple[dict[str, Any
     folder = params.path.parent
     if "sample_rate" in params.unreadable:
         model_arguments(params, 0.0)  # raises: the value is not data
-    rate = check_sample_rate(params.values, folder, force)
+    rate = params_sample_rate(params.values, folder, force)
     arguments = model_arguments(params, rate)
     notes = [*params.notes, *check_spike_arrays(folder)]
     for required in ("spike_times.npy", "spike_clusters.npy", "templates.npy"):

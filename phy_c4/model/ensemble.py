@@ -124,7 +124,7 @@ def layer_one_hot(layer: np.ndarray | list | None, n_units: int) -> np.ndarray:
         elif key.isdigit() and int(key) < len(LAYER_NAMES):
             indices.append(int(key))
         else:
-            raise ValueError(f"unknown layer {value!r}; use one of {LAYER_NAMES}")
+            raise ValueError(f"unknown layer {str(value)!r}; use one of {LAYER_NAMES}")
     return np.eye(len(LAYER_NAMES), dtype=np.float32)[np.asarray(indices, dtype=int)]
 
 

@@ -13,7 +13,8 @@ import numpy as np
 from phy_c4.config import TableFeatureSpec
 from phy_c4.families import UnitData, family_for
 from phy_c4.io.dataset import open_recording
-from phy_c4.pipeline import OK, PipelineOptions, prepare_units, resolve_periods
+from phy_c4.pipeline import PipelineOptions, prepare_units, resolve_periods
+from phy_c4.result import OK
 from phy_c4.training.tables import FeatureTable, TableError
 
 DEFAULT_LABEL_COLUMN = "cell_type"
