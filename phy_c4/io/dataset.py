@@ -17,6 +17,8 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -68,13 +70,15 @@ def check_sample_rate(params: dict[str, Any], where: Path, force: bool = False) 
 
 
 def check_spike_arrays(folder: Path) -> None:
-    """Shapes, dtypes and values of the spike arrays, read through read-only maps."""
+    """Shapes, dtypes and values of the spike arrays, read through read-only maps in chunks."""
+    from phy_c4.arrays import all_finite, chunks, map_npy, min_max
+
     arrays = {}
     for name in ("spike_times.npy", "spike_clusters.npy", "spike_templates.npy",
                  "amplitudes.npy"):
         if (folder / name).is_file():
             try:
-                arrays[name] = np.load(folder / name, mmap_mode="r", allow_pickle=False)
+                arrays[name] = map_npy(folder / name, squeeze=False)
             except (OSError, ValueError) as error:
                 raise DatasetError(f"{folder / name}: not a readable .npy file ({error})") \
                     from None
@@ -84,12 +88,13 @@ def check_spike_arrays(folder: Path) -> None:
     times = times.reshape(-1) if times.ndim == 2 and 1 in times.shape else times
     if times.ndim != 1:
         raise DatasetError(f"{folder}: spike_times.npy must be one column, got {times.shape}")
-    if times.dtype.kind == "f" and times.size and not np.all(np.mod(times, 1) == 0):
+    if times.dtype.kind == "f" and times.size and not all(
+            np.all(np.mod(chunk, 1) == 0) for _, chunk in chunks(times)):
         raise DatasetError(f"{folder}: spike_times.npy holds fractional values (seconds?); "
                            "it must hold integer sample indices")
     if times.dtype.kind not in "iuf":
         raise DatasetError(f"{folder}: spike_times.npy has dtype {times.dtype}")
-    if times.size and times.dtype.kind in "if" and times.min() < 0:
+    if times.size and times.dtype.kind in "if" and min_max(times)[0] < 0:
         raise DatasetError(f"{folder}: spike_times.npy has negative times")
     for name in ("spike_clusters.npy", "spike_templates.npy", "amplitudes.npy"):
         values = arrays.get(name)
@@ -98,12 +103,13 @@ def check_spike_arrays(folder: Path) -> None:
         if values.reshape(-1).shape != times.shape:
             raise DatasetError(f"{folder}: {name} has {values.size} entries for {times.size} "
                                "spikes in spike_times.npy")
+        values = values.reshape(-1)
         if name != "amplitudes.npy":
             if values.dtype.kind not in "iu":
                 raise DatasetError(f"{folder}: {name} must hold integer ids, got {values.dtype}")
-            if values.size and values.min() < 0:
-                raise DatasetError(f"{folder}: {name} has negative ids ({int(values.min())})")
-        elif values.size and not np.all(np.isfinite(values)):
+            if values.size and min_max(values)[0] < 0:
+                raise DatasetError(f"{folder}: {name} has negative ids ({min_max(values)[0]})")
+        elif values.size and not all_finite(values):
             raise DatasetError(f"{folder}: amplitudes.npy has NaN or infinite values")
 
 
@@ -122,7 +128,7 @@ class Recording:
 
     folder: Path
     spike_times: np.ndarray  # int64 samples
-    spike_clusters: np.ndarray  # int64
+    spike_clusters: np.ndarray  # integer ids, in the file's dtype (a read-only map)
     fs: float
     amplitudes: np.ndarray | None  # Kilosort's template scalings, in the file's dtype
     groups: dict[int, str]
@@ -130,6 +136,8 @@ class Recording:
     metadata: dict[str, dict[int, Any]] = field(default_factory=dict)
     _channel_positions: np.ndarray | None = field(default=None, repr=False)
     _index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _batch: dict[int, np.ndarray] | None = field(default=None, repr=False)
+    _batch_templates: dict[int, np.ndarray] | None = field(default=None, repr=False)
     _times_digest: str | None = field(default=None, repr=False)
     _clusters_digest: str | None = field(default=None, repr=False)
 
@@ -179,11 +187,16 @@ class Recording:
                                f"{self.spike_times.size} spikes")
         if clusters.size and clusters.min() < 0:
             raise DatasetError(f"{self.folder}: negative cluster ids ({int(clusters.min())})")
-        return replace(self, spike_clusters=clusters.astype(np.int64, copy=False), _index=None,
-                       _clusters_digest=None)
+        if clusters.dtype.kind not in "iu":
+            clusters = clusters.astype(np.int64)
+        return replace(self, spike_clusters=clusters, _index=None, _batch=None,
+                       _batch_templates=None, _clusters_digest=None)
 
     def spikes_of(self, cluster_id: int) -> np.ndarray:
-        """Spike indices of a cluster, in time order (one grouping pass for all clusters)."""
+        """Spike indices of a cluster, in time order (one grouping pass for all clusters, or
+        the current ``unit_batch``'s)."""
+        if self._batch is not None and cluster_id in self._batch:
+            return self._batch[cluster_id]
         if self._index is None:
             from phy_c4.arrays import group_by_cluster
 
@@ -195,6 +208,31 @@ class Recording:
         if slot >= ids.size or ids[slot] != cluster_id:
             return np.zeros(0, dtype=np.int64)
         return order[offsets[slot] : offsets[slot + 1]]
+
+    @contextmanager
+    def unit_batch(self, cluster_ids: Sequence[int]) -> Iterator[dict[int, np.ndarray]]:
+        """Spike indices of these clusters from one pass over the assignment, also answered by
+        ``spikes_of`` inside the block: per-unit work in batches never builds the
+        whole-recording index (8 bytes a spike). The maps' pages are dropped on leaving."""
+        from phy_c4.arrays import group_by_cluster
+
+        ids = np.asarray(cluster_ids, dtype=np.int64)
+        order, offsets = group_by_cluster(self.spike_clusters, ids)
+        self._batch = {int(c): order[offsets[i] : offsets[i + 1]] for i, c in enumerate(ids)}
+        try:
+            yield self._batch
+        finally:
+            self._batch = self._batch_templates = None
+            self.release()
+
+    def release(self) -> None:
+        """Drop the resident pages of the spike files' read-only maps (ours and the model's):
+        they stay in the page cache, and the process holds what it computed, not the files."""
+        from phy_c4.arrays import release
+
+        release(self.spike_times, self.spike_clusters, self.amplitudes)
+        if self._model is not None and not isinstance(self._model, _BackgroundModel):
+            release(*(getattr(self._model, name, None) for name in _MODEL_SPIKE_ARRAYS))
 
     def content_key(self) -> str:
         """Hash of the spike files' content, so caches never outlive a re-sort."""
@@ -210,8 +248,8 @@ class Recording:
         spike times once a session (shared by ``with_assignment``), the assignment once."""
         if self._times_digest is None:
             self._times_digest = _digest(self.spike_times)
-        if self._clusters_digest is None:
-            self._clusters_digest = _digest(self.spike_clusters)
+        if self._clusters_digest is None:  # as int64, whatever the file's dtype
+            self._clusters_digest = _digest(self.spike_clusters, np.int64)
         return {"spike_times_sha256": self._times_digest,
                 "spike_clusters_sha256": self._clusters_digest}
 
@@ -221,7 +259,7 @@ class Recording:
         spike_ids = self.spikes_of(cluster_id)
         if spike_ids.size == 0:
             raise ValueError(f"cluster {cluster_id} has no spikes")
-        counts = np.bincount(np.asarray(self.model.spike_templates)[spike_ids])
+        counts = self._template_counts(cluster_id, spike_ids)
         total = None
         for template_id in np.flatnonzero(counts):
             bunch = self.model.get_template(int(template_id))
@@ -234,10 +272,33 @@ class Recording:
             raise ValueError(f"cluster {cluster_id} has no template")
         return total / counts.sum()
 
+    def _template_counts(self, cluster_id: int, spike_ids: np.ndarray) -> np.ndarray:
+        """Spikes of the cluster per template; inside ``unit_batch``, counted for the whole
+        batch in one chunked read of ``spike_templates``."""
+        from phy_c4.arrays import gather
 
-def _digest(array: np.ndarray) -> str:
-    # a zero-copy view: hashlib releases the GIL on large buffers, .tobytes() would not
-    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+        templates = np.asarray(self.model.spike_templates)
+        if self._batch is None or cluster_id not in self._batch:
+            return np.bincount(templates[spike_ids])
+        if self._batch_templates is None:
+            ids = list(self._batch)
+            gathered = gather(templates, [self._batch[c] for c in ids])
+            self._batch_templates = {c: np.bincount(t) for c, t in
+                                     zip(ids, gathered, strict=True)}
+        return self._batch_templates[cluster_id]
+
+
+def _digest(array: np.ndarray, dtype: type | None = None) -> str:
+    """sha256 of the array's bytes (as ``dtype`` when given), chunk by chunk: zero-copy views
+    (hashlib releases the GIL on large buffers, .tobytes() would not) of a map whose pages are
+    dropped after each chunk."""
+    from phy_c4.arrays import chunks
+
+    digest = hashlib.sha256()
+    for _, chunk in chunks(np.asarray(array).reshape(-1)):
+        chunk = chunk if dtype is None else chunk.astype(dtype, copy=False)
+        digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+    return digest.hexdigest()
 
 
 def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | None = None,
@@ -263,7 +324,9 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
         return _from_model(_load_model(params, force), spike_clusters)  # e.g. an ALF folder
 
     def read(name: str) -> np.ndarray:  # read-only maps: pages shared with phylib's reads
-        return np.load(folder / name, mmap_mode="r", allow_pickle=False).squeeze()
+        from phy_c4.arrays import map_npy
+
+        return map_npy(folder / name)
 
     times = _spike_samples(read("spike_times.npy"))
     clusters = read("spike_clusters.npy") if spike_clusters is None else spike_clusters
@@ -340,13 +403,15 @@ def _from_model(model: Any, spike_clusters: np.ndarray | None) -> Recording:
 
 def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
                amplitudes: np.ndarray | None, metadata: dict, model: Any) -> Recording:
-    from phy_c4.arrays import is_sorted
+    from phy_c4.arrays import is_sorted, min_max
 
     clusters = np.asarray(clusters)
     if clusters.shape != times.shape:
         raise DatasetError(f"{folder}: {clusters.size} spike clusters for {times.size} spikes")
-    if clusters.size and clusters.min() < 0:
-        raise DatasetError(f"{folder}: negative cluster ids ({int(clusters.min())})")
+    if clusters.dtype.kind not in "iu":
+        clusters = clusters.astype(np.int64)
+    if clusters.size and min_max(clusters)[0] < 0:
+        raise DatasetError(f"{folder}: negative cluster ids ({min_max(clusters)[0]})")
     if times.size and not is_sorted(times):
         raise DatasetError(f"{folder}: spike_times.npy is not sorted")
     metadata = {k: dict(v) for k, v in metadata.items()}
@@ -354,7 +419,8 @@ def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
     return Recording(
         folder=folder,
         spike_times=times,
-        spike_clusters=clusters.astype(np.int64, copy=False),
+        spike_clusters=clusters,  # as stored: an int64 copy of an int32 file would cost 4 B
+        # a spike; the grouping and the digests read any integer dtype
         fs=fs,
         amplitudes=None if amplitudes is None else np.asarray(amplitudes),  # as stored: a
         # float64 copy of 40 M float32 values would cost 330 MB; units are converted one by one
@@ -364,14 +430,103 @@ def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
     )
 
 
+_MODEL_SPIKE_ARRAYS = ("spike_samples", "spike_clusters", "spike_templates", "amplitudes")
+"""The model's per-spike arrays: read-only maps of the folder's files (``_load_data``)."""
+
+
 def _read_only_model_class() -> type:
-    from phylib.io.model import TemplateModel
+    from phylib.io.model import TemplateModel, _all_positions_distinct, linear_positions
+
+    from phy_c4.arrays import map_npy, unique_ids
 
     class ReadOnlyTemplateModel(TemplateModel):
-        """phylib's model that can never change the sorter's files."""
+        """phylib's model that can never change the sorter's files, and holds no copy of a
+        per-spike array."""
 
         def _read_array(self, path, mmap_mode=None):
+            if mmap_mode is None and Path(path).name.startswith("spike_"):
+                mmap_mode = "r"  # other per-spike files (spike attributes): maps, not copies
             return super()._read_array(path, "c" if mmap_mode == "r+" else mmap_mode)
+
+        def _load_data(self):
+            """phylib's loading, except for the per-spike arrays of a Kilosort folder.
+
+            phylib's own ``_load_data`` reads every per-spike file into memory, divides the
+            times into float64 seconds, copies the clusters and sorts copies for ``np.unique``:
+            ~40 bytes a spike (1.7 GB for 41 M spikes) that phy_c4 never reads, since it reads
+            the arrays itself. Here they are read-only maps (``spike_times`` in seconds is
+            computed when asked), checked by ``check_spike_arrays``/``open_recording``;
+            everything per channel and per template comes from phylib's own loaders. Cluster
+            waveforms of merged clusters (phylib's ``merge_map``) are not precomputed: phy_c4
+            averages templates per cluster itself (``Recording.template_waveform``). Other
+            layouts (an ALF folder) get phylib's loading unchanged."""
+            if not (self.dir_path / "spike_times.npy").is_file() or not (
+                    self.dir_path / "spike_templates.npy").is_file():
+                super()._load_data()
+                return
+            self.spike_samples = map_npy(self.dir_path / "spike_times.npy")
+            self.n_spikes = self.spike_samples.shape[0]
+            self.amplitudes = (map_npy(self.dir_path / "amplitudes.npy")
+                               if (self.dir_path / "amplitudes.npy").is_file() else None)
+            self.spike_templates = map_npy(self.dir_path / "spike_templates.npy")
+            self.template_ids = unique_ids(self.spike_templates)
+            clusters = self.dir_path / "spike_clusters.npy"
+            self.spike_clusters = map_npy(clusters) if clusters.is_file() else \
+                self.spike_templates  # never copied to a new file: the folder is read-only
+            self.cluster_ids = unique_ids(self.spike_clusters)
+            self.n_clusters = int(self.cluster_ids[-1]) + 1 if self.cluster_ids.size else 0
+            self.spike_times_reordered = self._load_spike_reorder()
+            self.channel_mapping = self._load_channel_map()
+            self.n_channels = nc = self.channel_mapping.shape[0]
+            self.channel_positions = self._load_channel_positions()
+            if not _all_positions_distinct(self.channel_positions):  # phylib's fallback
+                logger.error("Some channels are on the same position, please check the channel "
+                             "positions file.")
+                self.channel_positions = linear_positions(nc)
+            self.channel_shanks = self._load_channel_shanks()
+            self.channel_probes = self._load_channel_probes()
+            self.probes = np.unique(self.channel_probes)
+            self.n_probes = len(self.probes)
+            self.sparse_templates = self._load_templates()
+            if self.sparse_templates is None:
+                raise ValueError("templates.npy could not be read")
+            self.n_templates, self.n_samples_waveforms, self.n_channels_loc = \
+                self.sparse_templates.data.shape
+            self.merge_map, self.nan_idx = {}, []
+            self.sparse_clusters = self.sparse_templates
+            self.spike_waveforms = self._load_spike_waveforms()
+            try:
+                self.wm = self._load_wm()
+            except OSError:
+                self.wm = np.eye(nc)
+            try:
+                self.wmi = self._load_wmi()
+            except OSError:
+                self.wmi = self._compute_wmi(self.wm)
+            self.similar_templates = self._load_similar_templates()
+            self.traces = self._load_traces(self.channel_mapping)
+            last = float(self.spike_samples[-1]) / self.sample_rate if self.n_spikes else 0.0
+            self.duration = self.traces.duration if self.traces is not None else last
+            self.sparse_features = self._load_features()  # phylib maps these itself
+            self.features = self.sparse_features.data if self.sparse_features else None
+            if self.sparse_features is not None:
+                self.n_features_per_channel = self.sparse_features.data.shape[2]
+            self.sparse_template_features = self._load_template_features()
+            self.template_features = (self.sparse_template_features.data
+                                      if self.sparse_template_features else None)
+            self.spike_attributes = self._load_spike_attributes()
+            self.metadata = self._load_metadata()
+
+        @property
+        def spike_times(self) -> np.ndarray:
+            """Spike times in seconds, computed when asked (8 bytes a spike)."""
+            if "_spike_times" in self.__dict__:
+                return self.__dict__["_spike_times"]
+            return np.asarray(self.spike_samples, dtype=np.float64) / self.sample_rate
+
+        @spike_times.setter
+        def spike_times(self, value: np.ndarray) -> None:  # phylib's own loading (ALF)
+            self.__dict__["_spike_times"] = value
 
         def _write_array(self, path, arr):
             logger.debug("not writing %s: phy_c4 opens folders read-only", path)
