@@ -51,9 +51,10 @@ def release(*arrays: object) -> None:
             buffer.madvise(mmap.MADV_DONTNEED)
 
 
-def chunks(array: np.ndarray, size: int = CHUNK) -> Iterator[tuple[int, np.ndarray]]:
-    """``(start, array[start:start + size])`` over a 1-D array, releasing its map's pages
-    after each chunk (and at the end)."""
+def chunks(array: np.ndarray, size: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, array[start:start + size])`` over a 1-D array (``size``: ``CHUNK``),
+    releasing its map's pages after each chunk (and at the end)."""
+    size = size or CHUNK
     try:
         for start in range(0, array.shape[0], size):
             yield start, array[start : start + size]
@@ -62,7 +63,8 @@ def chunks(array: np.ndarray, size: int = CHUNK) -> Iterator[tuple[int, np.ndarr
         release(array)
 
 
-def gather(array: np.ndarray, indices: list[np.ndarray], size: int = CHUNK) -> list[np.ndarray]:
+def gather(array: np.ndarray, indices: list[np.ndarray], size: int | None = None
+           ) -> list[np.ndarray]:
     """``[array[i] for i in indices]`` for sorted index arrays, read one chunk of ``array`` at
     a time for all of them (the map's pages dropped after each): a batch of units spread over
     the whole recording holds one chunk of the file, not the file."""

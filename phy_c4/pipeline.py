@@ -288,6 +288,8 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
     threads = options.threads or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=threads) as pool:
         for batch in _unit_batches(recording, ids):
+            if cancel is not None and cancel():
+                raise CancelledError(f"cancelled after {finished} of {total} units")
             with recording.unit_batch(batch) as spike_ids:
                 paths: dict[int, Path] = {}
                 spikes: dict[int, tuple[np.ndarray, np.ndarray]] = {}

@@ -181,14 +181,16 @@ class Recording:
         """The same recording under another cluster assignment (the GUI's unsaved merges and
         splits): spike times, amplitudes, the model and the spike-times digest are shared; only
         the cluster index is rebuilt. The plugin keeps one Recording for a whole session."""
+        from phy_c4.arrays import min_max
+
         clusters = np.asarray(spike_clusters)
         if clusters.shape != self.spike_times.shape:
             raise DatasetError(f"{self.folder}: {clusters.size} spike clusters for "
                                f"{self.spike_times.size} spikes")
-        if clusters.size and clusters.min() < 0:
-            raise DatasetError(f"{self.folder}: negative cluster ids ({int(clusters.min())})")
         if clusters.dtype.kind not in "iu":
             clusters = clusters.astype(np.int64)
+        if clusters.size and min_max(clusters)[0] < 0:
+            raise DatasetError(f"{self.folder}: negative cluster ids ({min_max(clusters)[0]})")
         return replace(self, spike_clusters=clusters, _index=None, _batch=None,
                        _batch_templates=None, _clusters_digest=None)
 
