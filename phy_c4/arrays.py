@@ -153,10 +153,11 @@ def unique_ids(values: np.ndarray) -> np.ndarray:
     return np.unique(values).astype(np.int64)
 
 
-def count_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+def count_by_cluster(clusters: np.ndarray, wanted: np.ndarray,
+                     id_range: tuple[int, int] | None = None) -> np.ndarray:
     """Spikes of each ``wanted`` cluster id, in one pass in chunks (no per-spike array)."""
     wanted = np.asarray(wanted, dtype=np.int64)
-    slot = _slots(np.asarray(clusters), wanted)
+    slot = _slots(np.asarray(clusters), wanted, id_range)
     if slot is None:  # ids too large for a lookup array: rare, and whole-size
         return np.diff(group_by_cluster(clusters, wanted)[1])
     counts = np.zeros(wanted.size + 1, dtype=np.int64)
@@ -165,10 +166,16 @@ def count_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     return counts[1:]
 
 
-def _slots(clusters: np.ndarray, wanted: np.ndarray) -> np.ndarray | None:
+def _slots(clusters: np.ndarray, wanted: np.ndarray, id_range: tuple[int, int] | None = None
+           ) -> np.ndarray | None:
     """``slot[id]``: the position of ``id`` in ``wanted``, -1 for others; None when the ids
-    are not small non-negative integers (then a dictionary maps them)."""
-    low, high = min_max(clusters) if clusters.size and clusters.dtype.kind in "iu" else (0, 0)
+    are not small non-negative integers (then a dictionary maps them). ``id_range``: the
+    clusters' smallest and largest id when known (saves a pass)."""
+    if id_range is not None and clusters.dtype.kind in "iu":
+        low, high = id_range
+    else:
+        low, high = min_max(clusters) if clusters.size and clusters.dtype.kind in "iu" else \
+            (0, 0)
     largest = max(int(high), int(wanted.max()) if wanted.size else 0)
     if clusters.dtype.kind not in "iu" or low < 0 or largest >= _DENSE_IDS or (
             wanted.size and wanted.min() < 0):
@@ -178,27 +185,34 @@ def _slots(clusters: np.ndarray, wanted: np.ndarray) -> np.ndarray | None:
     return slot
 
 
-def group_by_cluster(clusters: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def group_by_cluster(clusters: np.ndarray, wanted: np.ndarray,
+                     id_range: tuple[int, int] | None = None,
+                     counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Spike indices grouped by the ``wanted`` cluster ids, time order kept (a counting sort).
 
     Returns ``(indices, offsets)``: ``wanted[i]`` owns ``indices[offsets[i]:offsets[i + 1]]``.
+    ``id_range`` (smallest, largest id) and ``counts`` (``count_by_cluster``), when known,
+    save the passes that would find them.
     """
     clusters = np.asarray(clusters)
     wanted = np.asarray(wanted, dtype=np.int64)
-    slot = _slots(clusters, wanted)
+    slot = _slots(clusters, wanted, id_range)
     if slot is not None:
-        return _group_by_slot(clusters, slot, wanted.size)
+        return _group_by_slot(clusters, slot, wanted.size, counts)
     return _group_by_cluster(clusters.astype(np.int64, copy=False), wanted)
 
 
-def _group_by_slot(clusters: np.ndarray, slot: np.ndarray, n_wanted: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _group_by_slot(clusters: np.ndarray, slot: np.ndarray, n_wanted: int,
+                   known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``_group_by_cluster`` with the id -> position map as an array (``slot[id]``, -1 when
     not wanted; ids must be non-negative and within it): two passes in chunks of the array as
     stored, the second writing each chunk's spikes at their clusters' cursors."""
     counts = np.zeros(n_wanted + 1, dtype=np.int64)
-    for _, chunk in chunks(clusters):
-        _count_slots(chunk, slot, counts)
+    if known is not None:
+        counts[1:] = known
+    else:
+        for _, chunk in chunks(clusters):
+            _count_slots(chunk, slot, counts)
     counts[0] = 0  # unwanted spikes were counted there
     offsets = np.cumsum(counts)
     cursor = offsets[:-1].copy()

@@ -244,22 +244,21 @@ BATCH_SPIKES = 1 << 21
 on); at most 16 batches, so a long recording costs 16 passes over its assignment."""
 
 
-def _unit_batches(recording: Recording, ids: list[int]) -> list[list[int]]:
-    """``ids`` in order, cut into batches of about ``max(BATCH_SPIKES, spikes / 16)`` spikes."""
-    from phy_c4.arrays import count_by_cluster
-
-    counts = count_by_cluster(recording.spike_clusters, np.asarray(ids, dtype=np.int64))
-    recording.release()
+def _unit_batches(recording: Recording, ids: list[int]) -> list[tuple[list[int], np.ndarray]]:
+    """``ids`` in order, cut into batches of about ``max(BATCH_SPIKES, spikes / 16)`` spikes,
+    each with its units' spike counts."""
+    counts = recording.spike_counts(ids)
     size = max(BATCH_SPIKES, int(counts.sum()) // 16)
-    batches: list[list[int]] = [[]]
+    batches: list[tuple[list[int], list[int]]] = [([], [])]
     held = 0
     for cluster_id, count in zip(ids, counts.tolist(), strict=True):
-        if batches[-1] and held + count > size:
-            batches.append([])
+        if batches[-1][0] and held + count > size:
+            batches.append(([], []))
             held = 0
-        batches[-1].append(cluster_id)
+        batches[-1][0].append(cluster_id)
+        batches[-1][1].append(count)
         held += count
-    return [batch for batch in batches if batch]
+    return [(batch, np.asarray(n, dtype=np.int64)) for batch, n in batches if batch]
 
 
 def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions,
@@ -287,10 +286,10 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
 
     threads = options.threads or os.cpu_count() or 1
     with ThreadPoolExecutor(max_workers=threads) as pool:
-        for batch in _unit_batches(recording, ids):
+        for batch, counts in _unit_batches(recording, ids):
             if cancel is not None and cancel():
                 raise CancelledError(f"cancelled after {finished} of {total} units")
-            with recording.unit_batch(batch) as spike_ids:
+            with recording.unit_batch(batch, counts) as spike_ids:
                 paths: dict[int, Path] = {}
                 spikes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
                 index = [spike_ids[c] for c in batch]

@@ -138,6 +138,7 @@ class Recording:
     _index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _batch: dict[int, np.ndarray] | None = field(default=None, repr=False)
     _batch_templates: dict[int, np.ndarray] | None = field(default=None, repr=False)
+    _id_range: tuple[int, int] | None = field(default=None, repr=False)
     _times_digest: str | None = field(default=None, repr=False)
     _clusters_digest: str | None = field(default=None, repr=False)
 
@@ -192,7 +193,7 @@ class Recording:
         if clusters.size and min_max(clusters)[0] < 0:
             raise DatasetError(f"{self.folder}: negative cluster ids ({min_max(clusters)[0]})")
         return replace(self, spike_clusters=clusters, _index=None, _batch=None,
-                       _batch_templates=None, _clusters_digest=None)
+                       _batch_templates=None, _id_range=None, _clusters_digest=None)
 
     def spikes_of(self, cluster_id: int) -> np.ndarray:
         """Spike indices of a cluster, in time order (one grouping pass for all clusters, or
@@ -211,15 +212,34 @@ class Recording:
             return np.zeros(0, dtype=np.int64)
         return order[offsets[slot] : offsets[slot + 1]]
 
+    @property
+    def id_range(self) -> tuple[int, int]:
+        """Smallest and largest cluster id (one pass, once)."""
+        if self._id_range is None:
+            from phy_c4.arrays import min_max
+
+            self._id_range = min_max(self.spike_clusters) if self.spike_clusters.size else (0, 0)
+        return self._id_range
+
+    def spike_counts(self, cluster_ids: Sequence[int]) -> np.ndarray:
+        """Spikes of each cluster, in one pass over the assignment."""
+        from phy_c4.arrays import count_by_cluster
+
+        return count_by_cluster(self.spike_clusters, np.asarray(cluster_ids, dtype=np.int64),
+                                self.id_range if self.spike_clusters.dtype.kind in "iu" else None)
+
     @contextmanager
-    def unit_batch(self, cluster_ids: Sequence[int]) -> Iterator[dict[int, np.ndarray]]:
+    def unit_batch(self, cluster_ids: Sequence[int], counts: np.ndarray | None = None
+                   ) -> Iterator[dict[int, np.ndarray]]:
         """Spike indices of these clusters from one pass over the assignment, also answered by
         ``spikes_of`` inside the block: per-unit work in batches never builds the
-        whole-recording index (8 bytes a spike). The maps' pages are dropped on leaving."""
+        whole-recording index (8 bytes a spike). ``counts``: their ``spike_counts``, when
+        known. The maps' pages are dropped on leaving."""
         from phy_c4.arrays import group_by_cluster
 
         ids = np.asarray(cluster_ids, dtype=np.int64)
-        order, offsets = group_by_cluster(self.spike_clusters, ids)
+        id_range = self.id_range if self.spike_clusters.dtype.kind in "iu" else None
+        order, offsets = group_by_cluster(self.spike_clusters, ids, id_range, counts)
         self._batch = {int(c): order[offsets[i] : offsets[i + 1]] for i, c in enumerate(ids)}
         try:
             yield self._batch
