@@ -59,10 +59,14 @@ def _write_npy_header(out, dtype: np.dtype, n: int) -> None:
 
 
 def compose(root: Path, units: int, hours: int) -> Path:
-    """``units`` x ``hours`` from 400-unit, 1-hour blocks (seeds 3, 4, ...)."""
-    if units % BLOCK_UNITS:
-        raise SystemExit(f"units must be a multiple of {BLOCK_UNITS}")
-    blocks = [block(root, 3 + i) for i in range(units // BLOCK_UNITS)]
+    """``units`` x ``hours`` from 400-unit, 1-hour blocks (seeds 3, 4, ...; the remainder in a
+    smaller block, so ``units`` must be a multiple of 5)."""
+    if units % 5 or units <= 0:
+        raise SystemExit("units must be a positive multiple of 5 (one unit of each type)")
+    sizes = [BLOCK_UNITS] * (units // BLOCK_UNITS) + ([units % BLOCK_UNITS] if units %
+                                                       BLOCK_UNITS else [])
+    blocks = [block(root, 3 + i, size // 5) for i, size in enumerate(sizes)]
+    first_ids = np.cumsum([0, *sizes])
     if len(blocks) == 1 and hours == 1:
         return blocks[0]
     folder = root / f"rec_{units}u_{hours}h"
@@ -92,7 +96,7 @@ def compose(root: Path, units: int, hours: int) -> Path:
                 parts["spike_times.npy"].append(np.asarray(times[a_lo:a_hi]) + shift)
                 for name in ("spike_clusters.npy", "spike_templates.npy"):
                     parts[name].append(np.asarray(a[name][a_lo:a_hi]).astype(dtypes[name])
-                                       + dtypes[name].type(i * BLOCK_UNITS))
+                                       + dtypes[name].type(first_ids[i]))
                 parts["amplitudes.npy"].append(np.asarray(a["amplitudes.npy"][a_lo:a_hi]))
             window = {name: np.concatenate(p) for name, p in parts.items()}
             order = np.argsort(window["spike_times.npy"], kind="stable")
@@ -113,7 +117,7 @@ def compose(root: Path, units: int, hours: int) -> Path:
         for i, b in enumerate(blocks):
             for line in (b / name).read_text().splitlines()[1:]:
                 cluster, value = line.split("\t")
-                lines.append(f"{int(cluster) + i * BLOCK_UNITS}\t{value}")
+                lines.append(f"{int(cluster) + first_ids[i]}\t{value}")
         (partial / name).write_text("\n".join(lines) + "\n")
     partial.rename(folder)
     print(f"composed {folder}: {n_total:,d} spikes", flush=True)
