@@ -112,14 +112,14 @@ def _read_layers(path: str | None) -> dict[int, str] | None:
 def _layers_for(bundle, path: str | None, folder: Path) -> dict[int, str] | None:
     """The layer of each cluster for a layer bundle: ``--layer FILE``, else the folder's
     cluster_layer.tsv, else every unit "unknown" (said on stderr). A layer file for a bundle
-    without layer input is an error, not silently ignored."""
+    without layer input is an error, not silently ignored; an unreadable file is said first."""
+    layer = _read_layers(path)
     if path and not bundle.use_layer:
         raise ValueError(f"--layer {path}: bundle {bundle.name} takes no layer input; use a "
                          "layer_information bundle (phy-c4 weights fetch layer_information) "
                          "or drop --layer")
     if not bundle.use_layer:
         return None
-    layer = _read_layers(path)
     if layer is None and (folder / "cluster_layer.tsv").is_file():
         layer = _read_layers(str(folder / "cluster_layer.tsv"))
     if layer is None:

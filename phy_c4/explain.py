@@ -68,8 +68,20 @@ def explain_cluster(result: ClassificationResult, recording: Any, bundle: Bundle
     where = np.flatnonzero(result.cluster_ids == cluster_id)
     if where.size and result.pair is not None and result.pair[where[0]] != "":
         ids.append(int(result.pair[where[0]]))
-    times = {c: recording.spike_times[recording.spikes_of(c)] for c in ids}
+    times = _unit_times(recording, ids)
     return explain_unit(result, cluster_id, bundle, times, recording.fs)
+
+
+def _unit_times(recording: Any, ids: list[int]) -> dict[int, np.ndarray]:
+    """The clusters' spike times from one pass over the assignment, read chunk by chunk (a
+    worker keeps several results' recordings: none holds a whole-recording index)."""
+    if not hasattr(recording, "unit_batch"):
+        return {c: recording.spike_times[recording.spikes_of(c)] for c in ids}
+    from phy_c4.arrays import gather
+
+    with recording.unit_batch(ids) as spikes:
+        return dict(zip(ids, gather(recording.spike_times, [spikes[c] for c in ids]),
+                        strict=True))
 
 
 def _acg_3d_log(times: np.ndarray, fs: float) -> np.ndarray | None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from phy_c4.arrays import gather, min_max
 from phy_c4.atomic import atomic_open
 from phy_c4.cache import feature_cache_dir, recording_fingerprint
 from phy_c4.config import DEVICE_CHOICES, is_unnamed_output
@@ -129,7 +130,7 @@ def options_from_dict(data: dict[str, Any] | None) -> PipelineOptions:
         device=str(data.get("device") or "cpu"))
 
 
-def _unit_key(times: np.ndarray, spike_ids: np.ndarray, recording: Recording,
+def _unit_key(times: np.ndarray, amplitudes: np.ndarray | None, recording: Recording,
               cluster_id: int, options: PipelineOptions, spec: Any, fingerprint: str) -> str:
     """What a unit's cached features depend on: its spikes (times and amplitudes), every
     parameter and the recording's ``fingerprint`` (params.py's values, the template, channel
@@ -141,8 +142,8 @@ def _unit_key(times: np.ndarray, spike_ids: np.ndarray, recording: Recording,
         "source": options.waveform_source, "wvf": repr(options.extraction),
         "features": spec.to_dict(), "recording": fingerprint,
     }, sort_keys=True, default=str).encode())
-    if recording.amplitudes is not None:
-        unit_amplitudes = np.asarray(recording.amplitudes[spike_ids], dtype=np.float64)
+    if amplitudes is not None:  # the unit's, as float64 whatever the file's dtype
+        unit_amplitudes = np.asarray(amplitudes, dtype=np.float64)
         digest.update(memoryview(np.ascontiguousarray(unit_amplitudes)).cast("B"))
     return digest.hexdigest()[:24]
 
@@ -205,24 +206,22 @@ def _check_spikes(recording: Recording, times: np.ndarray, options: PipelineOpti
 
 
 def _quality_masks(recording: Recording, spikes: dict[int, tuple[np.ndarray, np.ndarray]],
-                   options: PipelineOptions, progress: ProgressCallback | None,
-                   cancel: Callable[[], bool] | None,
-                   total: int) -> dict[int, tuple[np.ndarray, str]]:
-    """C4's quality filter for many units (``spikes`` from ``_unit_spikes``), in threads: the
-    amplitude fits run in numba without the GIL. Cancellable between units."""
-    jobs = {c: (times, recording.amplitudes[first]) for c, (times, first) in spikes.items()}
+                   options: PipelineOptions, pool: ThreadPoolExecutor,
+                   cancel: Callable[[], bool] | None, report: Callable[[], None],
+                   where: str) -> dict[int, tuple[np.ndarray, str]]:
+    """C4's quality filter for many units (``spikes``: each unit's unique times and their
+    amplitudes) in ``pool``'s threads: the amplitude fits run in numba without the GIL.
+    Cancellable between units (``where`` says how far the run got); ``report()`` after each."""
     results: dict[int, tuple[np.ndarray, str]] = {}
-    threads = options.threads or os.cpu_count() or 1
-    with ThreadPoolExecutor(max_workers=threads) as pool:
-        futures = {pool.submit(_quality_job, t, a, recording.fs, options.quality): c
-                   for c, (t, a) in jobs.items()}
-        for done, future in enumerate(as_completed(futures)):
-            if cancel is not None and cancel():
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise CancelledError(f"cancelled after {done} of {total} units")
-            results[futures[future]] = future.result()
-            if progress is not None:
-                progress(done + 1, total, "spike quality")
+    futures = {pool.submit(_quality_job, times, amplitudes, recording.fs, options.quality): c
+               for c, (times, amplitudes) in spikes.items()}
+    for future in as_completed(futures):
+        if cancel is not None and cancel():
+            for pending in futures:
+                pending.cancel()
+            raise CancelledError(f"cancelled after {where}")
+        results[futures[future]] = future.result()
+        report()
     return results
 
 
@@ -258,50 +257,103 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray, statu
     return features, times
 
 
+BATCH_SPIKES = 1 << 21
+"""Spikes gathered per batch of units at least (2 M; ~40 bytes each while a batch is worked
+on); at most 16 batches, so a long recording costs 16 passes over its assignment."""
+
+
+def _unit_batches(recording: Recording, ids: list[int]) -> list[tuple[list[int], np.ndarray]]:
+    """``ids`` in order, cut into batches of about ``max(BATCH_SPIKES, spikes / 16)`` spikes,
+    each with its units' spike counts."""
+    counts = recording.spike_counts(ids)
+    size = max(BATCH_SPIKES, int(counts.sum()) // 16)
+    batches: list[tuple[list[int], list[int]]] = [([], [])]
+    held = 0
+    for cluster_id, count in zip(ids, counts.tolist(), strict=True):
+        if batches[-1][0] and held + count > size:
+            batches.append(([], []))
+            held = 0
+        batches[-1][0].append(cluster_id)
+        batches[-1][1].append(count)
+        held += count
+    return [(batch, np.asarray(n, dtype=np.int64)) for batch, n in batches if batch]
+
+
 def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions,
                   spec: Any, progress: ProgressCallback | None = None,
                   cancel: Callable[[], bool] | None = None
                   ) -> tuple[dict[int, UnitFeatures], dict[int, np.ndarray]]:
     """Spikes C4 would use and peak-channel waveforms of many units (``spec``: the model
     family's feature spec, for its spike-count floors), from the cache when the cluster's spikes
-    and every parameter are unchanged."""
+    and every parameter are unchanged.
+
+    Units go in batches (``_unit_batches``): one pass over the assignment finds a batch's
+    spikes, which are gathered, filtered and reduced to the spikes kept before the next batch
+    starts, so memory holds the kept spike times plus one batch, never a whole-recording
+    index or copy."""
     total = len(ids)
     features: dict[int, UnitFeatures] = {}
     kept: dict[int, np.ndarray] = {}
-    paths: dict[int, Path] = {}
-    gathered: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    cache_dir, fingerprint = _cache_place(recording) if options.cache and ids else (None, "")
-    for cluster_id in ids:
-        spike_ids = recording.spikes_of(cluster_id)
-        gathered[cluster_id] = spike_ids, recording.spike_times[spike_ids]
-        if cache_dir is not None:
-            key = _unit_key(gathered[cluster_id][1], spike_ids, recording, cluster_id, options,
-                            spec, fingerprint)
-            paths[cluster_id] = cache_dir / f"unit_{key}.npz"
-            cached = _load_cached(paths[cluster_id]) if paths[cluster_id].is_file() else None
-            if cached is not None:
-                features[cluster_id], kept[cluster_id] = cached
-    misses = [c for c in ids if c not in features]
-    spikes = {c: _unit_spikes(*gathered.pop(c)) for c in misses}
-    gathered.clear()
-    checks = {c: _check_spikes(recording, spikes[c][0], options, spec) for c in misses}
-    quality: dict[int, tuple[np.ndarray, str]] = {}
-    if options.quality is not None:
-        checkable = {c: spikes[c] for c in misses if checks[c] == OK}
-        quality = _quality_masks(recording, checkable, options, progress, cancel, total)
-    for done, cluster_id in enumerate(misses):
-        if cancel is not None and cancel():
-            raise CancelledError(f"cancelled after {done} of {total} units")
+    filtered = [0]
+    finished = 0
+
+    def report() -> None:
+        filtered[0] += 1
         if progress is not None:
-            progress(done, total, f"waveform of cluster {cluster_id}")
-        unit, times = _finish_unit(recording, cluster_id, spikes[cluster_id][0],
-                                   checks[cluster_id], quality.get(cluster_id), options, spec)
-        features[cluster_id], kept[cluster_id] = unit, times
-        if cluster_id in paths:
-            try:
-                _store_cached(paths[cluster_id], unit, times)
-            except OSError as error:  # a full disk still classifies
-                logger.debug("feature cache not written: %s", error)
+            progress(filtered[0], total, "spike quality")
+
+    threads = options.threads or os.cpu_count() or 1
+    cache_dir, fingerprint = _cache_place(recording) if options.cache and ids else (None, "")
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        for batch, counts in _unit_batches(recording, ids):
+            if cancel is not None and cancel():
+                raise CancelledError(f"cancelled after {finished} of {total} units")
+            with recording.unit_batch(batch, counts) as spike_ids:
+                paths: dict[int, Path] = {}
+                spikes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+                index = [spike_ids[c] for c in batch]
+                all_times = dict(zip(batch, gather(recording.spike_times, index), strict=True))
+                all_amplitudes = dict.fromkeys(batch) if recording.amplitudes is None else \
+                    dict(zip(batch, gather(recording.amplitudes, index), strict=True))
+                del index
+                for cluster_id in batch:
+                    times = all_times.pop(cluster_id)
+                    amplitudes = all_amplitudes.pop(cluster_id)
+                    if cache_dir is not None:
+                        key = _unit_key(times, amplitudes, recording, cluster_id, options, spec,
+                                        fingerprint)
+                        paths[cluster_id] = cache_dir / f"unit_{key}.npz"
+                        cached = (_load_cached(paths[cluster_id])
+                                  if paths[cluster_id].is_file() else None)
+                        if cached is not None:
+                            features[cluster_id], kept[cluster_id] = cached
+                            continue
+                    unique, first = _unit_spikes(np.arange(times.size), times)
+                    spikes[cluster_id] = unique, (None if amplitudes is None
+                                                  else amplitudes[first])
+                    del times, amplitudes, unique, first
+                checks = {c: _check_spikes(recording, spikes[c][0], options, spec)
+                          for c in spikes}
+                quality: dict[int, tuple[np.ndarray, str]] = {}
+                if options.quality is not None:
+                    quality = _quality_masks(
+                        recording, {c: spikes[c] for c in spikes if checks[c] == OK}, options,
+                        pool, cancel, report, f"{finished} of {total} units")
+                for cluster_id in list(spikes):
+                    if cancel is not None and cancel():
+                        raise CancelledError(f"cancelled after {finished} of {total} units")
+                    if progress is not None:
+                        progress(finished, total, f"waveform of cluster {cluster_id}")
+                    times = spikes.pop(cluster_id)[0]
+                    unit, times = _finish_unit(recording, cluster_id, times, checks[cluster_id],
+                                               quality.pop(cluster_id, None), options, spec)
+                    features[cluster_id], kept[cluster_id] = unit, times
+                    finished += 1
+                    if cluster_id in paths:
+                        try:
+                            _store_cached(paths[cluster_id], unit, times)
+                        except OSError as error:  # a full disk still classifies
+                            logger.debug("feature cache not written: %s", error)
     return features, kept
 
 
@@ -357,7 +409,7 @@ def classify(
     notes = []  # what every classified unit's status says
     amplitudes = recording.amplitudes
     if options.quality is not None and amplitudes is not None and amplitudes.size and \
-            np.ptp(amplitudes) == 0:
+            np.subtract(*min_max(amplitudes)) == 0:
         # A one-bin amplitude histogram gives the false-negative fit NaN: every unit would fail
         # with "too much missed spikes". Some exporters write ones.
         options = replace(options, quality=None)

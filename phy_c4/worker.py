@@ -72,8 +72,7 @@ class Worker:
             raise ValueError(f"unknown request {op!r}")
 
     def classify(self, request: dict[str, Any]) -> None:
-        import numpy as np
-
+        from phy_c4.arrays import map_npy
         from phy_c4.io.dataset import open_recording
         from phy_c4.pipeline import CancelledError, classify, options_from_dict
         from phy_c4.result import save_result
@@ -83,8 +82,8 @@ class Worker:
         if folder not in self.recordings:
             self.recordings[folder] = open_recording(folder)
         recording = self.recordings[folder]
-        if request.get("spike_clusters"):
-            recording = recording.with_assignment(np.load(request["spike_clusters"]))
+        if request.get("spike_clusters"):  # a read-only map (the file may be removed after)
+            recording = recording.with_assignment(map_npy(request["spike_clusters"]))
         layer = {int(k): v for k, v in (request.get("layer") or {}).items()} or None
         rejected = {int(k): v for k, v in (request.get("rejected") or {}).items()}
         try:

@@ -327,3 +327,21 @@ def test_complex_spike_units_the_quality_filter_drops_still_pair(tmp_path):
                                                          Status.TOO_FEW_SPIKES)
         assert table.loc[cs, "c4_type"] == "PkC_cs" and table.loc[cs, "c4_pair"] == ss
         assert "network: not run" in table.loc[cs, "c4_status"]
+
+
+def test_merged_complex_spikes_are_a_stable_argsort_of_the_concatenated_trains():
+    """The in-place key sort gives the order the argsort of the concatenated trains gave:
+    by time, ties in unit order (negative times and empty trains included)."""
+    from phy_c4.features.pairing import _merged
+
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        ids = list(range(int(rng.integers(1, 8))))
+        low = -50 if trial % 3 == 0 else 0
+        units = {i: np.sort(rng.integers(low, 200, rng.integers(0, 40))) for i in ids}
+        trains = [units[c].astype(np.int64) for c in ids]
+        events = np.concatenate(trains)
+        owner = np.repeat(np.arange(len(ids)), [len(t) for t in trains])
+        order = np.argsort(events, kind="stable")
+        merged, owners = _merged(ids, units)
+        assert np.array_equal(merged, events[order]) and np.array_equal(owners, owner[order])

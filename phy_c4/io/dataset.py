@@ -18,8 +18,9 @@ import hashlib
 import logging
 import math
 import os
-import re
 import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -69,15 +70,17 @@ FLOAT32_EXACT = 2 ** 24
 
 
 def check_spike_arrays(folder: Path) -> list[str]:
-    """Shapes, dtypes and values of the spike arrays, read through read-only maps; returns
-    notes on what is usable but unusual."""
+    """Shapes, dtypes and values of the spike arrays, read through read-only maps in chunks;
+    returns notes on what is usable but unusual."""
+    from phy_c4.arrays import all_finite, chunks, map_npy, min_max
+
     notes: list[str] = []
     arrays = {}
     for name in ("spike_times.npy", "spike_clusters.npy", "spike_templates.npy",
                  "amplitudes.npy"):
         if (folder / name).is_file():
             try:
-                arrays[name] = np.load(folder / name, mmap_mode="r", allow_pickle=False)
+                arrays[name] = map_npy(folder / name, squeeze=False)
             except (OSError, ValueError) as error:
                 raise DatasetError(f"{folder / name}: not a readable .npy file ({error})") \
                     from None
@@ -87,20 +90,21 @@ def check_spike_arrays(folder: Path) -> list[str]:
     times = times.reshape(-1) if times.ndim == 2 and 1 in times.shape else times
     if times.ndim != 1:
         raise DatasetError(f"{folder}: spike_times.npy must be one column, got {times.shape}")
-    if times.dtype.kind == "f" and times.size and not np.all(np.mod(times, 1) == 0):
+    if times.dtype.kind == "f" and times.size and not all(
+            np.all(np.mod(chunk, 1) == 0) for _, chunk in chunks(times)):
         raise DatasetError(f"{folder}: spike_times.npy holds fractional values (seconds?); "
                            "it must hold integer sample indices")
     if times.dtype.kind not in "iuf":
         raise DatasetError(f"{folder}: spike_times.npy has dtype {times.dtype}")
     if times.dtype.kind == "f" and times.size:
-        if times.dtype.itemsize < 8 and float(np.max(times)) > FLOAT32_EXACT:
+        last = float(min_max(times)[1])
+        if times.dtype.itemsize < 8 and last > FLOAT32_EXACT:
             raise DatasetError(
                 f"{folder}: spike_times.npy is {times.dtype}, which rounds sample indices above "
-                f"{FLOAT32_EXACT:,} (the last spike is at {float(np.max(times)):,.0f}): spike "
-                "times are off by up to "
-                f"{int(np.spacing(np.max(times)))} samples; export them as integers")
+                f"{FLOAT32_EXACT:,} (the last spike is at {last:,.0f}): spike times are off by "
+                f"up to {int(np.spacing(np.float32(last)))} samples; export them as integers")
         notes.append(f"spike_times.npy holds whole numbers as {times.dtype}; read as samples")
-    if times.size and times.dtype.kind in "if" and times.min() < 0:
+    if times.size and times.dtype.kind in "if" and min_max(times)[0] < 0:
         raise DatasetError(f"{folder}: spike_times.npy has negative times")
     for name in ("spike_clusters.npy", "spike_templates.npy", "amplitudes.npy"):
         values = arrays.get(name)
@@ -109,15 +113,18 @@ def check_spike_arrays(folder: Path) -> list[str]:
         if values.reshape(-1).shape != times.shape:
             raise DatasetError(f"{folder}: {name} has {values.size} entries for {times.size} "
                                "spikes in spike_times.npy")
+        values = values.reshape(-1)
         if name != "amplitudes.npy":
             if values.dtype.kind not in "iu":
                 raise DatasetError(f"{folder}: {name} must hold integer ids, got {values.dtype}")
-            if values.size and values.min() < 0:
-                raise DatasetError(f"{folder}: {name} has negative ids ({int(values.min())})")
-            if values.size and int(values.max()) >= ID_LIMIT:
-                raise DatasetError(f"{folder}: {name} has id {int(values.max())}; Phy stores ids "
-                                   f"as 32-bit integers (below {ID_LIMIT:,})")
-        elif values.size and not np.all(np.isfinite(values)):
+            if values.size:
+                low, high = min_max(values)
+                if low < 0:
+                    raise DatasetError(f"{folder}: {name} has negative ids ({int(low)})")
+                if int(high) >= ID_LIMIT:
+                    raise DatasetError(f"{folder}: {name} has id {int(high)}; Phy stores ids as "
+                                       f"32-bit integers (below {ID_LIMIT:,})")
+        elif values.size and not all_finite(values):
             raise DatasetError(f"{folder}: amplitudes.npy has NaN or infinite values")
     templates = arrays.get("spike_templates.npy")
     if templates is not None and templates.size and (folder / "templates.npy").is_file():
@@ -137,7 +144,7 @@ class Recording:
 
     folder: Path
     spike_times: np.ndarray  # int64 samples
-    spike_clusters: np.ndarray  # int64
+    spike_clusters: np.ndarray  # integer ids, in the file's dtype (a read-only map)
     fs: float
     amplitudes: np.ndarray | None  # Kilosort's template scalings, in the file's dtype
     groups: dict[int, str]
@@ -145,6 +152,9 @@ class Recording:
     metadata: dict[str, dict[int, Any]] = field(default_factory=dict)
     _channel_positions: np.ndarray | None = field(default=None, repr=False)
     _index: tuple[np.ndarray, np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    _batch: dict[int, np.ndarray] | None = field(default=None, repr=False)
+    _batch_templates: dict[int, np.ndarray] | None = field(default=None, repr=False)
+    _id_range: tuple[int, int] | None = field(default=None, repr=False)
     _times_digest: str | None = field(default=None, repr=False)
     _clusters_digest: str | None = field(default=None, repr=False)
     notes: list[str] = field(default_factory=list)
@@ -195,17 +205,24 @@ class Recording:
         """The same recording under another cluster assignment (the GUI's unsaved merges and
         splits): spike times, amplitudes, the model and the spike-times digest are shared; only
         the cluster index is rebuilt. The plugin keeps one Recording for a whole session."""
+        from phy_c4.arrays import min_max
+
         clusters = np.asarray(spike_clusters)
         if clusters.shape != self.spike_times.shape:
             raise DatasetError(f"{self.folder}: {clusters.size} spike clusters for "
                                f"{self.spike_times.size} spikes")
-        if clusters.size and clusters.min() < 0:
-            raise DatasetError(f"{self.folder}: negative cluster ids ({int(clusters.min())})")
-        return replace(self, spike_clusters=clusters.astype(np.int64, copy=False), _index=None,
-                       _clusters_digest=None)
+        if clusters.dtype.kind not in "iu":
+            clusters = clusters.astype(np.int64)
+        if clusters.size and min_max(clusters)[0] < 0:
+            raise DatasetError(f"{self.folder}: negative cluster ids ({min_max(clusters)[0]})")
+        return replace(self, spike_clusters=clusters, _index=None, _batch=None,
+                       _batch_templates=None, _id_range=None, _clusters_digest=None)
 
     def spikes_of(self, cluster_id: int) -> np.ndarray:
-        """Spike indices of a cluster, in time order (one grouping pass for all clusters)."""
+        """Spike indices of a cluster, in time order (one grouping pass for all clusters, or
+        the current ``unit_batch``'s)."""
+        if self._batch is not None and cluster_id in self._batch:
+            return self._batch[cluster_id]
         if self._index is None:
             from phy_c4.arrays import group_by_cluster
 
@@ -217,6 +234,50 @@ class Recording:
         if slot >= ids.size or ids[slot] != cluster_id:
             return np.zeros(0, dtype=np.int64)
         return order[offsets[slot] : offsets[slot + 1]]
+
+    @property
+    def id_range(self) -> tuple[int, int]:
+        """Smallest and largest cluster id (one pass, once)."""
+        if self._id_range is None:
+            from phy_c4.arrays import min_max
+
+            self._id_range = min_max(self.spike_clusters) if self.spike_clusters.size else (0, 0)
+        return self._id_range
+
+    def spike_counts(self, cluster_ids: Sequence[int]) -> np.ndarray:
+        """Spikes of each cluster, in one pass over the assignment."""
+        from phy_c4.arrays import count_by_cluster
+
+        return count_by_cluster(self.spike_clusters, np.asarray(cluster_ids, dtype=np.int64),
+                                self.id_range if self.spike_clusters.dtype.kind in "iu" else None)
+
+    @contextmanager
+    def unit_batch(self, cluster_ids: Sequence[int], counts: np.ndarray | None = None
+                   ) -> Iterator[dict[int, np.ndarray]]:
+        """Spike indices of these clusters from one pass over the assignment, also answered by
+        ``spikes_of`` inside the block: per-unit work in batches never builds the
+        whole-recording index (8 bytes a spike). ``counts``: their ``spike_counts``, when
+        known. The maps' pages are dropped on leaving."""
+        from phy_c4.arrays import group_by_cluster
+
+        ids = np.asarray(cluster_ids, dtype=np.int64)
+        id_range = self.id_range if self.spike_clusters.dtype.kind in "iu" else None
+        order, offsets = group_by_cluster(self.spike_clusters, ids, id_range, counts)
+        self._batch = {int(c): order[offsets[i] : offsets[i + 1]] for i, c in enumerate(ids)}
+        try:
+            yield self._batch
+        finally:
+            self._batch = self._batch_templates = None
+            self.release()
+
+    def release(self) -> None:
+        """Drop the resident pages of the spike files' read-only maps (ours and the model's):
+        they stay in the page cache, and the process holds what it computed, not the files."""
+        from phy_c4.arrays import release
+
+        release(self.spike_times, self.spike_clusters, self.amplitudes)
+        if self._model is not None and not isinstance(self._model, _BackgroundModel):
+            release(*(getattr(self._model, name, None) for name in _MODEL_SPIKE_ARRAYS))
 
     def content_key(self) -> str:
         """Hash of the spike files' content, so caches never outlive a re-sort."""
@@ -232,8 +293,8 @@ class Recording:
         spike times once a session (shared by ``with_assignment``), the assignment once."""
         if self._times_digest is None:
             self._times_digest = _digest(self.spike_times)
-        if self._clusters_digest is None:
-            self._clusters_digest = _digest(self.spike_clusters)
+        if self._clusters_digest is None:  # as int64, whatever the file's dtype
+            self._clusters_digest = _digest(self.spike_clusters, np.int64)
         return {"spike_times_sha256": self._times_digest,
                 "spike_clusters_sha256": self._clusters_digest}
 
@@ -243,7 +304,7 @@ class Recording:
         spike_ids = self.spikes_of(cluster_id)
         if spike_ids.size == 0:
             raise ValueError(f"cluster {cluster_id} has no spikes")
-        counts = np.bincount(np.asarray(self.model.spike_templates)[spike_ids])
+        counts = self._template_counts(cluster_id, spike_ids)
         total = None
         for template_id in np.flatnonzero(counts):
             bunch = self.model.get_template(int(template_id))
@@ -256,10 +317,33 @@ class Recording:
             raise ValueError(f"cluster {cluster_id} has no template")
         return total / counts.sum()
 
+    def _template_counts(self, cluster_id: int, spike_ids: np.ndarray) -> np.ndarray:
+        """Spikes of the cluster per template; inside ``unit_batch``, counted for the whole
+        batch in one chunked read of ``spike_templates``."""
+        from phy_c4.arrays import gather
 
-def _digest(array: np.ndarray) -> str:
-    # a zero-copy view: hashlib releases the GIL on large buffers, .tobytes() would not
-    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+        templates = np.asarray(self.model.spike_templates)
+        if self._batch is None or cluster_id not in self._batch:
+            return np.bincount(templates[spike_ids])
+        if self._batch_templates is None:
+            ids = list(self._batch)
+            gathered = gather(templates, [self._batch[c] for c in ids])
+            self._batch_templates = {c: np.bincount(t) for c, t in
+                                     zip(ids, gathered, strict=True)}
+        return self._batch_templates[cluster_id]
+
+
+def _digest(array: np.ndarray, dtype: type | None = None) -> str:
+    """sha256 of the array's bytes (as ``dtype`` when given), chunk by chunk: zero-copy views
+    (hashlib releases the GIL on large buffers, .tobytes() would not) of a map whose pages are
+    dropped after each chunk."""
+    from phy_c4.arrays import chunks
+
+    digest = hashlib.sha256()
+    for _, chunk in chunks(np.asarray(array).reshape(-1)):
+        chunk = chunk if dtype is None else chunk.astype(dtype, copy=False)
+        digest.update(memoryview(np.ascontiguousarray(chunk)).cast("B"))
+    return digest.hexdigest()
 
 
 def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | None = None,
@@ -289,7 +373,9 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
         notes += _span_notes(arguments, recording.spike_times, force)
     else:
         def read(name: str) -> np.ndarray:  # read-only maps: pages shared with phylib's reads
-            return np.load(folder / name, mmap_mode="r", allow_pickle=False).squeeze()
+            from phy_c4.arrays import map_npy
+
+            return map_npy(folder / name)
 
         times = _spike_samples(read("spike_times.npy"))
         notes += _span_notes(arguments, times, force)
@@ -432,13 +518,15 @@ def _from_model(model: Any, spike_clusters: np.ndarray | None) -> Recording:
 
 def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
                amplitudes: np.ndarray | None, metadata: dict, model: Any) -> Recording:
-    from phy_c4.arrays import is_sorted
+    from phy_c4.arrays import is_sorted, min_max
 
     clusters = np.asarray(clusters)
     if clusters.shape != times.shape:
         raise DatasetError(f"{folder}: {clusters.size} spike clusters for {times.size} spikes")
-    if clusters.size and clusters.min() < 0:
-        raise DatasetError(f"{folder}: negative cluster ids ({int(clusters.min())})")
+    if clusters.dtype.kind not in "iu":
+        clusters = clusters.astype(np.int64)
+    if clusters.size and min_max(clusters)[0] < 0:
+        raise DatasetError(f"{folder}: negative cluster ids ({min_max(clusters)[0]})")
     if times.size and not is_sorted(times):
         raise DatasetError(f"{folder}: spike_times.npy is not sorted")
     metadata = {k: dict(v) for k, v in metadata.items()}
@@ -446,7 +534,8 @@ def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
     return Recording(
         folder=folder,
         spike_times=times,
-        spike_clusters=clusters.astype(np.int64, copy=False),
+        spike_clusters=clusters,  # as stored: an int64 copy of an int32 file would cost 4 B
+        # a spike; the grouping and the digests read any integer dtype
         fs=fs,
         amplitudes=None if amplitudes is None else np.asarray(amplitudes),  # as stored: a
         # float64 copy of 40 M float32 values would cost 330 MB; units are converted one by one
@@ -486,16 +575,105 @@ def _groups(column: dict) -> tuple[dict[int, str], list[str]]:
     return groups, notes
 
 
+_MODEL_SPIKE_ARRAYS = ("spike_samples", "spike_clusters", "spike_templates", "amplitudes")
+"""The model's per-spike arrays: read-only maps of the folder's files (``_load_data``)."""
+
+
 def _read_only_model_class() -> type:
-    from phylib.io.model import TemplateModel
+    from phylib.io.model import TemplateModel, _all_positions_distinct, linear_positions
+
+    from phy_c4.arrays import map_npy, npy_without_ast, unique_ids
 
     class ReadOnlyTemplateModel(TemplateModel):
-        """phylib's model that can never change the sorter's files."""
+        """phylib's model that can never change the sorter's files, and holds no copy of a
+        per-spike array."""
 
         def _read_array(self, path, mmap_mode=None):
+            if mmap_mode is None and Path(path).name.startswith("spike_"):
+                mmap_mode = "r"  # other per-spike files (spike attributes): maps, not copies
             mmap_mode = "c" if mmap_mode == "r+" else mmap_mode
-            mapped = _map_npy(path, mmap_mode) if path else None
+            mapped = npy_without_ast(path, mmap_mode) if path else None
             return super()._read_array(path, mmap_mode) if mapped is None else mapped.squeeze()
+
+        def _load_data(self):
+            """phylib's loading, except for the per-spike arrays of a Kilosort folder.
+
+            phylib's own ``_load_data`` reads every per-spike file into memory, divides the
+            times into float64 seconds, copies the clusters and sorts copies for ``np.unique``:
+            ~40 bytes a spike (1.7 GB for 41 M spikes) that phy_c4 never reads, since it reads
+            the arrays itself. Here they are read-only maps (``spike_times`` in seconds is
+            computed when asked), checked by ``check_spike_arrays``/``open_recording``;
+            everything per channel and per template comes from phylib's own loaders. Cluster
+            waveforms of merged clusters (phylib's ``merge_map``) are not precomputed: phy_c4
+            averages templates per cluster itself (``Recording.template_waveform``). Other
+            layouts (an ALF folder) get phylib's loading unchanged."""
+            if not (self.dir_path / "spike_times.npy").is_file() or not (
+                    self.dir_path / "spike_templates.npy").is_file():
+                super()._load_data()
+                return
+            self.spike_samples = map_npy(self.dir_path / "spike_times.npy")
+            self.n_spikes = self.spike_samples.shape[0]
+            self.amplitudes = (map_npy(self.dir_path / "amplitudes.npy")
+                               if (self.dir_path / "amplitudes.npy").is_file() else None)
+            self.spike_templates = map_npy(self.dir_path / "spike_templates.npy")
+            self.template_ids = unique_ids(self.spike_templates)
+            clusters = self.dir_path / "spike_clusters.npy"
+            self.spike_clusters = map_npy(clusters) if clusters.is_file() else \
+                self.spike_templates  # never copied to a new file: the folder is read-only
+            self.cluster_ids = unique_ids(self.spike_clusters)
+            self.n_clusters = int(self.cluster_ids[-1]) + 1 if self.cluster_ids.size else 0
+            self.spike_times_reordered = self._load_spike_reorder()
+            self.channel_mapping = self._load_channel_map()
+            self.n_channels = nc = self.channel_mapping.shape[0]
+            self.channel_positions = self._load_channel_positions()
+            if not _all_positions_distinct(self.channel_positions):  # phylib's fallback
+                logger.error("Some channels are on the same position, please check the channel "
+                             "positions file.")
+                self.channel_positions = linear_positions(nc)
+            self.channel_shanks = self._load_channel_shanks()
+            self.channel_probes = self._load_channel_probes()
+            self.probes = np.unique(self.channel_probes)
+            self.n_probes = len(self.probes)
+            self.sparse_templates = self._load_templates()
+            if self.sparse_templates is None:
+                raise ValueError("templates.npy could not be read")
+            self.n_templates, self.n_samples_waveforms, self.n_channels_loc = \
+                self.sparse_templates.data.shape
+            self.merge_map, self.nan_idx = {}, []
+            self.sparse_clusters = self.sparse_templates
+            self.spike_waveforms = self._load_spike_waveforms()
+            try:
+                self.wm = self._load_wm()
+            except OSError:
+                self.wm = np.eye(nc)
+            try:
+                self.wmi = self._load_wmi()
+            except OSError:
+                self.wmi = self._compute_wmi(self.wm)
+            self.similar_templates = self._load_similar_templates()
+            self.traces = self._load_traces(self.channel_mapping)
+            last = float(self.spike_samples[-1]) / self.sample_rate if self.n_spikes else 0.0
+            self.duration = self.traces.duration if self.traces is not None else last
+            self.sparse_features = self._load_features()  # phylib maps these itself
+            self.features = self.sparse_features.data if self.sparse_features else None
+            if self.sparse_features is not None:
+                self.n_features_per_channel = self.sparse_features.data.shape[2]
+            self.sparse_template_features = self._load_template_features()
+            self.template_features = (self.sparse_template_features.data
+                                      if self.sparse_template_features else None)
+            self.spike_attributes = self._load_spike_attributes()
+            self.metadata = self._load_metadata()
+
+        @property
+        def spike_times(self) -> np.ndarray:
+            """Spike times in seconds, computed when asked (8 bytes a spike)."""
+            if "_spike_times" in self.__dict__:
+                return self.__dict__["_spike_times"]
+            return np.asarray(self.spike_samples, dtype=np.float64) / self.sample_rate
+
+        @spike_times.setter
+        def spike_times(self, value: np.ndarray) -> None:  # phylib's own loading (ALF)
+            self.__dict__["_spike_times"] = value
 
         def _write_array(self, path, arr):
             logger.debug("not writing %s: phy_c4 opens folders read-only", path)
@@ -520,43 +698,6 @@ def _read_only_model_class() -> type:
             return super()._load_spike_clusters()
 
     return ReadOnlyTemplateModel
-
-
-_NPY_HEADER = re.compile(r"\{'descr': '([<>|=]?[a-zA-Z]\d*)', 'fortran_order': (True|False), "
-                         r"'shape': \(((?:\d+, ?)*\d*)\), \}")
-"""A plain .npy header as numpy writes it (other forms go to ``np.load``)."""
-
-
-def _map_npy(path: str | os.PathLike, mmap_mode: str | None) -> np.ndarray | None:
-    """A .npy file as ``np.load(path, mmap_mode)`` gives it (mapped, or read when
-    ``mmap_mode`` is None), its header read by a regular expression instead of ``ast``: this
-    runs in the model's background thread, and CPython 3.11's AST constructor is not safe in
-    two threads at once (the main thread parses too). None when the header is not the plain
-    form, or the array is empty (``np.load`` then)."""
-    try:
-        with open(path, "rb") as data:
-            magic = data.read(8)
-            if magic[:6] != b"\x93NUMPY" or magic[6] not in (1, 2, 3):
-                return None
-            size_bytes = 2 if magic[6] == 1 else 4
-            length = int.from_bytes(data.read(size_bytes), "little")
-            header = data.read(length).decode("latin1").strip()
-    except OSError:
-        return None
-    match = _NPY_HEADER.fullmatch(header)
-    if match is None:
-        return None
-    shape = tuple(int(n) for n in match.group(3).replace(" ", "").split(",") if n)
-    if not shape or 0 in shape:
-        return None
-    dtype, offset = np.dtype(match.group(1)), 8 + size_bytes + length
-    order = "F" if match.group(2) == "True" else "C"
-    if mmap_mode is None:
-        values = np.fromfile(path, dtype=dtype, count=math.prod(shape), offset=offset)
-        if values.size != math.prod(shape):
-            return None  # truncated: np.load says so
-        return values.reshape(shape, order=order)
-    return np.memmap(path, dtype=dtype, mode=mmap_mode, offset=offset, shape=shape, order=order)
 
 
 def _checked_params(path: str | os.PathLike, force: bool) -> tuple[dict[str, Any], list[str]]:
