@@ -39,13 +39,19 @@ def test_a_deep_pause_after_few_complex_spikes_is_not_a_pair():
     assert find_pairs({1: cs_few}, {2: _paused(ss, cs_few)}, positions, FS, spec)[0] == {}
 
 
-def test_confirmation_needs_each_of_its_three_conditions():
+def test_confirmation_needs_each_of_its_four_conditions():
+    """Deep, significant, and there from the start (#25: the onset window 1-3 ms)."""
     spec = PairingSpec(alpha=1e-3, max_ratio=0.5)
-    assert PauseTest(observed=2, expected=20.0, p_value=1e-7).confirms(spec)
-    assert not PauseTest(observed=0, expected=2.0, p_value=float(np.exp(-2.0))).confirms(spec)
-    assert not PauseTest(observed=15, expected=40.0, p_value=1e-2).confirms(spec)  # chance
-    assert not PauseTest(observed=25, expected=40.0, p_value=1e-4).confirms(spec)  # too shallow
-    assert not PauseTest(observed=0, expected=0.0, p_value=1.0).confirms(spec)  # nothing to test
+    onset = {"onset_observed": 0, "onset_expected": 6.0}
+    assert PauseTest(observed=2, expected=20.0, p_value=1e-7, **onset).confirms(spec)
+    assert not PauseTest(observed=0, expected=2.0, p_value=float(np.exp(-2.0)),
+                         **onset).confirms(spec)
+    assert not PauseTest(observed=15, expected=40.0, p_value=1e-2, **onset).confirms(spec)
+    assert not PauseTest(observed=25, expected=40.0, p_value=1e-4, **onset).confirms(spec)
+    assert not PauseTest(observed=0, expected=0.0, p_value=1.0, **onset).confirms(spec)
+    assert not PauseTest(observed=2, expected=20.0, p_value=1e-7, onset_observed=4,
+                         onset_expected=6.0).confirms(spec)  # a later dip: spikes at 1-3 ms
+    assert not PauseTest(observed=2, expected=20.0, p_value=1e-7).confirms(spec)  # no onset
 
 
 def _pair_setup():
@@ -61,8 +67,8 @@ def _pair_setup():
     ss[4] = poisson_train(80.0, 300.0, FS, seed=4)  # no pause, 60 µm from 1
     ss[6] = poisson_train(80.0, 300.0, FS, seed=6)  # no pause, 30 µm from 5
     ss[8] = _paused(poisson_train(80.0, 300.0, FS, seed=8), np.sort(np.r_[cs[9], cs[10]]))
-    every_third_kept = np.delete(cs[11], slice(None, None, 3))  # a shallower pause
-    ss[12] = _paused(poisson_train(80.0, 300.0, FS, seed=12), every_third_kept)
+    every_fifth_kept = np.delete(cs[11], slice(None, None, 5))  # a shallower pause
+    ss[12] = _paused(poisson_train(80.0, 300.0, FS, seed=12), every_fifth_kept)
     ss[13] = _paused(poisson_train(80.0, 300.0, FS, seed=13), cs[11])
     where = {1: (0, 0), 2: (0, 50), 3: (0, 150), 4: (0, 60), 5: (0, 1000), 6: (0, 1030),
              7: (0, 2000), 9: (0, 3000), 10: (0, 3040), 8: (0, 3020), 11: (0, 4000),
@@ -91,9 +97,9 @@ def test_pairs_are_the_most_significant_pausing_neighbour_within_reach():
 
 
 def test_the_windows_in_samples():
-    assert _windows(30000.0, PairingSpec()).tolist() == [[30, 240], [-1800, -300]]
-    assert _windows(20000.0, PairingSpec(pause_ms=(2.0, 5.0))).tolist() == [[40, 100],
-                                                                            [-1200, -200]]
+    assert _windows(30000.0, PairingSpec()).tolist() == [[30, 240], [-1800, -300], [30, 90]]
+    assert _windows(20000.0, PairingSpec(pause_ms=(2.0, 5.0))).tolist() == [
+        [40, 100], [-1200, -200], [20, 60]]
 
 
 def test_the_expected_count_and_p_value_are_poissons():
@@ -118,7 +124,8 @@ def test_a_small_expected_count_is_kept_and_none_gives_p_one():
     small = pause_test(cs, ss, FS)
     expected = 7 / 50
     assert small == PauseTest(1, pytest.approx(expected),
-                              pytest.approx(np.exp(-expected) * (1 + expected)))
+                              pytest.approx(np.exp(-expected) * (1 + expected)),
+                              0, pytest.approx(2 / 50))  # none at 1-3 ms; the onset's 2 / 50 ms
     none = pause_test(cs, np.array([100_100, 100_150]), FS)
     assert none == PauseTest(2, 0.0, 1.0)
     assert isinstance(none.observed, int) and not none.confirms(PairingSpec(alpha=1.5))
@@ -135,7 +142,13 @@ def test_trains_out_of_order_anywhere_are_sorted():
 
 
 def test_confirmation_thresholds_are_strict():
-    spec = PairingSpec(alpha=1e-3, max_ratio=0.5)
-    assert not PauseTest(observed=5, expected=20.0, p_value=1e-3).confirms(spec)  # p = alpha
-    assert not PauseTest(observed=10, expected=20.0, p_value=1e-9).confirms(spec)  # ratio 0.5
-    assert PauseTest(observed=9, expected=20.0, p_value=1e-9).confirms(spec)
+    spec = PairingSpec(alpha=1e-3, max_ratio=0.5, onset_max_ratio=0.3)
+    onset = {"onset_observed": 0, "onset_expected": 6.0}
+    assert not PauseTest(observed=5, expected=20.0, p_value=1e-3, **onset).confirms(spec)
+    assert not PauseTest(observed=10, expected=20.0, p_value=1e-9, **onset).confirms(spec)
+    assert PauseTest(observed=9, expected=20.0, p_value=1e-9, **onset).confirms(spec)
+    # the onset's bound is inclusive: 3 of 10 expected still starts the pause at once
+    assert PauseTest(observed=9, expected=20.0, p_value=1e-9, onset_observed=3,
+                     onset_expected=10.0).confirms(spec)
+    assert not PauseTest(observed=9, expected=20.0, p_value=1e-9, onset_observed=4,
+                         onset_expected=10.0).confirms(spec)
