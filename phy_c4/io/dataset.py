@@ -625,13 +625,19 @@ def _read_only_model_class() -> type:
             self.spike_times_reordered = self._load_spike_reorder()
             self.channel_mapping = self._load_channel_map()
             self.n_channels = nc = self.channel_mapping.shape[0]
+            if self.n_channels_dat:
+                _check(np.all(self.channel_mapping <= self.n_channels_dat - 1),
+                       "channel_mapping <= self.n_channels_dat")
             self.channel_positions = self._load_channel_positions()
+            _check(self.channel_positions.shape == (nc, 2), "channel_positions.shape")
             if not _all_positions_distinct(self.channel_positions):  # phylib's fallback
                 logger.error("Some channels are on the same position, please check the channel "
                              "positions file.")
                 self.channel_positions = linear_positions(nc)
             self.channel_shanks = self._load_channel_shanks()
+            _check(self.channel_shanks.shape == (nc,), "channel_shanks.shape")
             self.channel_probes = self._load_channel_probes()
+            _check(self.channel_probes.shape == (nc,), "channel_probes.shape")
             self.probes = np.unique(self.channel_probes)
             self.n_probes = len(self.probes)
             self.sparse_templates = self._load_templates()
@@ -650,7 +656,11 @@ def _read_only_model_class() -> type:
                 self.wmi = self._load_wmi()
             except OSError:
                 self.wmi = self._compute_wmi(self.wm)
+            _check(self.wm.shape == (nc, nc), "self.wm.shape")
+            _check(self.wmi.shape == (nc, nc), "self.wmi.shape")
             self.similar_templates = self._load_similar_templates()
+            _check(self.similar_templates.shape == (self.n_templates, self.n_templates),
+                   "similar_templates.shape")
             self.traces = self._load_traces(self.channel_mapping)
             last = float(self.spike_samples[-1]) / self.sample_rate if self.n_spikes else 0.0
             self.duration = self.traces.duration if self.traces is not None else last
@@ -755,6 +765,13 @@ PHYLIB_CHECKS = {
     "out.dtype in": "spike_templates.npy does not hold integer ids",
 }
 """phylib's bare ``assert`` checks, said in words."""
+
+
+def _check(ok: bool, check: str) -> None:
+    """One of phylib's ``_load_data`` checks, kept where ``ReadOnlyTemplateModel`` loads the
+    folder itself, said in words (``PHYLIB_CHECKS``)."""
+    if not ok:
+        raise ValueError(PHYLIB_CHECKS[check])
 
 
 def _explain(error: BaseException) -> str:
