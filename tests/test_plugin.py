@@ -56,7 +56,7 @@ def gui(qtbot, example_copy, tmp_path, c4_bundle):
     model = load_model(example_copy / "params.py")
     controller = TemplateController(dir_path=example_copy, config_dir=tmp_path / "config",
                                     model=model, plugins=["C4Plugin"], clear_cache=True,
-                                    clear_state=True, enable_threading=False)
+                                    clear_state=True)  # Phy's threading on, its default
     window = controller.create_gui(do_prompt_save=False)
     window.show()
     qtbot.waitExposed(window)
@@ -438,7 +438,7 @@ def test_cerebellar_depth_from_the_c4_menu(gui, qtbot):
     assert list(plugin.last_result.parameters["region"]["depth_um"]) == [5000.0, 6000.0]
 
 
-def _open_gui(folder, config_dir, qtbot, threading=False):
+def _open_gui(folder, config_dir, qtbot, threading=True):
     """Phy on ``folder`` with the plugin; ``threading`` True is Phy's own default."""
     model = load_model(folder / "params.py")
     controller = TemplateController(dir_path=folder, config_dir=config_dir, model=model,
