@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from _surrogate import lisberger_with_trains, surrogate_tool
 
-from phy_c4.features.tabular import isi_histogram, model_rows
+from phy_c4.features.table_features import isi_histogram, model_rows
 from phy_c4.model import predict_inputs
 from phy_c4.pipeline import PipelineOptions, classify
 from phy_c4.training.metrics import balanced_accuracy

@@ -679,7 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_optional(sub) -> None:
     """Subcommands living in other modules (training, plugin installation)."""
     try:
-        from phy_c4.training.cli import register as register_training
+        from phy_c4.training.commands import register as register_training
 
         register_training(sub)
     except ImportError:

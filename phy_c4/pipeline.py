@@ -373,6 +373,7 @@ def _cache_place(recording: Recording) -> tuple[Path | None, str]:
 def classify(
     model: Any,
     cluster_ids: Sequence[int] | None = None,
+    *,
     bundle: str | os.PathLike | Bundle = "default",
     threshold: float | None = None,
     layer: dict[int, str] | None = None,
@@ -402,8 +403,9 @@ def classify(
     options = resolve_periods(options, bundle.architecture)
     recording = model if isinstance(model, Recording) else open_recording(model, spike_clusters)
     if is_analyzer(model):
-        result = classify(recording, cluster_ids, bundle, threshold, layer, progress, cancel,
-                          None, options, rejected)
+        result = classify(recording, cluster_ids, bundle=bundle, threshold=threshold,
+                          layer=layer, progress=progress, cancel=cancel, options=options,
+                          rejected=rejected)
         write_unit_properties(model, result.table)  # saved in the analyzer's folder
         return result
     notes = []  # what every classified unit's status says
@@ -650,11 +652,12 @@ def build_result(ids: list[int], features: dict[int, Any], ready: list[int],
     others with their status and no type."""
     n, labels = len(ids), tuple(bundle.labels)
     result = ClassificationResult(
-        np.asarray(ids, dtype=np.int64), labels, np.full((n, len(labels)), np.nan),
-        np.full(n, "", dtype=object), np.full(n, np.nan), np.full(n, np.nan),
-        np.full(n, "", dtype=object),
-        np.array([features[c].status for c in ids], dtype=object), bundle.label, prediction,
-        features)
+        cluster_ids=np.asarray(ids, dtype=np.int64), labels=labels,
+        probabilities=np.full((n, len(labels)), np.nan),
+        cell_type=np.full(n, "", dtype=object), confidence=np.full(n, np.nan),
+        ratio=np.full(n, np.nan), votes=np.full(n, "", dtype=object),
+        status=np.array([features[c].status for c in ids], dtype=object),
+        bundle_label=bundle.label, prediction=prediction, features=features)
     if prediction is None or not ready:
         return result
     row = {c: i for i, c in enumerate(ids)}

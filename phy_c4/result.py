@@ -61,7 +61,7 @@ class UnitFeatures:
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ClassificationResult:
     """One entry per requested cluster, as arrays with the class labels beside them; the
     DataFrame (``table``), TSV columns and Phy metadata are views made at the edges."""
@@ -217,10 +217,12 @@ def load_result(path: str | os.PathLike) -> ClassificationResult:
         if "pair" in data:
             pair = np.asarray([int(v) if v else "" for v in data["pair"].tolist()], dtype=object)
         return ClassificationResult(
-            data["cluster_ids"], tuple(meta["labels"]), data["probabilities"],
-            _objects(data["cell_type"]), data["confidence"], data["ratio"],
-            _objects(data["votes"]), _objects(data["status"]), meta["bundle_label"], prediction,
-            features, pair, data.get("novelty", None), meta["parameters"])
+            cluster_ids=data["cluster_ids"], labels=tuple(meta["labels"]),
+            probabilities=data["probabilities"], cell_type=_objects(data["cell_type"]),
+            confidence=data["confidence"], ratio=data["ratio"], votes=_objects(data["votes"]),
+            status=_objects(data["status"]), bundle_label=meta["bundle_label"],
+            prediction=prediction, features=features, pair=pair,
+            novelty=data.get("novelty", None), parameters=meta["parameters"])
 
 
 @dataclass

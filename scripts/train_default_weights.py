@@ -23,7 +23,7 @@ import torch
 from phy_c4.families import load_bundle
 from phy_c4.model.bundle import save_bundle
 from phy_c4.training.evaluate import evaluate_table
-from phy_c4.training.report import plot_metrics
+from phy_c4.training.figures import plot_metrics
 from phy_c4.training.tables import concat, read_c4_derived
 from phy_c4.training.train import TrainConfig, train_bundle
 

@@ -97,7 +97,7 @@ def run_phy_c4(folder: Path, bundle: Bundle, threshold: float,
 
     options = PipelineOptions(threshold=threshold, cache=False, pairing=None, threads=1,
                               quality=QualitySpec(periods=periods))
-    return classify(folder, None, bundle, options=options)
+    return classify(folder, None, bundle=bundle, options=options)
 
 
 @dataclass

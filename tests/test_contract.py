@@ -24,7 +24,7 @@ from phy_c4.cli import main
 from phy_c4.config import SpecError, TableFeatureSpec, spec_from_dict
 from phy_c4.families import FAMILIES, attach, load_bundle, register_family
 from phy_c4.families.c4_tables import TableFamily
-from phy_c4.features.tabular import model_rows
+from phy_c4.features.table_features import model_rows
 from phy_c4.model import BundleError, predict_inputs, save_bundle
 from phy_c4.pipeline import PipelineOptions, classify
 from phy_c4.status import Status, status_of

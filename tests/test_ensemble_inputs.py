@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from phy_c4.model.config import C4NetConfig
+from phy_c4.model.architecture import C4NetConfig
 from phy_c4.model.ensemble import _mean_knn, c4_inputs, layer_one_hot, novelty, summarise
 
 CONFIG = C4NetConfig(acg_rows=2, acg_cols=3, wvf_samples=4, use_layer=True)

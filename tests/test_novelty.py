@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from phy_c4.families import UnitData, family_of
-from phy_c4.features.tabular import model_rows
+from phy_c4.features.table_features import model_rows
 from phy_c4.model import BundleError, predict_inputs, save_bundle
 from phy_c4.model.ensemble import novelty
 from phy_c4.novelty import MODEL, interval_features, novelty_scores, unit_features

@@ -11,7 +11,7 @@ import torch
 
 from phy_c4.cli import main
 from phy_c4.families import load_bundle
-from phy_c4.features.tabular import acg_1d, isi_histogram, table_waveform
+from phy_c4.features.table_features import acg_1d, isi_histogram, table_waveform
 from phy_c4.model import save_bundle
 from phy_c4.pipeline import classify
 from phy_c4.status import Status, status_of

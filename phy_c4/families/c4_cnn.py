@@ -10,8 +10,8 @@ import torch
 from phy_c4.config import FeatureSpec, SpecError
 from phy_c4.families.base import ModelFamily, UnitData
 from phy_c4.features import acg_3d_log, acg_3d_units, preprocess_waveform
+from phy_c4.model.architecture import C4NetConfig
 from phy_c4.model.bundle import Bundle
-from phy_c4.model.config import C4NetConfig
 from phy_c4.model.ensemble import c4_inputs
 from phy_c4.model.networks import C4Network
 from phy_c4.status import Status, describe

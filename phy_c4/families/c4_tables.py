@@ -10,9 +10,9 @@ import torch
 
 from phy_c4.config import SpecError, TableFeatureSpec
 from phy_c4.families.base import ModelFamily, UnitData
-from phy_c4.features.tabular import acg_1d, isi_histogram, model_rows, table_waveform
+from phy_c4.features.table_features import acg_1d, isi_histogram, model_rows, table_waveform
 from phy_c4.model.bundle import Bundle
-from phy_c4.model.tabular import TabularConfig, TabularNetwork
+from phy_c4.model.table_network import TabularConfig, TabularNetwork
 from phy_c4.status import Status, describe
 
 INPUT_NAMES = ("waveform", "acg_1d", "isi")

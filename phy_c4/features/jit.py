@@ -15,7 +15,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]
 KERNEL_MODULES = ("arrays.py", "features/quality.py", "features/acg3d.py",
-                  "features/tabular.py", "features/_exactsum.py", "features/pairing.py")
+                  "features/table_features.py", "features/_exactsum.py", "features/pairing.py")
 """The modules whose kernels every classification runs (first calls compile them)."""
 COMPILING = "compiling the feature kernels (first run only, ~30 s)"
 

@@ -4,8 +4,8 @@ Bundles are loaded with ``phy_c4.families.load_bundle``, which adds the model fa
 reading of the feature spec and network to ``read_bundle``'s format checks.
 """
 
+from phy_c4.model.architecture import C4NetConfig
 from phy_c4.model.bundle import Bundle, BundleError, read_bundle, save_bundle
-from phy_c4.model.config import C4NetConfig
 from phy_c4.model.ensemble import (
     UNCLASSIFIED,
     Prediction,

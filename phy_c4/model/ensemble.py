@@ -12,8 +12,8 @@ import torch
 from torch.func import functional_call, vmap
 
 from phy_c4.config import LAYER_NAMES, is_unnamed_output
+from phy_c4.model.architecture import C4NetConfig
 from phy_c4.model.bundle import Bundle
-from phy_c4.model.config import C4NetConfig
 from phy_c4.model.device import resolve_device
 from phy_c4.model.laplace import probit_probabilities
 from phy_c4.model.networks import C4Network

@@ -10,7 +10,7 @@ from torch import distributions as dist
 from torch import nn
 from torch.nn import functional as F
 
-from phy_c4.model.config import C4NetConfig
+from phy_c4.model.architecture import C4NetConfig
 
 
 class AcgEncoder(nn.Module):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from phy_c4.model.config import C4NetConfig
+from phy_c4.model.architecture import C4NetConfig
 
 _BN_EPS = 1e-5
 

@@ -189,7 +189,7 @@ class C4Plugin(IPlugin):
 
             QTimer.singleShot(0, self._publish_saved)  # after Phy has written its own files
 
-        from phy_c4.plugin.worker import WarmUp
+        from phy_c4.plugin.request_thread import WarmUp
 
         requested = self.bundle
         self.service = None
@@ -602,7 +602,7 @@ class C4Plugin(IPlugin):
             self._bundle = (requested, bundle)
 
     def _start(self, cluster_ids: list[int], what: str) -> bool:
-        from phy_c4.plugin.worker import ClassifyWorker
+        from phy_c4.plugin.request_thread import ClassifyWorker
 
         if self.worker is not None and self.worker.isRunning():
             self.gui.status_message = ("C4 is still classifying; this request was not queued "
@@ -713,7 +713,7 @@ class C4Plugin(IPlugin):
             self.saved = list(self._published[1])
             self.gui.status_message = "C4: the saved classification is unchanged"
             return
-        from phy_c4.plugin.worker import Publisher
+        from phy_c4.plugin.request_thread import Publisher
 
         self.wait_published()  # one publication at a time, in the order of the saves
         self._publisher = Publisher(folder, shown)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from phy_c4.config import TABLE_MODALITIES, TableFeatureSpec
-from phy_c4.features.tabular import DEFAULT_SPEC, model_rows, presence, table_waveform
+from phy_c4.features.table_features import DEFAULT_SPEC, model_rows, presence, table_waveform
 
 WAVE_SAMPLES = DEFAULT_SPEC.waveform.n_samples
 ACG_LAGS = 2 * DEFAULT_SPEC.acg.half_width_ms + 1

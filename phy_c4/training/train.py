@@ -31,7 +31,7 @@ from phy_c4.families import attach
 from phy_c4.model.bundle import Bundle
 from phy_c4.model.device import resolve_device
 from phy_c4.model.ensemble import ensemble_features
-from phy_c4.model.tabular import MODALITIES, ModalityDecoder, TabularConfig, TabularNetwork
+from phy_c4.model.table_network import MODALITIES, ModalityDecoder, TabularConfig, TabularNetwork
 from phy_c4.training.metrics import expected_calibration_error
 from phy_c4.training.tables import FeatureTable
 

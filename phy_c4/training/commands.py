@@ -122,7 +122,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                "labelled": bundle.manifest["training"]["units_labelled"],
                "class_counts": bundle.manifest["training"]["class_counts"], **calibration}
     if args.report:
-        from phy_c4.training.report import training_figures
+        from phy_c4.training.figures import training_figures
 
         summary["figures"] = [str(p) for p in training_figures(bundle, table, args.report)]
     print(json.dumps(summary, indent=2) if args.json else
