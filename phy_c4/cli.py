@@ -14,7 +14,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,37 +53,31 @@ def _parse_clusters(text: str | None) -> list[int] | None:
     return out
 
 
-def _threshold(text: str) -> float:
-    """argparse type: a confidence ratio is top / second probability, so >= 1 and finite."""
+def _number(text: str, valid: Callable[[float], bool], what: str) -> float:
+    """argparse type: a finite number that ``valid`` accepts, else a usage error naming
+    ``what`` it must be."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value >= 1.0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"{text} is not a confidence ratio (a number >= 1)")
+    if not (math.isfinite(value) and valid(value)):
+        raise argparse.ArgumentTypeError(f"{text} is not {what}")
     return value
+
+
+def _threshold(text: str) -> float:
+    """A confidence ratio is top / second probability, so >= 1."""
+    return _number(text, lambda v: v >= 1.0, "a confidence ratio (a number >= 1)")
 
 
 def _fraction(text: str) -> float:
-    """argparse type: a rate of false positives or negatives, a finite number in 0-1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
-        raise argparse.ArgumentTypeError(f"{text} is not a fraction between 0 and 1")
-    return value
+    """A rate of false positives or negatives."""
+    return _number(text, lambda v: 0.0 <= v <= 1.0, "a fraction between 0 and 1")
 
 
 def _seconds(text: str) -> float:
-    """argparse type: a duration, finite and not negative."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value >= 0.0):
-        raise argparse.ArgumentTypeError(f"{text} is not a duration in seconds (>= 0)")
-    return value
+    """A duration."""
+    return _number(text, lambda v: v >= 0.0, "a duration in seconds (>= 0)")
 
 
 def _positive_int(text: str) -> int:

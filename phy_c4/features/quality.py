@@ -260,9 +260,16 @@ def quality_filter(spike_times: np.ndarray, amplitudes: np.ndarray, fs: float,
             "missed spikes (false negatives)"
         return QualityResult(np.zeros(n, bool), 0.0, f"too much {kind} in every window")
     keep = (fp_good & fn_good)[chunk_of]
+    return _enough_good_data(times_s, keep, spec)
+
+
+def _enough_good_data(times_s: np.ndarray, keep: np.ndarray, spec: QualitySpec
+                      ) -> QualityResult:
+    """The kept spikes when they span more than ``spec.min_good_s`` of good data, else none
+    and the reason."""
     good_seconds = _kept_seconds(times_s, keep)
     if good_seconds <= spec.min_good_s:
-        return QualityResult(np.zeros(n, bool), good_seconds,
+        return QualityResult(np.zeros(keep.size, bool), good_seconds,
                              f"only {good_seconds:.0f} s of good data (needs > "
                              f"{spec.min_good_s:.0f} s)")
     return QualityResult(keep, good_seconds, "ok")
@@ -345,12 +352,7 @@ def _npyx_quality_filter(times_s: np.ndarray, amplitudes: np.ndarray,
     inside[inside] &= times_s[inside] != edges[chunk[inside]]
     keep = np.zeros(n, bool)
     keep[inside] = good[chunk[inside]]
-    good_seconds = _kept_seconds(times_s, keep)
-    if good_seconds <= spec.min_good_s:
-        return QualityResult(np.zeros(n, bool), good_seconds,
-                             f"only {good_seconds:.0f} s of good data (needs > "
-                             f"{spec.min_good_s:.0f} s)")
-    return QualityResult(keep, good_seconds, "ok")
+    return _enough_good_data(times_s, keep, spec)
 
 
 @numba.njit(cache=True, nogil=True)
