@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 
 from phy_c4.features.pairing import (
     PairingSpec,
-    _window_counts,
     _window_counts3,
     find_pairs,
     firing_kind,
@@ -83,29 +82,12 @@ def _searchsorted_count(events, times, start, stop):
 
 
 def _sweep(trains, times, windows):
-    """_window_counts over the merged events of several units, as find_pairs calls it."""
+    """_window_counts3 over the merged events of several units, as find_pairs calls it."""
     events = np.concatenate(trains)
     owner = np.repeat(np.arange(len(trains)), [len(t) for t in trains])
     order = np.argsort(events, kind="stable")
-    return _window_counts(events[order], owner[order], len(trains), times,
-                          np.array(windows, dtype=np.int64))
-
-
-@settings(max_examples=300, deadline=None)
-@given(trains=st.lists(st.lists(st.integers(-50, 3000), max_size=30), min_size=1, max_size=4),
-       times=st.lists(st.integers(-50, 3000), max_size=200),
-       starts=st.tuples(st.integers(-400, 100), st.integers(-400, 100)),
-       width=st.integers(0, 300))
-def test_window_sweep_counts_what_searchsorted_counts(trains, times, starts, width):
-    """Several units' events merged, duplicates, overlapping windows, windows before the first
-    and after the last spike: each unit's count in each window is its own searchsorted sum."""
-    trains = [np.sort(np.array(t, dtype=np.int64)) for t in trains]
-    times = np.sort(np.array(times, dtype=np.int64))
-    windows = [(start, start + width + i) for i, start in enumerate(starts)]
-    counts = _sweep(trains, times, windows)
-    for unit, train in enumerate(trains):
-        for w, (start, stop) in enumerate(windows):
-            assert counts[unit, w] == _searchsorted_count(train, times, start, stop)
+    return _window_counts3(events[order], owner[order], len(trains), times,
+                           np.array(windows, dtype=np.int64))
 
 
 @settings(max_examples=200, deadline=None)
@@ -119,11 +101,7 @@ def test_three_window_sweep_counts_what_searchsorted_counts(trains, times, start
     trains = [np.sort(np.array(t, dtype=np.int64)) for t in trains]
     times = np.sort(np.array(times, dtype=np.int64))
     windows = [(start, start + width + i) for i, start in enumerate(starts)]
-    events = np.concatenate(trains)
-    owner = np.repeat(np.arange(len(trains)), [len(t) for t in trains])
-    order = np.argsort(events, kind="stable")
-    counts = _window_counts3(events[order], owner[order], len(trains), times,
-                             np.array(windows, dtype=np.int64))
+    counts = _sweep(trains, times, windows)
     for unit, train in enumerate(trains):
         for w, (start, stop) in enumerate(windows):
             assert counts[unit, w] == _searchsorted_count(train, times, start, stop)
@@ -132,7 +110,7 @@ def test_three_window_sweep_counts_what_searchsorted_counts(trains, times, start
 def test_window_sweep_on_long_trains():
     trains = [poisson_train(1.0, 600, seed=3), poisson_train(2.0, 600, seed=5)]
     ss = poisson_train(120.0, 600, seed=4)
-    for windows in (((30, 240), (-1800, -300)), ((-5, 5), (0, 1))):
+    for windows in (((30, 240), (-1800, -300), (30, 90)), ((-5, 5), (0, 1), (-3, 0))):
         counts = _sweep(trains, ss, windows)
         for unit, train in enumerate(trains):
             for w, (start, stop) in enumerate(windows):

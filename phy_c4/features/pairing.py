@@ -94,34 +94,16 @@ def _first_at_or_after(times: np.ndarray, at: int, target: int) -> int:
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _window_counts(events: np.ndarray, event_unit: np.ndarray, n_units: int, times: np.ndarray,
-                   windows: np.ndarray) -> np.ndarray:
-    """(n_units, 2): how many of the sorted ``times`` fall in [event + start, event + stop) of
-    the two ``windows`` (pause, baseline), summed over each unit's events, with overlap: the
-    sum of ``searchsorted(times, event + stop) - searchsorted(times, event + start)``.
+def _window_counts3(events: np.ndarray, event_unit: np.ndarray, n_units: int,
+                    times: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """(n_units, 3): how many of the sorted ``times`` fall in [event + start, event + stop) of
+    the three ``windows`` (pause, baseline, onset), summed over each unit's events, with
+    overlap: the sum of ``searchsorted(times, event + stop) - searchsorted(times, event +
+    start)``.
 
     ``events`` (sorted) may merge the events of many units (``event_unit`` says whose): every
     window edge only moves forward, so one linear sweep of ``times`` serves all of them. The
-    four edges are scalars, not an array, which keeps them in registers (1.5x faster)."""
-    (pause_start, pause_stop), (base_start, base_stop) = windows[0], windows[1]
-    counts = np.zeros((n_units, 2), dtype=np.int64)
-    at_pause_start = at_pause_stop = at_base_start = at_base_stop = 0
-    for i in range(events.size):
-        event = events[i]
-        at_base_start = _first_at_or_after(times, at_base_start, event + base_start)
-        at_base_stop = _first_at_or_after(times, at_base_stop, event + base_stop)
-        at_pause_start = _first_at_or_after(times, at_pause_start, event + pause_start)
-        at_pause_stop = _first_at_or_after(times, at_pause_stop, event + pause_stop)
-        unit = event_unit[i]
-        counts[unit, 0] += at_pause_stop - at_pause_start
-        counts[unit, 1] += at_base_stop - at_base_start
-    return counts
-
-
-@numba.njit(cache=True, nogil=True, boundscheck=False)
-def _window_counts3(events: np.ndarray, event_unit: np.ndarray, n_units: int,
-                    times: np.ndarray, windows: np.ndarray) -> np.ndarray:
-    """``_window_counts`` for three windows (pause, baseline, onset) in one sweep."""
+    six edges are scalars, not an array, which keeps them in registers."""
     (a0, b0), (a1, b1), (a2, b2) = windows[0], windows[1], windows[2]
     counts = np.zeros((n_units, 3), dtype=np.int64)
     i0 = j0 = i1 = j1 = i2 = j2 = 0
