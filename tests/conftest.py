@@ -182,3 +182,31 @@ def example_copy(example_dir, tmp_path):
     after = sorter_files(target)
     changed = sorted(n for n in before if after.get(n) != before[n])
     assert not changed, f"the sorter's files changed: {changed}"
+
+
+def load_check_imports():
+    """``scripts/check_imports.py`` as a module (a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_imports",
+                                                  ROOT / "scripts" / "check_imports.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def open_phy_gui(folder: Path, config_dir: Path, qtbot, threading: bool = True):
+    """Phy on ``folder`` with the plugin; ``threading`` True is Phy's own default. Returns the
+    controller, its window and the plugin, once Phy's start-up tasks are done."""
+    from phy.apps.template import TemplateController
+    from phylib.io.model import load_model
+
+    controller = TemplateController(dir_path=folder, config_dir=config_dir,
+                                    model=load_model(folder / "params.py"),
+                                    plugins=["C4Plugin"], clear_cache=True, clear_state=True,
+                                    enable_threading=threading)
+    window = controller.create_gui(do_prompt_save=False)
+    window.show()
+    qtbot.waitExposed(window)
+    controller.supervisor.block()
+    return controller, window, controller.c4_plugin

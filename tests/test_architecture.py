@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-
-from tests.conftest import ROOT
-
-
-def _checker():
-    spec = importlib.util.spec_from_file_location("check_imports",
-                                                  ROOT / "scripts" / "check_imports.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.conftest import load_check_imports
 
 
 def test_the_checker_finds_circles():
-    checker = _checker()
+    checker = load_check_imports()
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert checker._cycles(graph) == [["a", "b", "c", "a"]]
     assert checker._cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_the_package_has_no_circles_and_no_forbidden_imports(capsys):
-    assert _checker().main() == 0, capsys.readouterr().out
+    assert load_check_imports().main() == 0, capsys.readouterr().out

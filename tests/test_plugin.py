@@ -19,6 +19,7 @@ from phy_c4.io.tsv import read_cluster_column
 from phy_c4.pipeline import classify
 from phy_c4.plugin import C4Plugin
 from phy_c4.plugin_install import install, uninstall
+from tests.conftest import open_phy_gui
 
 
 class EventLoopWatch:
@@ -438,18 +439,6 @@ def test_cerebellar_depth_from_the_c4_menu(gui, qtbot):
     assert list(plugin.last_result.parameters["region"]["depth_um"]) == [5000.0, 6000.0]
 
 
-def _open_gui(folder, config_dir, qtbot, threading=True):
-    """Phy on ``folder`` with the plugin; ``threading`` True is Phy's own default."""
-    model = load_model(folder / "params.py")
-    controller = TemplateController(dir_path=folder, config_dir=config_dir, model=model,
-                                    plugins=["C4Plugin"], clear_cache=True, clear_state=True,
-                                    enable_threading=threading)
-    window = controller.create_gui(do_prompt_save=False)
-    window.show()
-    qtbot.waitExposed(window)
-    controller.supervisor.block()
-    return controller, window, controller.c4_plugin
-
 
 def _settle(qtbot, supervisor):
     """Wait until the supervisor has taken in the cluster view's selection (the view emits it
@@ -490,7 +479,7 @@ def test_review_loop_by_keyboard_survives_save_reopen_and_classify_then_adapts(
     monkeypatch.setattr(C4Plugin, "bundle", "default")
     monkeypatch.setattr(C4Plugin, "threshold", 1.0)  # every unit gets a confident type
     monkeypatch.setattr(C4Plugin, "options", PipelineOptions(quality=None))
-    controller, window, plugin = _open_gui(folder, tmp_path / "config", qtbot)
+    controller, window, plugin = open_phy_gui(folder, tmp_path / "config", qtbot)
     supervisor = controller.supervisor
     try:
         plugin.classify_all()
@@ -546,7 +535,7 @@ def test_review_loop_by_keyboard_survives_save_reopen_and_classify_then_adapts(
     assert saved_type[rejected] == "unclassified"  # the published columns agree with the GUI
     files = {f: (folder / f"cluster_{f}.tsv").read_bytes() for f in decisions}
 
-    controller, window, plugin = _open_gui(folder, tmp_path / "config", qtbot)
+    controller, window, plugin = open_phy_gui(folder, tmp_path / "config", qtbot)
     try:
         assert {f: _meta(controller, f, queue) for f in decisions} == {
             f: {c: v for c, v in values.items()} for f, values in decisions.items()}
@@ -646,7 +635,7 @@ def curation(qtbot, tmp_path, monkeypatch):
     opened = []
 
     def open_gui():
-        controller, window, plugin = _open_gui(folder, tmp_path / "config", qtbot,
+        controller, window, plugin = open_phy_gui(folder, tmp_path / "config", qtbot,
                                                threading=True)
         opened.append((controller, window))
         return controller, window, plugin

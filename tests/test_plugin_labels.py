@@ -7,13 +7,11 @@ import pytest
 
 pytest.importorskip("phy")
 
-from phy.apps.template import TemplateController
-from phylib.io.model import load_model
 from phylib.utils import reset
 
 from phy_c4.io.tsv import read_cluster_column
 from phy_c4.plugin import C4Plugin
-from tests.conftest import inputs_changed_on_purpose
+from tests.conftest import inputs_changed_on_purpose, open_phy_gui
 
 GROUPS = {0: "good", 1: "mua", 2: "noise", 4: "good"}  # cluster 3: never labelled
 
@@ -27,15 +25,9 @@ def mixed_gui(qtbot, example_copy, tmp_path, monkeypatch):
         out.writelines(f"{c}\t{g}\n" for c, g in GROUPS.items())
     inputs_changed_on_purpose(example_copy)
     monkeypatch.setattr(C4Plugin, "bundle", "default")
-    controller = TemplateController(dir_path=example_copy, config_dir=tmp_path / "config",
-                                    model=load_model(example_copy / "params.py"),
-                                    plugins=["C4Plugin"], clear_cache=True, clear_state=True,
-                                    enable_threading=False)
-    window = controller.create_gui(do_prompt_save=False)
-    window.show()
-    qtbot.waitExposed(window)
-    controller.supervisor.block()
-    yield controller, controller.c4_plugin
+    controller, window, plugin = open_phy_gui(example_copy, tmp_path / "config", qtbot,
+                                              threading=False)
+    yield controller, plugin
     window.close()
     controller.close()
     reset()
