@@ -1,12 +1,15 @@
 """Fail when phy_c4's modules import each other in a circle, or a part imports what it must not,
-or a module has no row in docs/architecture.md.
+or a module has no row in docs/architecture.md; or when a function takes more than three
+positional parameters, a record of more than three fields is not keyword-only, or two modules
+define the same public name (issue #26: calls and records read by name, each name has one home).
 
 The rules are read from docs/architecture.md's table "Parts and what they never import", so the
 document is the rule: every word of its last column must be one this script knows (``WORDS``,
 a part's name, or a package), else the check fails. Every import counts, including those inside
 functions (a deferred import that closes a circle is still a circle; deferral is for start-up
 time only). Run by CI: ``python scripts/check_imports.py``; prints the cycles, the forbidden
-edges and the modules without a row, exits 1 if any.
+edges, the modules without a row, the long positional signatures, the positional records and the
+names defined twice; exits 1 if any.
 """
 
 from __future__ import annotations
@@ -32,6 +35,21 @@ WORDS = {  # the document's words for groups of imports
 PARTS = ("plugin", "training", "model", "features", "families", "io", "pipeline", "run")
 PACKAGES = ("torch", "numba", "scipy", "matplotlib", "numpy", "pandas")
 ANYTHING = re.compile(r"^anything of phy_c4's(?: but (?P<but>.+))?$")
+
+MAX_POSITIONAL = 3  # parameters after the third are keyword-only (self and cls not counted)
+MAX_FIELDS = 3  # a record of more fields is a kw_only dataclass
+# numba compiles these; a compiled caller cannot bind keyword-only parameters (numba 0.6x fails
+# "missing a required argument"), and @intrinsic's (typingctx, ...) and its nested codegen's
+# (context, builder, sig, args) are numba's signatures
+COMPILED = ("njit", "jit", "intrinsic")
+POSITIONAL_ALLOWED = {  # "module:function": whose signature it is
+    "phy_c4.plugin.view:C4View._on_rendered": "the slot of a Qt signal emitting 4 values",
+}
+RECORDS_ALLOWED: dict[str, str] = {}  # "module:class": why it is unpacked by position
+NAMES_ALLOWED = {  # public names several modules define by convention
+    "main": "each `python -m` module's entry point",
+    "logger": "each module's logging.getLogger(__name__)",
+}
 
 
 class Rule(NamedTuple):  # not a dataclass: tests load this script without sys.modules
@@ -157,6 +175,99 @@ def imports_of(path: Path, name: str) -> set[str]:
     return found
 
 
+def _name(node: ast.expr) -> str:
+    """`numba.njit(cache=True)` -> njit; `dataclasses.dataclass` -> dataclass."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+
+def _record_fields(node: ast.ClassDef) -> tuple[str, bool] | None:
+    """(kind, keyword-only) of a dataclass or NamedTuple class, else None."""
+    for decorator in node.decorator_list:
+        if _name(decorator) == "dataclass":
+            kw_only = isinstance(decorator, ast.Call) and any(
+                k.arg == "kw_only" and isinstance(k.value, ast.Constant) and k.value.value is True
+                for k in decorator.keywords)
+            return "dataclass", kw_only
+    if any(_name(base) == "NamedTuple" for base in node.bases):
+        return "NamedTuple", False
+    return None
+
+
+def _fields(node: ast.ClassDef) -> list[str]:
+    """The class body's annotated fields before any ``KW_ONLY`` marker, ClassVars excluded."""
+    fields = []
+    for statement in node.body:
+        if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
+            annotation = ast.unparse(statement.annotation)
+            if "KW_ONLY" in annotation:
+                break
+            if "ClassVar" not in annotation:
+                fields.append(statement.target.id)
+    return fields
+
+
+def signature_problems(tree: ast.Module, module: str) -> list[str]:
+    """Functions with more than MAX_POSITIONAL positional parameters, and records of more than
+    MAX_FIELDS fields that are not keyword-only (each reported as module:qualified name)."""
+    problems: list[str] = []
+
+    def visit(node: ast.AST, prefix: str, in_class: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = f"{module}:{prefix}{child.name}"
+                compiled = any(_name(d) in COMPILED for d in child.decorator_list)
+                if compiled:
+                    continue  # and its nested codegen
+                positional = child.args.posonlyargs + child.args.args
+                static = any(_name(d) == "staticmethod" for d in child.decorator_list)
+                if in_class and not static and positional and positional[0].arg in ("self",
+                                                                                   "cls"):
+                    positional = positional[1:]
+                if len(positional) > MAX_POSITIONAL and name not in POSITIONAL_ALLOWED:
+                    problems.append(f"positional: {name} takes {len(positional)} positional "
+                                    f"parameters; put * before {positional[MAX_POSITIONAL].arg!r}")
+                visit(child, f"{prefix}{child.name}.", False)
+            elif isinstance(child, ast.ClassDef):
+                name = f"{module}:{prefix}{child.name}"
+                record = _record_fields(child)
+                if record and not record[1] and name not in RECORDS_ALLOWED:
+                    n = len(_fields(child))
+                    if n > MAX_FIELDS:
+                        problems.append(f"positional: {name} is a {record[0]} of {n} fields; make "
+                                        "it @dataclass(kw_only=True)")
+                visit(child, f"{prefix}{child.name}.", True)
+            else:
+                visit(child, prefix, in_class)
+
+    visit(tree, "", False)
+    return problems
+
+
+def public_names(tree: ast.Module) -> set[str]:
+    """The public functions, classes and constants a module defines (imports excluded)."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.add(node.target.id)
+    return {n for n in names if not n.startswith("_") and n not in NAMES_ALLOWED}
+
+
+def name_problems(names: dict[str, set[str]]) -> list[str]:
+    """Public names defined by more than one module ({module: its names})."""
+    homes: dict[str, list[str]] = {}
+    for module, defined in sorted(names.items()):
+        for name in defined:
+            homes.setdefault(name, []).append(module)
+    return [f"defined twice: {name} in {', '.join(modules)}"
+            for name, modules in sorted(homes.items()) if len(modules) > 1]
+
+
 def main() -> int:
     text = DOC.read_text(encoding="utf-8")
     try:
@@ -168,7 +279,12 @@ def main() -> int:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     graph: dict[str, set[str]] = {}
     forbidden = []
+    signatures: list[str] = []
+    names: dict[str, set[str]] = {}
     for name, path in sorted(modules.items()):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        signatures += signature_problems(tree, name)
+        names[name] = public_names(tree)
         targets = imports_of(path, name)
         for rule in rules:
             if rule.applies_to(name):
@@ -183,12 +299,14 @@ def main() -> int:
         print("circle among: " + ", ".join(cycle[:-1]))
     for edge in sorted(set(forbidden)):
         print("forbidden: " + edge)
-    for problem in missing:
+    twice = name_problems(names)
+    for problem in missing + signatures + twice:
         print(problem)
     print(f"{len(modules)} modules, {sum(map(len, graph.values()))} imports, "
           f"{len(rules)} rules, {len(cycles)} cycles, {len(set(forbidden))} forbidden imports, "
-          f"{len(missing)} module-table problems")
-    return 1 if cycles or forbidden or missing else 0
+          f"{len(missing)} module-table problems, {len(signatures)} positional signatures or "
+          f"records, {len(twice)} names defined twice")
+    return 1 if cycles or forbidden or missing or signatures or twice else 0
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -3,6 +3,8 @@ of phy_c4 has a row there (issue #26)."""
 
 from __future__ import annotations
 
+import ast
+
 import pytest
 
 from tests.conftest import load_check_imports
@@ -99,3 +101,67 @@ def test_a_forbidden_import_in_the_package_fails_the_check(checker, tmp_path, mo
     assert "forbidden: phy_c4.plugin.view -> phy_c4.cli" in out
     assert "no row in architecture.md: phy_c4/plugin/view.py" not in out  # it has a row
     assert "row for a module that does not exist: region.py" in out
+
+
+def _signature_problems(checker, source: str) -> list[str]:
+    return checker.signature_problems(ast.parse(source), "phy_c4.x")
+
+
+def test_a_fourth_positional_parameter_fails_and_keyword_only_passes(checker):
+    assert _signature_problems(checker, "def f(a, b, c, d=1): pass\n") == [
+        "positional: phy_c4.x:f takes 4 positional parameters; put * before 'd'"]
+    assert _signature_problems(checker, "def f(a, b, c, *, d=1): pass\n") == []
+    assert _signature_problems(checker, "def f(a, b, c, *d): pass\n") == []
+    # self and cls are not counted, a static method's first parameter is
+    methods = ("class A:\n    def m(self, a, b, c): pass\n"
+               "    @classmethod\n    def k(cls, a, b, c): pass\n"
+               "    @staticmethod\n    def s(self, a, b, c): pass\n")
+    assert _signature_problems(checker, methods) == [
+        "positional: phy_c4.x:A.s takes 4 positional parameters; put * before 'c'"]
+    nested = "def f():\n    def g(a, b, c, d): pass\n"
+    assert _signature_problems(checker, nested) == [
+        "positional: phy_c4.x:f.g takes 4 positional parameters; put * before 'd'"]
+
+
+def test_numba_kernels_and_listed_callbacks_may_stay_positional(checker):
+    compiled = ("@numba.njit(cache=True)\ndef k(a, b, c, d): pass\n"
+                "@intrinsic\ndef i(typingctx, a, b, c):\n"
+                "    def codegen(context, builder, sig, args): pass\n")
+    assert _signature_problems(checker, compiled) == []
+    allowed = next(iter(checker.POSITIONAL_ALLOWED))
+    module, qualname = allowed.split(":")
+    cls, method = qualname.split(".")
+    source = f"class {cls}:\n    def {method}(self, a, b, c, d): pass\n"
+    assert checker.signature_problems(ast.parse(source), module) == []
+
+
+def test_a_record_of_four_fields_must_be_keyword_only(checker):
+    fields = "    a: int\n    b: int\n    c: int\n    d: int = 0\n"
+    assert _signature_problems(checker, "@dataclass(frozen=True)\nclass R:\n" + fields) == [
+        "positional: phy_c4.x:R is a dataclass of 4 fields; make it @dataclass(kw_only=True)"]
+    assert _signature_problems(checker, "class R(typing.NamedTuple):\n" + fields) == [
+        "positional: phy_c4.x:R is a NamedTuple of 4 fields; make it @dataclass(kw_only=True)"]
+    assert _signature_problems(checker, "@dataclass(frozen=True, kw_only=True)\nclass R:\n"
+                               + fields) == []
+    three = "    a: int\n    b: int\n    c: int\n    d: ClassVar[int] = 0\n"
+    assert _signature_problems(checker, "@dataclasses.dataclass\nclass R:\n" + three) == []
+    marked = "    a: int\n    _: KW_ONLY\n    b: int\n    c: int\n    d: int\n"
+    assert _signature_problems(checker, "@dataclass\nclass R:\n" + marked) == []
+
+
+def test_a_public_name_defined_in_two_modules_fails(checker):
+    names = {m: checker.public_names(ast.parse(s)) for m, s in {
+        "phy_c4.a": "OK = 1\ndef check(): pass\ndef main(): pass\n_private = 1\n",
+        "phy_c4.b": "from phy_c4.a import check\nOK: int = 2\ndef main(): pass\n_private = 2\n",
+    }.items()}
+    assert checker.name_problems(names) == ["defined twice: OK in phy_c4.a, phy_c4.b"]
+
+
+def test_the_package_has_no_positional_signatures_and_no_name_twice(checker):
+    signatures, names = [], {}
+    for path in checker.PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        signatures += checker.signature_problems(tree, checker.module_name(path))
+        names[checker.module_name(path)] = checker.public_names(tree)
+    assert signatures == []
+    assert checker.name_problems(names) == []
