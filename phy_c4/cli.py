@@ -673,13 +673,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _register_optional(sub) -> None:
     """Subcommands living in other modules (training, plugin installation)."""
     try:
-        from phy_c4.training.commands import register as register_training
+        from phy_c4.training.commands import register_training
 
         register_training(sub)
     except ImportError:
         pass
     try:
-        from phy_c4.plugin_install import register as register_plugin
+        from phy_c4.plugin_install import register_plugin
 
         register_plugin(sub)
     except ImportError:

@@ -166,7 +166,7 @@ def cmd_install_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub) -> None:
+def register_plugin(sub) -> None:
     p = sub.add_parser("install-plugin", help="make Phy load the C4 plugin (~/.phy)")
     p.add_argument("--uninstall", action="store_true", help="remove exactly what was added")
     p.add_argument("--config-dir", default="~/.phy", help="Phy's configuration folder")

@@ -21,7 +21,7 @@ from phy_c4.layers import LayerProposal, LayerSpec, propose_layers
 from phy_c4.result import ClassificationResult
 from phy_c4.status import UNCLASSIFIED, is_confident
 
-GROUPS = ("good", "mua", "noise", "unsorted", "all")
+GROUP_CHOICES = ("good", "mua", "noise", "unsorted", "all")  # Phy's groups, and all
 
 
 def select_clusters(cluster_ids: Iterable[int], groups: Mapping[int, str],
@@ -36,8 +36,8 @@ def select_clusters(cluster_ids: Iterable[int], groups: Mapping[int, str],
             raise ValueError(f"no cluster {', '.join(map(str, missing[:5]))} in {where} (it has "
                              f"{len(known)} clusters)")
         return list(clusters)
-    if group not in GROUPS:
-        raise ValueError(f"unknown group {group!r}; one of {', '.join(GROUPS)}")
+    if group not in GROUP_CHOICES:
+        raise ValueError(f"unknown group {group!r}; one of {', '.join(GROUP_CHOICES)}")
     if group == "all":
         return known
     chosen = [c for c in known if groups.get(c, "unsorted") == group]

@@ -107,7 +107,7 @@ def _with_pauses(times: np.ndarray, triggers: np.ndarray, rng: np.random.Generat
     return times[keep]
 
 
-def unit_waveform(cell_type: str, fs: float = 30000.0, n_samples: int = N_TEMPLATE_SAMPLES,
+def type_waveform(cell_type: str, fs: float = 30000.0, n_samples: int = N_TEMPLATE_SAMPLES,
                   peak: int = TEMPLATE_PEAK, waveforms: str = "real") -> np.ndarray:
     """Unit-amplitude 1-D template of a type (peak at ``peak``): the C4 database's median
     waveform of the type, resampled to ``fs`` and tapered to 0 at both ends; or the drawn
@@ -214,7 +214,7 @@ def _templates(units: list[ExampleUnit], rng: np.random.Generator, n_channels: i
     for i, unit in enumerate(units):
         amplitude = float(rng.uniform(*MODELS[unit.cell_type].amplitude_uv))
         decay = np.exp(-np.abs(channels - unit.peak_channel) / 1.5)
-        wave = unit_waveform(unit.cell_type, fs, waveforms=waveforms)
+        wave = type_waveform(unit.cell_type, fs, waveforms=waveforms)
         templates[i] = (amplitude * wave[:, None] * decay[None, :]).astype(np.float32)
         amplitudes[i] = amplitude
     return templates, amplitudes

@@ -12,7 +12,7 @@ from phy_c4.io import DatasetError, open_recording, read_cluster_column, write_c
 from phy_c4.io.publish import Publication, publish
 from phy_c4.io.results import ExistingResultsError
 from phy_c4.io.waveforms import unit_waveform
-from phy_c4.testing import unit_waveform as true_shape
+from phy_c4.testing import type_waveform as true_shape
 from tests.conftest import data_path, poisson_train
 
 

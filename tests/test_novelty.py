@@ -16,7 +16,7 @@ from phy_c4.model import BundleError, predict_inputs, save_bundle
 from phy_c4.model.ensemble import novelty
 from phy_c4.novelty import MODEL, interval_features, novelty_scores, unit_features
 from phy_c4.pipeline import PipelineOptions, classify
-from phy_c4.testing import MODELS, _gamma_train, _mossy_train, unit_waveform
+from phy_c4.testing import MODELS, _gamma_train, _mossy_train, type_waveform
 from phy_c4.training.tables import read_c4_derived
 from phy_c4.weights import get_bundle
 from tests.conftest import data_path
@@ -133,8 +133,8 @@ def test_cerebellar_firing_scores_low_and_cortical_firing_high():
             rate = rng.uniform(*model.rate_hz)
             train = (_mossy_train(rng, rate, 300.0) if cell_type == "MFB"
                      else _gamma_train(rng, rate, model.shape, model.refractory_s, 300.0))
-            cerebellar.append(unit_features(_samples(train), FS, unit_waveform(cell_type), FS))
-    cortical = [unit_features(_cortical_train(rng), FS, unit_waveform("GoC"), FS)
+            cerebellar.append(unit_features(_samples(train), FS, type_waveform(cell_type), FS))
+    cortical = [unit_features(_cortical_train(rng), FS, type_waveform("GoC"), FS)
                 for _ in range(10)]
     low, high = novelty_scores(np.array(cerebellar)), novelty_scores(np.array(cortical))
     assert np.all(low < MODEL.threshold)
@@ -143,7 +143,7 @@ def test_cerebellar_firing_scores_low_and_cortical_firing_high():
 
 def test_a_unit_without_a_waveform_is_scored_from_its_firing():
     times = _samples(np.cumsum(np.random.default_rng(2).gamma(6, 1 / 360.0, 20000)))
-    with_wave = unit_features(times, FS, unit_waveform("PkC_ss"), FS)
+    with_wave = unit_features(times, FS, type_waveform("PkC_ss"), FS)
     without = unit_features(times, FS, None, 0.0)
     assert np.isnan(without[-1]) and np.isfinite(novelty_scores(without)).all()
     assert novelty_scores(without)[0] < MODEL.threshold > novelty_scores(with_wave)[0]
@@ -154,6 +154,6 @@ def test_slower_firing_of_the_same_regularity_scores_higher():
     spike shape at 2 Hz scores well above 60 Hz."""
     rng = np.random.default_rng(3)
     scores = [novelty_scores(unit_features(_samples(_gamma_train(rng, rate, 6.0, 0.002, 600.0)),
-                                           FS, unit_waveform("PkC_ss"), FS))[0]
+                                           FS, type_waveform("PkC_ss"), FS))[0]
               for rate in (2.0, 60.0)]
     assert scores[0] > scores[1] + 0.3

@@ -179,7 +179,7 @@ def fit_fine_tune(logits: np.ndarray, features: np.ndarray, y: np.ndarray,
     return Adaptation(f"fine_tune:{penalty:g}", temperature, np.zeros(n_classes), weight, bias)
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+def fit_out_of_fold_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The temperature of held-out (out-of-fold) logits (M, N, K) that best fits the labels: a
     refitted layer is over-confident on the units it was fitted to, so it is not fitted there."""
     return fit_recalibration(logits, y, 1.0, "temperature", biases=False).temperature
@@ -306,7 +306,7 @@ def adapt_bundle(bundle: Bundle, units: list[LabelledUnits], *, name: str, versi
             + "; no bundle written")
     adaptation = fit(best, bundle, logits, features, y)
     if best.startswith("fine_tune"):
-        adaptation.temperature = fit_temperature(validation["held_out_logits"][best], y)
+        adaptation.temperature = fit_out_of_fold_temperature(validation["held_out_logits"][best], y)
     del validation["held_out_logits"]
     report = {"method": best, "cross_validation": validation, "label_counts": counts,
               "recordings": {u.recording: int(len(u.y)) for u in units},

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from phy_c4.config import BASE_LABELS, DEVICE_CHOICES, MLI_SPLIT_LABELS
 
-VARIANTS = {"base": BASE_LABELS, "mli_split": MLI_SPLIT_LABELS}
+LABEL_SETS = {"base": BASE_LABELS, "mli_split": MLI_SPLIT_LABELS}
 
 
-def register(sub) -> None:
+def register_training(sub) -> None:
     t = sub.add_parser("train", help="train a bundle with C4's semi-supervised recipe")
     t.add_argument("--table", action="append", required=True,
                    help="c4_derived folder, .npz table or Phy folder (repeatable)")
@@ -20,7 +20,7 @@ def register(sub) -> None:
     t.add_argument("--out", required=True, help="bundle folder to write")
     t.add_argument("--name", default=None)
     t.add_argument("--version", default="1")
-    t.add_argument("--variant", choices=sorted(VARIANTS), default="base")
+    t.add_argument("--variant", choices=sorted(LABEL_SETS), default="base")
     t.add_argument("--label-column", default="cell_type")
     _table_options(t)
     t.add_argument("--members", type=int, default=10)
@@ -97,7 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     table = _load_tables(args.table, args)
     unlabelled = _load_tables(args.unlabelled, args) if args.unlabelled else None
-    config = TrainConfig(labels=VARIANTS[args.variant], members=args.members, epochs=args.epochs,
+    config = TrainConfig(labels=LABEL_SETS[args.variant], members=args.members, epochs=args.epochs,
                          vae_epochs=args.vae_epochs, seed=args.seed)
     out = Path(args.out)
     bars: dict[str, tqdm] = {}

@@ -166,7 +166,7 @@ def _member_probabilities(states: list[dict[str, torch.Tensor]], X: np.ndarray,
     return np.stack(out, axis=2)
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
+def fit_ensemble_temperature(logits: np.ndarray, y: np.ndarray, mask: np.ndarray) -> float:
     """Temperature minimising the NLL of the member-averaged probabilities on held-out pairs.
 
     ``logits`` (N, K, M); ``mask`` (N, M) true where member m never saw unit n.
@@ -247,7 +247,7 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
             progress("ensemble", member + 1, config.members)
     logits = _member_probabilities(states, X, config.network())
     mask = np.stack(held_masks, axis=1)
-    temperature = fit_temperature(logits, y, mask)
+    temperature = fit_ensemble_temperature(logits, y, mask)
     oof_raw = out_of_fold_probabilities(logits, mask, 1.0)
     oof_cal = out_of_fold_probabilities(logits, mask, temperature)
     usable = mask.any(axis=1)
