@@ -55,7 +55,8 @@ def main() -> None:
         folder = Path(tmp) / "phy"
         _, _, _, labels = tool.build(table, folder, 300.0, 20000)
         ids = [int(i) for i in np.flatnonzero(np.isin(labels, parent.labels))]
-        inputs, _ = model_inputs(folder, ids, parent, PipelineOptions(quality=None, cache=False))
+        inputs, _ = model_inputs(folder, ids, parent, options=PipelineOptions(quality=None,
+                                                                              cache=False))
     ready = np.asarray(inputs.ready)
     y = np.array([parent.labels.index(labels[c]) for c in ready])
     report["units"] = {parent.labels[k]: int(n) for k, n in enumerate(np.bincount(y))}
@@ -71,9 +72,11 @@ def main() -> None:
                 pool = np.flatnonzero(y == k)
                 chosen[rng.choice(pool, min(budget, len(pool) - 1), replace=False)] = True
             rest = ~chosen
-            units = [LabelledUnits("lisberger-surrogate", ready[chosen], y[chosen],
-                                   inputs.rows[torch.from_numpy(chosen)],
-                                   np.array(["optotagged"] * int(chosen.sum()), dtype=object))]
+            units = [LabelledUnits(recording="lisberger-surrogate", cluster_ids=ready[chosen],
+                                   y=y[chosen],
+                                   inputs=inputs.rows[torch.from_numpy(chosen)],
+                                   sources=np.array(["optotagged"] * int(chosen.sum()),
+                                                    dtype=object))]
             row = {"parent": balanced_accuracy_of(parent_p[rest], y[rest])}
             for method in ("auto", "recalibrate", "fine_tune"):
                 try:
@@ -101,9 +104,9 @@ def main() -> None:
     report["by_labels_per_class"] = results
     # the ceiling of a last-layer adaptation of this parent: half of all units as labels
     half = np.random.default_rng(0).random(len(y)) < 0.5
-    units = [LabelledUnits("lisberger-surrogate", ready[half], y[half],
-                           inputs.rows[torch.from_numpy(half)],
-                           np.array(["optotagged"] * int(half.sum()), dtype=object))]
+    units = [LabelledUnits(recording="lisberger-surrogate", cluster_ids=ready[half], y=y[half],
+                           inputs=inputs.rows[torch.from_numpy(half)],
+                           sources=np.array(["optotagged"] * int(half.sum()), dtype=object))]
     adapted, info = adapt_bundle(parent, units, name="adapted", method="fine_tune")
     rest_rows = inputs.rows[torch.from_numpy(~half)]
     report["ceiling_half_of_all_units"] = {

@@ -86,7 +86,7 @@ def bench_recording(n_units: int = 400, duration_s: float = 3600.0, total: float
     order = np.argsort(t, kind="stable")
     t, c = t[order], c[order]
     start = time.perf_counter()
-    _, _acgs, status = acg_3d_many(t, c, range(n_units), 30000.0)
+    _, _acgs, status = acg_3d_many(t, c, range(n_units), fs=30000.0)
     elapsed = time.perf_counter() - start
     return (f"{n_units} units, {duration_s / 3600:.1f} h, {t.size:,d} spikes, "
             f"{os.cpu_count()} cores: all 3D-ACGs in {elapsed:.2f} s "

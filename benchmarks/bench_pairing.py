@@ -58,10 +58,10 @@ def main() -> None:
     old = {(c, s): searchsorted_test(cs[c], ss[s], spec) for c in cs for s in ss}
     old_s = time.perf_counter() - start
     start = time.perf_counter()
-    new = {(c, s): pause_test(cs[c], ss[s], FS, spec) for c in cs for s in ss}
+    new = {(c, s): pause_test(cs[c], ss[s], FS, spec=spec) for c in cs for s in ss}
     new_tests_s = time.perf_counter() - start
     start = time.perf_counter()
-    find_pairs(cs, ss, positions, FS, spec)
+    find_pairs(cs, ss, positions, fs=FS, spec=spec)
     find_pairs_s = time.perf_counter() - start
 
     same = all(old[k][0] == new[k].observed and old[k][1] == new[k].p_value for k in old)

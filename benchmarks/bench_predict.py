@@ -33,9 +33,11 @@ def random_bundle(n_members: int, seed: int = 0) -> Bundle:
         q1 = torch.linalg.qr(torch.randn(k, k, dtype=torch.float64))[0]
         q2 = torch.linalg.qr(torch.randn(d, d, dtype=torch.float64))[0]
         f64 = torch.float64
-        hessians.append(KronHessian(torch.rand(k, dtype=f64), torch.rand(d, dtype=f64),
-                                    torch.rand(k, dtype=f64), q1, q2, torch.eye(k, dtype=f64),
-                                    torch.zeros(2, dtype=f64)))
+        hessians.append(KronHessian(out_values=torch.rand(k, dtype=f64), in_values=torch.rand(d,
+                                                                                              dtype=f64),
+                                    bias_values=torch.rand(k, dtype=f64), out_vectors=q1,
+                                    in_vectors=q2, bias_vectors=torch.eye(k, dtype=f64),
+                                    deltas=torch.zeros(2, dtype=f64)))
     factors = PredictiveFactors.from_hessians(hessians, [1.0] * n_members)
     calibration = {"out_vectors_sq": factors.out_vectors_sq, "in_vectors": factors.in_vectors,
                    "inv_weight_eigs": factors.inv_weight_eigs, "bias_var": factors.bias_var,
@@ -43,7 +45,7 @@ def random_bundle(n_members: int, seed: int = 0) -> Bundle:
     manifest = {"name": "bench", "version": "0", "labels": list(config.labels),
                 "architecture": "c4_cnn", "network": config.to_dict(),
                 "features": FeatureSpec().to_dict(), "n_members": n_members, "files": {}}
-    return Bundle(manifest, weights, calibration)
+    return Bundle(manifest=manifest, weights=weights, calibration=calibration)
 
 
 def main() -> None:

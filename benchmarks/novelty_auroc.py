@@ -48,8 +48,9 @@ def cellexplorer_scores(bundle, folder: Path) -> np.ndarray:
             key = f"cell{record['cell']:03d}"
             times = np.unique(np.round(data[f"{key}/spike_times_s"] * 30000.0).astype(np.int64))
             times = times[times >= 0]
-            units.append(UnitData(record["cell"], times, 30000.0, data[f"{key}/wf_peak"],
-                                  float(record["wf_fs_hz"])))
+            units.append(UnitData(cluster_id=record["cell"], spike_times=times, fs=30000.0,
+                                  waveform=data[f"{key}/wf_peak"],
+                                  waveform_fs=float(record["wf_fs_hz"])))
     inputs = family_of(bundle).unit_inputs(bundle, units, None)
     prediction = predict_inputs(bundle, inputs.rows)
     return novelty(bundle, prediction)

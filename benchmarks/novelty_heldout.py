@@ -61,7 +61,7 @@ def bootstrap_ci(positives: np.ndarray, negatives: np.ndarray, n: int = 2000,
 def candidates(times_samples: np.ndarray, waveform: np.ndarray | None, wf_fs: float
                ) -> np.ndarray:
     """Every candidate feature of one unit (``CANDIDATES`` order)."""
-    base = unit_features(times_samples, FS, waveform, wf_fs)
+    base = unit_features(times_samples, FS, waveform, waveform_fs=wf_fs)
     d = np.diff(np.unique(times_samples)) / FS * 1000.0
     median = np.median(d)
     return np.array([*base, np.log10(np.percentile(d, 1)), np.log10(median),
@@ -147,8 +147,10 @@ def fit(cerebellar: np.ndarray, cortical: np.ndarray, columns: list[int],
 
     theta = minimize(loss, np.zeros(len(columns) + 1), jac=True, method="L-BFGS-B").x
     names = tuple(CANDIDATES[c] for c in columns)
-    return NoveltyModel("firing-1", names, tuple(np.round(mean, 6)), tuple(np.round(scale, 6)),
-                        tuple(np.round(theta[:-1], 6)), round(float(theta[-1]), 6), 0.5, "")
+    return NoveltyModel(version="firing-1", features=names, mean=tuple(np.round(mean, 6)),
+                        scale=tuple(np.round(scale, 6)),
+                        coef=tuple(np.round(theta[:-1], 6)), intercept=round(float(theta[-1]), 6),
+                        threshold=0.5, data="")
 
 
 def heldout_scores(sets: dict, cortical: np.ndarray, groups: np.ndarray, columns: list[int]
@@ -260,9 +262,10 @@ def main() -> None:
     if args.figure:
         _figure(Path(args.figure), cerebellar, fold_of, cortical_scores, threshold)
     final = fit(sets["all"]["reference"], cortical, columns)
-    final = NoveltyModel(final.version, final.features, final.mean, final.scale, final.coef,
-                         final.intercept, round(threshold, 4),
-                         "Lisberger + Häusser (c4_derived, trains from surrogate_phy) against "
+    final = NoveltyModel(version=final.version, features=final.features, mean=final.mean,
+                         scale=final.scale, coef=final.coef,
+                         intercept=final.intercept, threshold=round(threshold, 4),
+                         data="Lisberger + Häusser (c4_derived, trains from surrogate_phy) against "
                          "CellExplorer ground truth; benchmarks/novelty_heldout.py")
     report["model"] = final.to_dict()
     report["shipped_model_matches"] = final == MODEL

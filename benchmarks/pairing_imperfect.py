@@ -60,7 +60,7 @@ def criterion_pairs(folder: Path, spec: PairingSpec, offer_all: bool) -> dict[in
         kinds = {c: firing_kind(t, recording.fs, spec) for c, t in trains.items()}
         cs = {c: t for c, t in trains.items() if kinds[c] == "cs"}
         ss = {c: t for c, t in trains.items() if kinds[c] == "ss"}
-    return find_pairs(cs, ss, positions, recording.fs, spec)[0]
+    return find_pairs(cs, ss, positions, fs=recording.fs, spec=spec)[0]
 
 
 def pipeline_pairs(folder: Path, options: PipelineOptions, units: list) -> tuple[dict, int]:

@@ -69,14 +69,14 @@ def main() -> None:
         report["classify_s"] = round(time.perf_counter() - start, 1)
         ids = np.arange(len(labels))
         from_spikes = result.table.set_index("cluster_id").loc[ids, "c4_type"].to_numpy()
-        rows = model_rows(waves, acg_rows, isi_rows, bundle.spec)
+        rows = model_rows(waves, acg_rows, isi_rows, spec=bundle.spec)
         from_rows = predict_inputs(bundle, torch.from_numpy(rows), threshold=1.0).predicted
         old_spec = dataclasses.replace(bundle.spec, isi=dataclasses.replace(bundle.spec.isi,
                                                                             bin_ms=2.0))
         inputs = [result.features[u].inputs for u in ids]
         old_isi = np.stack([isi_histogram(times[u], 30000.0, old_spec) for u in ids])
         old_rows = model_rows(np.stack([f["waveform"] for f in inputs]),
-                              np.stack([f["acg_1d"] for f in inputs]), old_isi, bundle.spec)
+                              np.stack([f["acg_1d"] for f in inputs]), old_isi, spec=bundle.spec)
         from_old = predict_inputs(bundle, torch.from_numpy(old_rows), threshold=1.0).predicted
         isi_corr = {name: np.array([np.corrcoef(h, r)[0, 1] for h, r in zip(hists, isi_rows,
                                                                           strict=True)])

@@ -233,7 +233,7 @@ def _slots(clusters: np.ndarray, wanted: np.ndarray, id_range: tuple[int, int] |
 
 def group_by_cluster(clusters: np.ndarray, wanted: np.ndarray,
                      id_range: tuple[int, int] | None = None,
-                     counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     *, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Spike indices grouped by the ``wanted`` cluster ids, time order kept (a counting sort).
 
     Returns ``(indices, offsets)``: ``wanted[i]`` owns ``indices[offsets[i]:offsets[i + 1]]``.
@@ -244,12 +244,12 @@ def group_by_cluster(clusters: np.ndarray, wanted: np.ndarray,
     wanted = np.asarray(wanted, dtype=np.int64)
     slot = _slots(clusters, wanted, id_range)
     if slot is not None:
-        return _group_by_slot(clusters, slot, wanted.size, counts)
+        return _group_by_slot(clusters, slot, wanted.size, known=counts)
     return _group_by_cluster(clusters.astype(np.int64, copy=False), wanted)
 
 
 def _group_by_slot(clusters: np.ndarray, slot: np.ndarray, n_wanted: int,
-                   known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   *, known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``_group_by_cluster`` with the id -> position map as an array (``slot[id]``, -1 when
     not wanted; ids must be non-negative and within it): two passes in chunks of the array as
     stored, the second writing each chunk's spikes at their clusters' cursors."""

@@ -157,7 +157,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
         raise ValueError(f"{folder}: cluster_group.tsv {why}; fix it, or choose --group all or "
                          "--clusters")
     clusters = select_clusters(recording.cluster_ids, recording.groups,
-                               _parse_clusters(args.clusters), group, str(folder))
+                               _parse_clusters(args.clusters), group=group, where=str(folder))
     layer = _layers_for(bundle, args.layer, folder)
     quality = None if args.all_spikes else QualitySpec(fp_threshold=args.fp_threshold,
                                                        fn_threshold=args.fn_threshold,
@@ -185,7 +185,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
             if not (args.json or args.quiet):
                 print(f"phy-c4: drawing the figures of {len(result.cluster_ids)} units ...",
                       file=sys.stderr, flush=True)
-            drawn[:] = write_report(target, result, recording.channel_positions, depths)
+            drawn[:] = write_report(target, result, recording.channel_positions, unit_depths=depths)
             return drawn
 
     written = publish(out, publication(result, npyx_columns=args.npyx_columns, figures=figures,
@@ -200,7 +200,7 @@ def classify_one(path: str, args: argparse.Namespace) -> dict[str, Any]:
             "figures": len(drawn), "ok": True,
             "notes": result.parameters.get("notes", [])}
     if layer_target is not None:
-        done["layers"] = _write_layer_proposal(args, layer_target, result, recording)
+        done["layers"] = _write_layer_proposal(args, layer_target, result, recording=recording)
     return done
 
 
@@ -218,7 +218,7 @@ def _layer_target(args: argparse.Namespace, folder: Path) -> Path:
     return target
 
 
-def _write_layer_proposal(args: argparse.Namespace, target: Path, result, recording
+def _write_layer_proposal(args: argparse.Namespace, target: Path, result, *, recording
                           ) -> dict[str, Any]:
     """The layers the run's CS-SS pairs propose, as a ``--layer`` file for the user to check and
     pass to a layer_information bundle (never into the Phy folder's own cluster_layer.tsv)."""
@@ -227,7 +227,7 @@ def _write_layer_proposal(args: argparse.Namespace, target: Path, result, record
     from phy_c4.run import layer_proposal
 
     proposal = layer_proposal(result, recording.channel_positions, recording.channel_shanks,
-                              LayerSpec(ml_side=args.ml_side))
+                              spec=LayerSpec(ml_side=args.ml_side))
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(target, "w") as out:
         out.write("cluster_id\tlayer\n")
@@ -254,7 +254,9 @@ def _region_gate(args: argparse.Namespace, recording):
         raise ValueError(f"no cluster_{args.region_column}.tsv column in {recording.folder}")
     channels = _read_channel_regions(args.channel_regions) if args.channel_regions else {}
     extra = tuple(n.strip() for n in (args.cerebellar_regions or "").split(",") if n.strip())
-    return RegionGate(depth, {int(c): str(v) for c, v in column.items() if v}, channels, extra)
+    return RegionGate(depth_um=depth, cluster_regions={int(c): str(v) for c,
+                                                       v in column.items() if v},
+                                                       channel_regions=channels, extra_names=extra)
 
 
 def _read_channel_regions(path: str) -> dict[int, str]:
@@ -510,7 +512,8 @@ def cmd_export_nwb(args: argparse.Namespace) -> int:
         warning = subject_warning(subject)
         if warning:
             print(f"phy-c4: warning: {warning}", file=sys.stderr)
-    path = export_nwb(results, args.nwb, recording, subject or None, overwrite=args.overwrite)
+    path = export_nwb(results, args.nwb, recording, subject=subject or None,
+                      overwrite=args.overwrite)
     print(f"wrote the C4 columns into {path}")
     return EXIT_OK
 

@@ -55,7 +55,7 @@ def _choices(*values: str) -> Any:
 # --- C4's own models: 3D autocorrelogram + aligned waveform ---------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AcgSpec:
     """3D autocorrelogram parameters (npyx ``crosscorr_vs_firing_rate`` + ``convert_acg_log``)."""
 
@@ -70,7 +70,7 @@ class AcgSpec:
     """C4 multiplies the log 3D-ACG by 10 before the network sees it."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WaveformSpec:
     """Waveform preprocessing parameters (npyx ``preprocess_template``)."""
 
@@ -88,7 +88,7 @@ class WaveformSpec:
         return round(self.before_s * self.fs)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FeatureSpec:
     """The inputs of C4's CNN family: log 3D-ACG (positive lags, x ``acg.scale``), waveform."""
 
@@ -111,7 +111,7 @@ class FeatureSpec:
 # --- The C4-database tables' features (the shipped default) ---------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Acg1dSpec:
     """1-D autocorrelogram as the tables hold it: raw pair counts, lags -half..+half ms."""
 
@@ -139,7 +139,7 @@ class IsiSpec:
         return 0.0, self.n_bins * self.bin_ms / 1000.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TableWaveformSpec:
     """The tables' waveform window: peak-channel mean waveform around its largest peak."""
 
@@ -164,7 +164,7 @@ class TableWaveformSpec:
 TABLE_MODALITIES: tuple[str, ...] = ("waveform", "acg", "isi")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TableFeatureSpec:
     """The inputs of the table-feature family (the shipped default, ``c4-tables``)."""
 

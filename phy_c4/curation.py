@@ -76,7 +76,7 @@ def check_label(label: str, known: Sequence[str] = ()) -> str:
 
 
 def set_type(label: str, predicted: object, source: str | None = None,
-             by: str | None = None, known: Sequence[str] = ()) -> dict[str, Any]:
+             *, by: str | None = None, known: Sequence[str] = ()) -> dict[str, Any]:
     """The column values of "this unit is ``label``"; the source defaults to ``accepted`` when
     the label is the confident prediction, ``corrected`` otherwise. ``known``: the classes,
     whose other spellings are refused (``check_label``)."""
@@ -131,7 +131,7 @@ def review_queue(rows: Mapping[int, Mapping[str, Any]],
 
 
 def walk(order: Sequence[int], position: int | None, step: int,
-         skip: Callable[[int], bool] = lambda cluster: False) -> tuple[int | None, bool]:
+         *, skip: Callable[[int], bool] = lambda cluster: False) -> tuple[int | None, bool]:
     """The position in ``order`` after (``step`` 1) or before (-1) ``position``, skipping the
     units ``skip`` names, wrapping around the ends so every unit is reachable; with no position
     yet, the first (or last) unit. Returns (position or None when every unit is skipped,

@@ -28,7 +28,7 @@ MAX_CCG_SPIKES = 50_000
 
 
 def explain_unit(result: ClassificationResult, cluster_id: int, bundle: Bundle | None,
-                 spike_times: dict[int, np.ndarray], fs: float, k: int = 3
+                 *, spike_times: dict[int, np.ndarray], fs: float, k: int = 3
                  ) -> Explanation | None:
     """The explanation of a classified unit of ``result`` (None when it was not classified);
     ``spike_times`` holds the unit's spikes (and its partner's) in samples."""
@@ -43,16 +43,17 @@ def explain_unit(result: ClassificationResult, cluster_id: int, bundle: Bundle |
     inputs = dict(unit.inputs) if unit is not None else {}
     predicted = str(prediction.predicted[j])
     explanation = Explanation(
-        cluster_id, tuple(result.labels), result.probabilities[i], prediction.raw[j], predicted,
-        inputs, str(result.status[i]),
-        float(result.novelty[i]) if result.novelty is not None else float("nan"))
+        cluster_id=cluster_id, labels=tuple(result.labels), probabilities=result.probabilities[i],
+        members=prediction.raw[j], predicted=predicted,
+        inputs=inputs, status=str(result.status[i]),
+        novelty=float(result.novelty[i]) if result.novelty is not None else float("nan"))
     times = spike_times.get(cluster_id)
     if "acg_3d_log" in inputs:
         explanation.acg_3d_log, explanation.acg_3d_source = inputs["acg_3d_log"], "model input"
     elif times is not None and len(times) >= 100:
         explanation.acg_3d_log, explanation.acg_3d_source = _acg_3d_log(times, fs), "all spikes"
     if bundle is not None and bundle.reference is not None and prediction.features is not None:
-        _nearest(explanation, bundle, prediction.features[j], k)
+        _nearest(explanation, bundle, prediction.features[j], k=k)
     partner = result.pair[i] if result.pair is not None else ""
     if partner != "" and times is not None and int(partner) in spike_times:
         explanation.partner = int(partner)
@@ -61,7 +62,7 @@ def explain_unit(result: ClassificationResult, cluster_id: int, bundle: Bundle |
 
 
 def explain_cluster(result: ClassificationResult, recording: Any, bundle: Bundle | None,
-                    cluster_id: int) -> Explanation | None:
+                    *, cluster_id: int) -> Explanation | None:
     """``explain_unit`` with the spikes of the cluster and of its Purkinje partner taken from
     the recording the result was computed from."""
     ids = [cluster_id]
@@ -69,7 +70,7 @@ def explain_cluster(result: ClassificationResult, recording: Any, bundle: Bundle
     if where.size and result.pair is not None and result.pair[where[0]] != "":
         ids.append(int(result.pair[where[0]]))
     times = _unit_times(recording, ids)
-    return explain_unit(result, cluster_id, bundle, times, recording.fs)
+    return explain_unit(result, cluster_id, bundle, spike_times=times, fs=recording.fs)
 
 
 def _unit_times(recording: Any, ids: list[int]) -> dict[int, np.ndarray]:
@@ -95,7 +96,7 @@ def _acg_3d_log(times: np.ndarray, fs: float) -> np.ndarray | None:
                       smooth_sd=spec.log_smooth_sd)
 
 
-def _nearest(explanation: Explanation, bundle: Bundle, features: np.ndarray, k: int) -> None:
+def _nearest(explanation: Explanation, bundle: Bundle, features: np.ndarray, *, k: int) -> None:
     """The ``k`` labelled training units of the predicted class nearest in feature space."""
     reference: dict[str, Any] = bundle.reference
     labels = reference["labels"].numpy()
@@ -114,7 +115,7 @@ def _nearest(explanation: Explanation, bundle: Bundle, features: np.ndarray, k: 
 
 
 def cross_correlogram(reference: np.ndarray, other: np.ndarray, fs: float,
-                      window_ms: float = CCG_WINDOW_MS, bin_ms: float = 1.0
+                      *, window_ms: float = CCG_WINDOW_MS, bin_ms: float = 1.0
                       ) -> tuple[np.ndarray, np.ndarray]:
     """Spikes of ``other`` at each lag from the spikes of ``reference`` (lags in ms, bin
     centres); at most ``MAX_CCG_SPIKES`` reference spikes, evenly taken, for speed."""

@@ -20,7 +20,7 @@ import numpy as np
 ML_SIDES = ("above", "below")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LayerSpec:
     pcl_half_width_um: float = 50.0
     ml_thickness_um: float = 250.0
@@ -35,7 +35,7 @@ class LayerSpec:
             raise ValueError(f"ml_side must be one of {ML_SIDES} or None, got {self.ml_side!r}")
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LayerProposal:
     pcl_depth_um: dict[int, float]  # shank -> PCL depth (probe y, µm), single crossings only
     layers: dict[int, str]  # cluster -> GCL, PCL, ML or unknown
@@ -50,13 +50,13 @@ class LayerProposal:
 
 
 def propose_layers(depths: Mapping[int, float], shanks: Mapping[int, int],
-                   pairs: Mapping[int, int], spec: LayerSpec | None = None) -> LayerProposal:
+                   pairs: Mapping[int, int], *, spec: LayerSpec | None = None) -> LayerProposal:
     """Layers of every unit in ``depths`` from the confirmed ``pairs`` (cluster -> partner)."""
     spec = spec or LayerSpec()
     paired = sorted(c for c in {*map(int, pairs), *map(int, pairs.values())} if c in depths)
     n_pairs = len({tuple(sorted((int(c), int(p)))) for c, p in pairs.items()})
     layers = {int(c): "unknown" for c in depths}
-    proposal = LayerProposal({}, layers, n_pairs)
+    proposal = LayerProposal(pcl_depth_um={}, layers=layers, n_pairs=n_pairs)
     if not paired:
         proposal.notes.append("no confirmed CS-SS pair: no layer can be proposed")
         return proposal

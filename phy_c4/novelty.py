@@ -33,7 +33,7 @@ LVR_REFRACTORY_S = 0.005  # Shinomoto et al. 2009's R
 FEATURE_NAMES = ("log10_rate", "cv2", "lvr", "width_ms")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class NoveltyModel:
     """A fitted score: ``1 / (1 + exp(-(coef . (x - mean) / scale + intercept)))``."""
 
@@ -94,7 +94,7 @@ def trough_to_peak_ms(waveform: np.ndarray | None, fs: float) -> float:
 
 
 def unit_features(times: np.ndarray, fs: float, waveform: np.ndarray | None,
-                  waveform_fs: float) -> np.ndarray:
+                  *, waveform_fs: float) -> np.ndarray:
     """The ``FEATURE_NAMES`` values of one unit."""
     return np.array([*interval_features(times, fs), trough_to_peak_ms(waveform, waveform_fs)])
 

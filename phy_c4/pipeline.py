@@ -53,7 +53,7 @@ class CancelledError(RuntimeError):
     """The caller asked the pipeline to stop (between units)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PipelineOptions:
     threshold: float = 2.0
     quality: QualitySpec | None = field(default_factory=QualitySpec)  # None: all spikes
@@ -122,16 +122,16 @@ def options_from_dict(data: dict[str, Any] | None) -> PipelineOptions:
         pairing=None if pairing is None else PairingSpec(**{
             k: tuple(v) if isinstance(v, list) else v for k, v in pairing.items()}),
         region=RegionGate(
-            tuple(region["depth_um"]) if region.get("depth_um") else None,
-            {int(k): v for k, v in (region.get("cluster_regions") or {}).items()},
-            {int(k): v for k, v in (region.get("channel_regions") or {}).items()},
-            tuple(region.get("extra_names") or ())),
+            depth_um=tuple(region["depth_um"]) if region.get("depth_um") else None,
+            cluster_regions={int(k): v for k, v in (region.get("cluster_regions") or {}).items()},
+            channel_regions={int(k): v for k, v in (region.get("channel_regions") or {}).items()},
+            extra_names=tuple(region.get("extra_names") or ())),
         threads=data.get("threads"), cache=bool(data.get("cache", True)),
         device=str(data.get("device") or "cpu"))
 
 
 def _unit_key(times: np.ndarray, amplitudes: np.ndarray | None, recording: Recording,
-              cluster_id: int, options: PipelineOptions, spec: Any, fingerprint: str) -> str:
+              *, cluster_id: int, options: PipelineOptions, spec: Any, fingerprint: str) -> str:
     """What a unit's cached features depend on: its spikes (times and amplitudes), every
     parameter and the recording's ``fingerprint`` (params.py's values, the template, channel
     and whitening files, the raw file, the package version: ``cache.recording_fingerprint``);
@@ -187,14 +187,14 @@ def _unit_spikes(spike_ids: np.ndarray, times: np.ndarray) -> tuple[np.ndarray, 
 
 
 def _quality_job(times: np.ndarray, amplitudes: np.ndarray, fs: float,
-                 spec: QualitySpec) -> tuple[np.ndarray, str]:
+                 *, spec: QualitySpec) -> tuple[np.ndarray, str]:
     """Runs in a worker thread: the quality mask and its reason."""
-    result = quality_filter(times, amplitudes, fs, spec)
+    result = quality_filter(times, amplitudes, fs, spec=spec)
     return result.keep, result.reason
 
 
 def _check_spikes(recording: Recording, times: np.ndarray, options: PipelineOptions,
-                  spec: Any) -> str:
+                  *, spec: Any) -> str:
     if times.size == 0:
         return describe(Status.NO_SPIKES)
     if times.size < spec.min_spikes:
@@ -206,14 +206,15 @@ def _check_spikes(recording: Recording, times: np.ndarray, options: PipelineOpti
 
 
 def _quality_masks(recording: Recording, spikes: dict[int, tuple[np.ndarray, np.ndarray]],
-                   options: PipelineOptions, pool: ThreadPoolExecutor,
+                   options: PipelineOptions, *, pool: ThreadPoolExecutor,
                    cancel: Callable[[], bool] | None, report: Callable[[], None],
                    where: str) -> dict[int, tuple[np.ndarray, str]]:
     """C4's quality filter for many units (``spikes``: each unit's unique times and their
     amplitudes) in ``pool``'s threads: the amplitude fits run in numba without the GIL.
     Cancellable between units (``where`` says how far the run got); ``report()`` after each."""
     results: dict[int, tuple[np.ndarray, str]] = {}
-    futures = {pool.submit(_quality_job, times, amplitudes, recording.fs, options.quality): c
+    futures = {pool.submit(_quality_job, times, amplitudes, recording.fs,
+                           spec=options.quality): c
                for c, (times, amplitudes) in spikes.items()}
     for future in as_completed(futures):
         if cancel is not None and cancel():
@@ -225,7 +226,7 @@ def _quality_masks(recording: Recording, spikes: dict[int, tuple[np.ndarray, np.
     return results
 
 
-def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray, status: str,
+def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray, *, status: str,
                  quality: tuple[np.ndarray, str] | None, options: PipelineOptions,
                  spec: Any) -> tuple[UnitFeatures, np.ndarray]:
     """Apply the quality mask and find the unit's peak-channel waveform (``status``: the
@@ -245,7 +246,8 @@ def _finish_unit(recording: Recording, cluster_id: int, times: np.ndarray, statu
             features.status = describe(Status.QUALITY_FILTER, f"{times.size} spikes left")
             return features, times
     try:
-        wave = unit_waveform(recording, cluster_id, options.waveform_source, options.extraction)
+        wave = unit_waveform(recording, cluster_id, options.waveform_source,
+                             spec=options.extraction)
         features.waveform_source = wave.source
         features.raw_waveform = np.asarray(wave.peak_channel_waveform, dtype=np.float64)
         features.raw_fs = float(wave.fs)
@@ -280,7 +282,7 @@ def _unit_batches(recording: Recording, ids: list[int]) -> list[tuple[list[int],
 
 
 def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions,
-                  spec: Any, progress: ProgressCallback | None = None,
+                  *, spec: Any, progress: ProgressCallback | None = None,
                   cancel: Callable[[], bool] | None = None
                   ) -> tuple[dict[int, UnitFeatures], dict[int, np.ndarray]]:
     """Spikes C4 would use and peak-channel waveforms of many units (``spec``: the model
@@ -320,8 +322,9 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
                     times = all_times.pop(cluster_id)
                     amplitudes = all_amplitudes.pop(cluster_id)
                     if cache_dir is not None:
-                        key = _unit_key(times, amplitudes, recording, cluster_id, options, spec,
-                                        fingerprint)
+                        key = _unit_key(times, amplitudes, recording, cluster_id=cluster_id,
+                                        options=options, spec=spec,
+                                        fingerprint=fingerprint)
                         paths[cluster_id] = cache_dir / f"unit_{key}.npz"
                         cached = (_load_cached(paths[cluster_id])
                                   if paths[cluster_id].is_file() else None)
@@ -332,21 +335,24 @@ def prepare_units(recording: Recording, ids: list[int], options: PipelineOptions
                     spikes[cluster_id] = unique, (None if amplitudes is None
                                                   else amplitudes[first])
                     del times, amplitudes, unique, first
-                checks = {c: _check_spikes(recording, spikes[c][0], options, spec)
+                checks = {c: _check_spikes(recording, spikes[c][0], options, spec=spec)
                           for c in spikes}
                 quality: dict[int, tuple[np.ndarray, str]] = {}
                 if options.quality is not None:
                     quality = _quality_masks(
                         recording, {c: spikes[c] for c in spikes if checks[c] == OK}, options,
-                        pool, cancel, report, f"{finished} of {total} units")
+                        pool=pool, cancel=cancel, report=report,
+                        where=f"{finished} of {total} units")
                 for cluster_id in list(spikes):
                     if cancel is not None and cancel():
                         raise CancelledError(f"cancelled after {finished} of {total} units")
                     if progress is not None:
                         progress(finished, total, f"waveform of cluster {cluster_id}")
                     times = spikes.pop(cluster_id)[0]
-                    unit, times = _finish_unit(recording, cluster_id, times, checks[cluster_id],
-                                               quality.pop(cluster_id, None), options, spec)
+                    unit, times = _finish_unit(recording, cluster_id, times,
+                                               status=checks[cluster_id],
+                                               quality=quality.pop(cluster_id, None),
+                                               options=options, spec=spec)
                     features[cluster_id], kept[cluster_id] = unit, times
                     finished += 1
                     if cluster_id in paths:
@@ -425,8 +431,9 @@ def classify(
 
         if needs_compiling():  # ~30 s with no unit done: say why
             progress(0, total, COMPILING)
-    features, kept_times, inputs, unplaced = _unit_inputs(recording, ids, bundle, options,
-                                                          layer, progress, cancel)
+    features, kept_times, inputs, unplaced = _unit_inputs(recording, ids, bundle, options=options,
+                                                          layer=layer, progress=progress,
+                                                          cancel=cancel)
     if cancel is not None and cancel():
         raise CancelledError(f"cancelled after {total} of {total} units")
     prediction = None
@@ -435,7 +442,7 @@ def classify(
             progress(total, total, f"predicting {len(inputs.ready)} units")
         prediction = predict_inputs(bundle, inputs.rows, threshold=options.threshold,
                                     device=options.device)
-    result = build_result(ids, features, inputs.ready, prediction, bundle)
+    result = build_result(ids, features, inputs.ready, prediction=prediction, bundle=bundle)
     if notes:
         result.status[result.status == OK] = f"{OK}; {'; '.join(notes)}"
     notes = [*recording.notes, *notes]  # and what is unusual about the inputs (io/dataset.py)
@@ -449,13 +456,13 @@ def classify(
     if prediction is not None:
         if progress is not None:
             progress(total, total, f"novelty of {len(inputs.ready)} units")
-        _mark_novel(result, features, kept_times, recording.fs)
+        _mark_novel(result, features, kept_times, fs=recording.fs)
     pairs: list[dict[str, Any]] = []
     if options.pairing is not None:
         if progress is not None:
             progress(total, total, "pairing Purkinje simple and complex spikes")
-        pairs = _pair_purkinje(result, recording, features, kept_times, options.pairing,
-                               options.threads, rejected)
+        pairs = _pair_purkinje(result, recording, features, kept=kept_times, spec=options.pairing,
+                               threads=options.threads, rejected=rejected)
     result.parameters = {
         "threshold": options.threshold,
         "quality": None if options.quality is None else asdict(options.quality),
@@ -470,17 +477,19 @@ def classify(
 
 
 def _unit_inputs(recording: Recording, ids: list[int], bundle: Bundle,
-                 options: PipelineOptions, layer: dict[int, str] | None,
+                 *, options: PipelineOptions, layer: dict[int, str] | None,
                  progress: ProgressCallback | None, cancel: Callable[[], bool] | None
                  ) -> tuple[dict[int, UnitFeatures], dict[int, np.ndarray], FamilyInputs,
                             set[int]]:
     """Spikes, waveforms and the bundle's network input rows of ``ids``; units the region gate
     puts outside the cerebellar cortex get no row (and the gate's unplaced units are returned)."""
     total = len(ids)
-    features, kept_times = prepare_units(recording, ids, options, bundle.spec, progress, cancel)
-    unplaced = _gate_regions(recording, ids, features, options.region)
-    units = [UnitData(c, kept_times[c], recording.fs, features[c].raw_waveform,
-                      features[c].raw_fs, (layer or {}).get(c, "unknown"))
+    features, kept_times = prepare_units(recording, ids, options, spec=bundle.spec,
+                                         progress=progress, cancel=cancel)
+    unplaced = _gate_regions(recording, ids, features, gate=options.region)
+    units = [UnitData(cluster_id=c, spike_times=kept_times[c], fs=recording.fs,
+                      waveform=features[c].raw_waveform,
+                      waveform_fs=features[c].raw_fs, layer=(layer or {}).get(c, "unknown"))
              for c in ids if features[c].status == OK]
     if units and progress is not None:
         progress(total, total, f"features of {len(units)} units")
@@ -493,7 +502,7 @@ def _unit_inputs(recording: Recording, ids: list[int], bundle: Bundle,
 
 
 def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLike | Bundle,
-                 options: PipelineOptions | None = None, layer: dict[int, str] | None = None
+                 *, options: PipelineOptions | None = None, layer: dict[int, str] | None = None
                  ) -> tuple[FamilyInputs, dict[int, str]]:
     """The network input rows ``classify`` would feed ``bundle`` for these clusters (what
     ``adapt`` learns from), and the status of those without a row."""
@@ -501,9 +510,9 @@ def model_inputs(model: Any, cluster_ids: Sequence[int], bundle: str | os.PathLi
     recording = model if isinstance(model, Recording) else open_recording(model)
     ids = [int(c) for c in cluster_ids]
     features, _, inputs, _ = _unit_inputs(recording, ids, bundle,
-                                          resolve_periods(options or PipelineOptions(),
+                                          options=resolve_periods(options or PipelineOptions(),
                                                           bundle.architecture),
-                                          layer, None, None)
+                                          layer=layer, progress=None, cancel=None)
     return inputs, {c: features[c].status for c in ids if c not in set(inputs.ready)}
 
 
@@ -522,14 +531,15 @@ def _status_parts(text: str) -> list[str]:
 
 
 def _mark_novel(result: ClassificationResult, features: dict[int, UnitFeatures],
-                kept: dict[int, np.ndarray], fs: float) -> None:
+                kept: dict[int, np.ndarray], *, fs: float) -> None:
     """``c4_novelty`` of the classified rows from the spikes and waveform the model read."""
     result.novelty = np.full(len(result.cluster_ids), np.nan)
     rows = np.flatnonzero(np.isfinite(result.confidence))  # the classified rows, in order
     if rows.size == 0:
         return
     ids = [int(result.cluster_ids[i]) for i in rows]
-    values = np.array([unit_features(kept[c], fs, features[c].raw_waveform, features[c].raw_fs)
+    values = np.array([unit_features(kept[c], fs, features[c].raw_waveform,
+                                     waveform_fs=features[c].raw_fs)
                        for c in ids])
     result.novelty[rows] = novelty_scores(values)
     for i in rows:
@@ -541,7 +551,7 @@ _NOT_PAIRED = (Status.NO_SPIKES.value, Status.OUTSIDE_CEREBELLUM.value)
 
 
 def _pair_purkinje(result: ClassificationResult, recording: Recording,
-                   features: dict[int, UnitFeatures], kept: dict[int, np.ndarray],
+                   features: dict[int, UnitFeatures], *, kept: dict[int, np.ndarray],
                    spec: PairingSpec, threads: int | None = None,
                    rejected: Mapping[int, Any] | None = None) -> list[dict[str, Any]]:
     """Purkinje cells from the complex spike's pause of the simple spikes (features/pairing.py),
@@ -563,14 +573,15 @@ def _pair_purkinje(result: ClassificationResult, recording: Recording,
                  if (p := _position(recording, c, features[c])) is not None}
     cs = {c: t for c, t in cs.items() if c in positions}
     ss = {c: t for c, t in ss.items() if c in positions}
-    pairs, unpaired = find_pairs(cs, ss, positions, recording.fs, spec, threads) if cs and ss \
+    pairs, unpaired = find_pairs(cs, ss, positions, fs=recording.fs, spec=spec,
+                                 threads=threads) if cs and ss \
         else ({}, {})
     decided = {int(c) for column in (SOURCE, HUMAN_LABEL)
                for c, v in recording.metadata.get(column, {}).items() if _given(v)}
     decided |= {int(c) for c, v in (rejected or {}).items() if _given(v)}  # any rejection
     evidence = []
     for cs_id, ss_id in pairs.items():
-        test = pause_test(cs[cs_id], ss[ss_id], recording.fs, spec)
+        test = pause_test(cs[cs_id], ss[ss_id], recording.fs, spec=spec)
         evidence.append({"cs": cs_id, "ss": ss_id, "pause_ratio": round(test.ratio, 4),
                          "onset_ratio": round(test.onset_ratio, 4), "p_value": test.p_value,
                          "typed": []})
@@ -627,7 +638,7 @@ def _network_guess(result: ClassificationResult, i: int) -> str:
 
 
 def _gate_regions(recording: Recording, ids: list[int], features: dict[int, UnitFeatures],
-                  gate: RegionGate) -> set[int]:
+                  *, gate: RegionGate) -> set[int]:
     """Units outside the cerebellar cortex get that status (and no type); returns the units
     a configured gate could not place (classified, and marked)."""
     unplaced: set[int] = set()
@@ -647,7 +658,7 @@ def _gate_regions(recording: Recording, ids: list[int], features: dict[int, Unit
 
 
 def build_result(ids: list[int], features: dict[int, Any], ready: list[int],
-                 prediction: Prediction | None, bundle: Bundle) -> ClassificationResult:
+                 *, prediction: Prediction | None, bundle: Bundle) -> ClassificationResult:
     """One entry per requested cluster: ``ready`` ones from ``prediction`` (in its order), the
     others with their status and no type."""
     n, labels = len(ids), tuple(bundle.labels)
@@ -685,6 +696,7 @@ def warm_up(bundle: str | os.PathLike | Bundle = "default") -> Bundle:
     times = np.arange(1, 400, dtype=np.int64) * 1500
     t = np.arange(90) - 30.0
     waveform = -np.exp(-0.5 * (t / 3.0) ** 2)
-    unit = UnitData(0, times, 30000.0, waveform, 30000.0)
+    unit = UnitData(cluster_id=0, spike_times=times, fs=30000.0, waveform=waveform,
+                    waveform_fs=30000.0)
     family_of(bundle).unit_features([unit], bundle.spec, 1)
     return bundle

@@ -40,7 +40,7 @@ def is_cerebellar_cortex(label: str, extra: tuple[str, ...] = ()) -> bool:
     return acronym.group(1).upper() in ALLEN_CEREBELLAR_CORTEX
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RegionGate:
     """Which units are in the cerebellar cortex; every field optional."""
 

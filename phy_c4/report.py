@@ -57,7 +57,7 @@ def _draw_acg_3d(ax, acg_log: np.ndarray) -> Any:
 
 
 def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
-              probabilities: dict[str, float], threshold: float, title_extra: str = "",
+              *, probabilities: dict[str, float], threshold: float, title_extra: str = "",
               tight: bool = True, reason: str = "") -> None:
     """3D-ACG heat map over log lags (or the 1-D ACG), the preprocessed waveform, and class
     probabilities with the confidence-ratio threshold; ``inputs`` are the model inputs of the
@@ -116,7 +116,7 @@ def draw_unit(fig, cluster_id: int, inputs: dict[str, np.ndarray] | None,
         fig.tight_layout()
 
 
-def draw_why(fig, explanation: Any, threshold: float, title_extra: str = "") -> None:
+def draw_why(fig, explanation: Any, threshold: float, *, title_extra: str = "") -> None:
     """The C4 view's figure (``phy_c4.explain.Explanation``): the unit's ACG and waveform with
     its nearest training units of the predicted class overlaid, the class probabilities with
     each member's vote, the 3D-ACG, the Purkinje partner's cross-correlogram, and the status."""
@@ -212,7 +212,7 @@ def unit_probabilities(row: Mapping[str, Any]) -> dict[str, float]:
 
 
 def write_report(folder: str | os.PathLike, result, channel_positions: np.ndarray | None = None,
-                 unit_depths: dict[int, float] | None = None) -> list[Path]:
+                 *, unit_depths: dict[int, float] | None = None) -> list[Path]:
     """PNGs per unit and a summary figure into ``folder``; returns their paths."""
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
@@ -223,20 +223,21 @@ def write_report(folder: str | os.PathLike, result, channel_positions: np.ndarra
         cluster_id = int(row["cluster_id"])
         unit = result.features.get(cluster_id)
         label = row["c4_type"] or "not classified"
-        draw_unit(fig, cluster_id, getattr(unit, "inputs", None), unit_probabilities(row),
-                  threshold,
-                  f"— {label} (ratio {row['c4_ratio']:.2f})" if np.isfinite(row["c4_ratio"])
-                  else f"— {row['c4_status']}", reason=str(row["c4_status"]))
+        title = (f"— {label} (ratio {row['c4_ratio']:.2f})" if np.isfinite(row["c4_ratio"])
+                 else f"— {row['c4_status']}")
+        draw_unit(fig, cluster_id, getattr(unit, "inputs", None),
+                  probabilities=unit_probabilities(row), threshold=threshold, title_extra=title,
+                  reason=str(row["c4_status"]))
         path = out / f"unit_{cluster_id}.png"
         fig.savefig(path, dpi=90)
         written.append(path)
     plt.close(fig)
-    written.append(_summary(out / "summary.png", result.table, threshold, unit_depths or {}))
+    written.append(_summary(out / "summary.png", result.table, threshold, depths=unit_depths or {}))
     return written
 
 
 def _summary(path: Path, table: pd.DataFrame, threshold: float,
-             depths: dict[int, float]) -> Path:
+             *, depths: dict[int, float]) -> Path:
     fig, (ax_depth, ax_ratio) = plt.subplots(1, 2, figsize=(10, 4.5))
     types = sorted(t for t in table["c4_type"].unique() if t)
     for i, cell_type in enumerate(types):

@@ -23,7 +23,7 @@ from phy_c4.status import UNCLASSIFIED, Status, describe, is_confident
 OK = Status.OK.value
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Prediction:
     """Per-unit ensemble outputs, in the order of the input rows."""
 
@@ -47,7 +47,7 @@ class Prediction:
         return [f"{int(v)}/{self.n_members}" for v in self.votes]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UnitFeatures:
     """What the pipeline knows of one unit: its status, the waveform it used, and every input
     the model family computed from it (by name, e.g. ``acg_3d_log`` or ``isi``)."""
@@ -201,18 +201,20 @@ def load_result(path: str | os.PathLike) -> ClassificationResult:
         if "prediction" in meta:
             m = meta["prediction"]
             prediction = Prediction(
-                tuple(m["labels"]), data["p/probabilities"], data["p/raw"],
-                _objects(data["p/predicted"]), _objects(data["p/cell_type"]),
-                data["p/confidence"], data["p/ratio"], data["p/votes"], int(m["n_members"]),
-                float(m["threshold"]), data.get("p/features", None))
+                labels=tuple(m["labels"]), probabilities=data["p/probabilities"], raw=data["p/raw"],
+                predicted=_objects(data["p/predicted"]), cell_type=_objects(data["p/cell_type"]),
+                confidence=data["p/confidence"], ratio=data["p/ratio"], votes=data["p/votes"],
+                n_members=int(m["n_members"]),
+                threshold=float(m["threshold"]), features=data.get("p/features", None))
         features = {}
         for key, unit in meta["units"].items():
             cluster_id = int(key)
             features[cluster_id] = UnitFeatures(
-                unit["waveform_source"], int(unit["n_spikes_used"]), unit["status"],
-                data[f"raw_waveform/{cluster_id}"] if unit["raw_waveform"] else None,
-                float(unit["raw_fs"]), int(unit["peak_channel"]),
-                {name: data[f"input/{cluster_id}/{name}"] for name in unit["inputs"]})
+                waveform_source=unit["waveform_source"], n_spikes_used=int(unit["n_spikes_used"]),
+                status=unit["status"],
+                raw_waveform=data[f"raw_waveform/{cluster_id}"] if unit["raw_waveform"] else None,
+                raw_fs=float(unit["raw_fs"]), peak_channel=int(unit["peak_channel"]),
+                inputs={name: data[f"input/{cluster_id}/{name}"] for name in unit["inputs"]})
         pair = None
         if "pair" in data:
             pair = np.asarray([int(v) if v else "" for v in data["pair"].tolist()], dtype=object)
@@ -225,7 +227,7 @@ def load_result(path: str | os.PathLike) -> ClassificationResult:
             novelty=data.get("novelty", None), parameters=meta["parameters"])
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Explanation:
     cluster_id: int
     labels: tuple[str, ...]
@@ -268,10 +270,13 @@ def load_explanation(path: str | os.PathLike) -> Explanation:
     with _open_npz(path) as data:
         m = json.loads(str(data["meta"]))
         return Explanation(
-            int(m["cluster_id"]), tuple(m["labels"]), data["probabilities"], data["members"],
-            m["predicted"], {k: data[f"input/{k}"] for k in m["inputs"]}, m["status"],
-            float(m["novelty"]), data.get("acg_3d_log", None),
-            m["acg_3d_source"],
-            [{k: data[f"neighbour/{i}/{k}"] for k in keys}
-             for i, keys in enumerate(m["neighbours"])], list(m["distances"]), m["partner"],
-            (data["ccg_lags"], data["ccg_counts"]) if "ccg_lags" in data else None)
+            cluster_id=int(m["cluster_id"]), labels=tuple(m["labels"]),
+            probabilities=data["probabilities"], members=data["members"],
+            predicted=m["predicted"], inputs={k: data[f"input/{k}"] for k in m["inputs"]},
+            status=m["status"],
+            novelty=float(m["novelty"]), acg_3d_log=data.get("acg_3d_log", None),
+            acg_3d_source=m["acg_3d_source"],
+            neighbours=[{k: data[f"neighbour/{i}/{k}"] for k in keys}
+             for i, keys in enumerate(m["neighbours"])], neighbour_distances=list(m["distances"]),
+             partner=m["partner"],
+            ccg=(data["ccg_lags"], data["ccg_counts"]) if "ccg_lags" in data else None)

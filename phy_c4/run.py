@@ -25,7 +25,7 @@ GROUP_CHOICES = ("good", "mua", "noise", "unsorted", "all")  # Phy's groups, and
 
 
 def select_clusters(cluster_ids: Iterable[int], groups: Mapping[int, str],
-                    clusters: list[int] | None = None, group: str = "good",
+                    clusters: list[int] | None = None, *, group: str = "good",
                     where: str = "the recording") -> list[int]:
     """The clusters a run classifies: ``clusters`` (all must exist) or those of a Phy ``group``
     (``"all"``: every cluster; a cluster without a group is ``unsorted``)."""
@@ -73,8 +73,9 @@ def publication(result: ClassificationResult, *, npyx_columns: bool = False,
     features = feature_arrays(result)
     if raw is not None:  # rows of the per-member probabilities file
         features["member_probabilities_cluster_ids"] = result.classified
-    return Publication(result.table, result.labels, raw, features, result.parameters,
-                       npyx_columns, figures, partial)
+    return Publication(table=result.table, labels=result.labels, raw=raw, features=features,
+                       parameters=result.parameters,
+                       npyx_columns=npyx_columns, figures=figures, partial=partial)
 
 
 def summary(result: ClassificationResult) -> dict[str, object]:
@@ -90,7 +91,7 @@ def summary(result: ClassificationResult) -> dict[str, object]:
 
 def layer_proposal(result: ClassificationResult, channel_positions: np.ndarray,
                    channel_shanks: np.ndarray | None = None,
-                   spec: LayerSpec | None = None) -> LayerProposal:
+                   *, spec: LayerSpec | None = None) -> LayerProposal:
     """Layers proposed from the run's confirmed CS-SS pairs, at each unit's peak-channel depth
     (the depth Phy shows) and shank (all 0 when ``channel_shanks`` is None)."""
     positions = np.asarray(channel_positions)
@@ -101,4 +102,4 @@ def layer_proposal(result: ClassificationResult, channel_positions: np.ndarray,
         int(c): int(p) for c, p in zip(result.cluster_ids, result.pair, strict=True) if p != ""}
     return propose_layers({c: float(positions[ch, 1]) for c, ch in channels.items()},
                           {c: int(shanks[ch]) for c, ch in channels.items()}, pairs,
-                          spec or LayerSpec())
+                          spec=spec or LayerSpec())

@@ -38,7 +38,7 @@ N_TEMPLATE_SAMPLES = 82
 TEMPLATE_PEAK = 41
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TypeModel:
     """How one cell type fires and what its spike looks like (see the module table)."""
 
@@ -49,11 +49,11 @@ class TypeModel:
 
 
 MODELS: dict[str, TypeModel] = {
-    "PkC_ss": TypeModel((40, 100), 6.0, 0.002, (80, 200)),
-    "PkC_cs": TypeModel((0.5, 2.0), 2.0, 0.100, (100, 250)),
-    "MLI": TypeModel((5, 30), 1.2, 0.002, (50, 150)),
-    "GoC": TypeModel((5, 15), 5.0, 0.003, (60, 160)),
-    "MFB": TypeModel((30, 70), 1.0, 0.0015, (60, 180)),
+    "PkC_ss": TypeModel(rate_hz=(40, 100), shape=6.0, refractory_s=0.002, amplitude_uv=(80, 200)),
+    "PkC_cs": TypeModel(rate_hz=(0.5, 2.0), shape=2.0, refractory_s=0.100, amplitude_uv=(100, 250)),
+    "MLI": TypeModel(rate_hz=(5, 30), shape=1.2, refractory_s=0.002, amplitude_uv=(50, 150)),
+    "GoC": TypeModel(rate_hz=(5, 15), shape=5.0, refractory_s=0.003, amplitude_uv=(60, 160)),
+    "MFB": TypeModel(rate_hz=(30, 70), shape=1.0, refractory_s=0.0015, amplitude_uv=(60, 180)),
 }
 DRAWN_SHAPES = {
     "PkC_ss": ((-1.0, 0.0, 0.10), (0.45, 0.35, 0.18)),
@@ -74,7 +74,7 @@ TAPER_SAMPLES = 10
 LAYER_OF = {"PkC_ss": "PCL", "PkC_cs": "PCL", "MLI": "ML", "GoC": "GCL", "MFB": "GCL"}
 
 
-def _gamma_train(rng: np.random.Generator, rate: float, shape: float, refractory: float,
+def _gamma_train(rng: np.random.Generator, rate: float, shape: float, *, refractory: float,
                  duration: float) -> np.ndarray:
     mean_isi = max(1.0 / rate - refractory, 1e-4)
     n = int(duration * rate * 1.5) + 20
@@ -88,7 +88,7 @@ def _gamma_train(rng: np.random.Generator, rate: float, shape: float, refractory
 def _mossy_train(rng: np.random.Generator, rate: float, duration: float) -> np.ndarray:
     burst_sizes_mean = 4.5
     burst_rate = rate / burst_sizes_mean
-    starts = _gamma_train(rng, burst_rate, 1.0, 0.008, duration)
+    starts = _gamma_train(rng, burst_rate, 1.0, refractory=0.008, duration=duration)
     spikes = []
     for start in starts:
         size = int(rng.integers(3, 7))
@@ -108,7 +108,7 @@ def _with_pauses(times: np.ndarray, triggers: np.ndarray, rng: np.random.Generat
 
 
 def type_waveform(cell_type: str, fs: float = 30000.0, n_samples: int = N_TEMPLATE_SAMPLES,
-                  peak: int = TEMPLATE_PEAK, waveforms: str = "real") -> np.ndarray:
+                  *, peak: int = TEMPLATE_PEAK, waveforms: str = "real") -> np.ndarray:
     """Unit-amplitude 1-D template of a type (peak at ``peak``): the C4 database's median
     waveform of the type, resampled to ``fs`` and tapered to 0 at both ends; or the drawn
     shapes (``DRAWN_SHAPES``, ``waveforms`` "drawn", or "v0.2" untapered)."""
@@ -133,7 +133,7 @@ def type_waveform(cell_type: str, fs: float = 30000.0, n_samples: int = N_TEMPLA
     return wave / np.abs(wave).max()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ExampleUnit:
     cluster_id: int
     cell_type: str
@@ -145,7 +145,7 @@ class ExampleUnit:
 
 
 def make_dataset(path: str | os.PathLike, n_units_per_type: int = 2, duration_s: float = 240.0,
-                 seed: int = 0, n_channels: int = 8, fs: float = 30000.0, raw: bool = True,
+                 *, seed: int = 0, n_channels: int = 8, fs: float = 30000.0, raw: bool = True,
                  noise_uv: float = 8.0, unpaired_ss: int = 0,
                  waveforms: str = "real") -> list[ExampleUnit]:
     """Write a complete Phy folder at ``path``; return the units with their true types.
@@ -175,37 +175,45 @@ def make_dataset(path: str | os.PathLike, n_units_per_type: int = 2, duration_s:
             model = MODELS[cell_type]
             rate = float(rng.uniform(*model.rate_hz))
             if cell_type == "PkC_cs":
-                cs = _gamma_train(rng, rate, model.shape, model.refractory_s, duration_s)
+                cs = _gamma_train(rng, rate, model.shape, refractory=model.refractory_s,
+                                  duration=duration_s)
                 ss_model = MODELS["PkC_ss"]
                 ss_rate = float(rng.uniform(*ss_model.rate_hz))
-                ss = _gamma_train(rng, ss_rate, ss_model.shape, ss_model.refractory_s, duration_s)
+                ss = _gamma_train(rng, ss_rate, ss_model.shape, refractory=ss_model.refractory_s,
+                                  duration=duration_s)
                 ss = _with_pauses(ss, cs, rng)
                 channel = int(rng.integers(n_channels))
                 for offset, (kind, train, unit_rate) in enumerate(
                         (("PkC_ss", ss, ss_rate), ("PkC_cs", cs, rate))):
                     partner = cluster + 1 if offset == 0 else cluster - 1
-                    units.append(ExampleUnit(cluster, kind, unit_rate, channel, LAYER_OF[kind],
-                                             partner))
+                    units.append(ExampleUnit(cluster_id=cluster, cell_type=kind, rate_hz=unit_rate,
+                                             peak_channel=channel, layer=LAYER_OF[kind],
+                                             partner=partner))
                     trains.append(train)
                     cluster += 1
                 continue
             train = (_mossy_train(rng, rate, duration_s) if cell_type == "MFB"
-                     else _gamma_train(rng, rate, model.shape, model.refractory_s, duration_s))
-            units.append(ExampleUnit(cluster, cell_type, rate, int(rng.integers(n_channels)),
-                                     LAYER_OF[cell_type]))
+                     else _gamma_train(rng, rate, model.shape, refractory=model.refractory_s,
+                                       duration=duration_s))
+            units.append(ExampleUnit(cluster_id=cluster, cell_type=cell_type, rate_hz=rate,
+                                     peak_channel=int(rng.integers(n_channels)),
+                                     layer=LAYER_OF[cell_type]))
             trains.append(train)
             cluster += 1
     for _ in range(unpaired_ss):
         ss_model = MODELS["PkC_ss"]
         rate = float(rng.uniform(*ss_model.rate_hz))
-        units.append(ExampleUnit(cluster, "PkC_ss", rate, int(rng.integers(n_channels)), "PCL"))
-        trains.append(_gamma_train(rng, rate, ss_model.shape, ss_model.refractory_s, duration_s))
+        units.append(ExampleUnit(cluster_id=cluster, cell_type="PkC_ss", rate_hz=rate,
+                                 peak_channel=int(rng.integers(n_channels)), layer="PCL"))
+        trains.append(_gamma_train(rng, rate, ss_model.shape, refractory=ss_model.refractory_s,
+                                   duration=duration_s))
         cluster += 1
-    _write_folder(folder, units, trains, rng, n_channels, fs, duration_s, raw, noise_uv, waveforms)
+    _write_folder(folder, units, trains, rng=rng, n_channels=n_channels, fs=fs,
+                  duration_s=duration_s, raw=raw, noise_uv=noise_uv, waveforms=waveforms)
     return units
 
 
-def _templates(units: list[ExampleUnit], rng: np.random.Generator, n_channels: int, fs: float,
+def _templates(units: list[ExampleUnit], rng: np.random.Generator, n_channels: int, *, fs: float,
                waveforms: str = "real") -> tuple[np.ndarray, np.ndarray]:
     """(n_units, samples, channels) templates in µV and each unit's amplitude."""
     templates = np.zeros((len(units), N_TEMPLATE_SAMPLES, n_channels), dtype=np.float32)
@@ -221,7 +229,7 @@ def _templates(units: list[ExampleUnit], rng: np.random.Generator, n_channels: i
 
 
 def _write_folder(folder: Path, units: list[ExampleUnit], trains: list[np.ndarray],
-                  rng: np.random.Generator, n_channels: int, fs: float, duration_s: float,
+                  *, rng: np.random.Generator, n_channels: int, fs: float, duration_s: float,
                   raw: bool, noise_uv: float, waveforms: str = "real") -> None:
     samples = [np.unique(np.round(t * fs).astype(np.int64)) for t in trains]
     clusters = np.concatenate([np.full(s.size, u.cluster_id) for s, u in zip(samples, units,
@@ -233,7 +241,7 @@ def _write_folder(folder: Path, units: list[ExampleUnit], trains: list[np.ndarra
     order = np.argsort(times[valid], kind="stable")
     times = times[valid][order]
     clusters = clusters[valid][order].astype(np.int32)
-    templates, _ = _templates(units, rng, n_channels, fs, waveforms)
+    templates, _ = _templates(units, rng, n_channels, fs=fs, waveforms=waveforms)
     # Kilosort's "amplitudes" are per-spike template scalings: jitter around 1, as sorted data
     scaling = rng.normal(1.0, 0.08, times.size).clip(0.6, 1.4)
     np.save(folder / "spike_times.npy", times.astype(np.uint64))
@@ -265,8 +273,9 @@ def _write_folder(folder: Path, units: list[ExampleUnit], trains: list[np.ndarra
             out.write(f"{unit.cluster_id}\t{unit.cell_type}\n")
     dat_path = "raw.bin" if raw else None
     if raw:
-        _write_raw(folder / "raw.bin", times, clusters, scaling, templates, n_total, n_channels,
-                   rng, noise_uv)
+        _write_raw(folder / "raw.bin", times, clusters, scaling=scaling, templates=templates,
+                   n_total=n_total, n_channels=n_channels,
+                   rng=rng, noise_uv=noise_uv)
     (folder / "params.py").write_text(
         f"dat_path = {[dat_path] if dat_path else []!r}\n"
         f"n_channels_dat = {n_channels}\n"
@@ -277,7 +286,7 @@ def _write_folder(folder: Path, units: list[ExampleUnit], trains: list[np.ndarra
     )
 
 
-def _write_raw(path: Path, times: np.ndarray, clusters: np.ndarray, scaling: np.ndarray,
+def _write_raw(path: Path, times: np.ndarray, clusters: np.ndarray, *, scaling: np.ndarray,
                templates: np.ndarray, n_total: int, n_channels: int, rng: np.random.Generator,
                noise_uv: float, block: int = 3_000_000) -> None:
     """Noise plus spikes, written block by block so memory stays small."""
@@ -298,7 +307,7 @@ NPYX_BINARY = "recording_g0_t0.imec0.ap.bin"
 
 
 def make_npyx_folder(path: str | os.PathLike, seed: int, duration_s: float,
-                     n_channels: int = 6, stops_s: dict[int, float] | None = None,
+                     *, n_channels: int = 6, stops_s: dict[int, float] | None = None,
                      edge_spike_s: float = 120.0, n_units_per_type: int = 1
                      ) -> list[ExampleUnit]:
     """An example Phy folder that npyx 4.3.1 reads as well (its end-to-end references,
@@ -350,7 +359,7 @@ def make_npyx_folder(path: str | os.PathLike, seed: int, duration_s: float,
     return units
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SortingErrors:
     """How a spike sorter spoils a Purkinje cell's two units (fractions drawn per unit)."""
 
@@ -375,7 +384,7 @@ class InterneuronDip:
 
 
 def _dipped(times: np.ndarray, triggers: np.ndarray, dip: InterneuronDip,
-            rng: np.random.Generator) -> np.ndarray:
+            *, rng: np.random.Generator) -> np.ndarray:
     depth = rng.uniform(*dip.depth)
     latency = rng.uniform(*dip.latency_ms) / 1000.0
     duration = rng.uniform(*dip.duration_ms) / 1000.0
@@ -386,7 +395,7 @@ def _dipped(times: np.ndarray, triggers: np.ndarray, dip: InterneuronDip,
 
 
 def make_pairing_dataset(path: str | os.PathLike, n_cells: int = 6, duration_s: float = 600.0,
-                         seed: int = 0, n_channels: int = 6,
+                         *, seed: int = 0, n_channels: int = 6,
                          errors: SortingErrors = SortingErrors(),
                          dip: InterneuronDip = InterneuronDip()) -> list[ExampleUnit]:
     """A Phy folder (no raw binary) for testing Purkinje pairing against a spike sorter's
@@ -408,9 +417,10 @@ def make_pairing_dataset(path: str | os.PathLike, n_cells: int = 6, duration_s: 
     units: list[ExampleUnit] = []
     trains: list[np.ndarray] = []
 
-    def add(kind: str, train: np.ndarray, channel: int, partner: int = -1) -> int:
-        units.append(ExampleUnit(len(units), kind, train.size / duration_s, channel,
-                                 LAYER_OF[kind], partner))
+    def add(kind: str, train: np.ndarray, channel: int, *, partner: int = -1) -> int:
+        units.append(ExampleUnit(cluster_id=len(units), cell_type=kind,
+                                 rate_hz=train.size / duration_s, peak_channel=channel,
+                                 layer=LAYER_OF[kind], partner=partner))
         trains.append(train)
         return len(units) - 1
 
@@ -419,12 +429,14 @@ def make_pairing_dataset(path: str | os.PathLike, n_cells: int = 6, duration_s: 
         drawn = float(rng.uniform(*(rate or model.rate_hz)))
         if kind == "MFB":
             return _mossy_train(rng, drawn, duration_s)
-        return _gamma_train(rng, drawn, model.shape, model.refractory_s, duration_s)
+        return _gamma_train(rng, drawn, model.shape, refractory=model.refractory_s,
+                            duration=duration_s)
 
     def interneuron(climbing: np.ndarray) -> None:
         kind = "MLI" if rng.random() < 0.5 else "GoC"
         rate = (10.0, 40.0) if kind == "MLI" else (5.0, 20.0)
-        add(kind, _dipped(train_of(kind, rate), climbing, dip, rng), int(rng.integers(n_channels)))
+        add(kind, _dipped(train_of(kind, rate), climbing, dip, rng=rng),
+            int(rng.integers(n_channels)))
 
     cells = []
     for _ in range(n_cells + 2):  # the paired cells, then the lone simple- and complex-spike
@@ -457,5 +469,6 @@ def make_pairing_dataset(path: str | os.PathLike, n_cells: int = 6, duration_s: 
         others = everyone[~np.isin(everyone, clean[i])]
         extra = rng.choice(others, int(rng.uniform(*errors.contamination) * train.size))
         trains[i] = np.sort(np.concatenate([train, extra + rng.normal(0, 2e-4, extra.size)]))
-    _write_folder(folder, units, trains, rng, n_channels, 30000.0, duration_s, False, 0.0)
+    _write_folder(folder, units, trains, rng=rng, n_channels=n_channels, fs=30000.0,
+                  duration_s=duration_s, raw=False, noise_uv=0.0)
     return units

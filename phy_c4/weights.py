@@ -46,7 +46,7 @@ _MEMBER = re.compile(r"(?:^|/)model_(\d+)\.pt$")
 _MAX_MEMBER_BYTES = 64 * 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class C4Variant:
     """An official C4 model family and where npyx 4.3.1 downloads it from."""
 
@@ -66,17 +66,18 @@ _FIGSHARE = "https://ndownloader.figshare.com/files/{}?private_link={}"
 VARIANTS: dict[str, C4Variant] = {
     v.name: v
     for v in (
-        C4Variant("base", False, False, _FIGSHARE.format(42117042, "2530fd0da03e18296d51"),
-                  _FIGSHARE.format(42117033, "2530fd0da03e18296d51")),
-        C4Variant("mli_clustering", False, True,
-                  _FIGSHARE.format(42129447, "d508ebc51d544ed8cd4c"),
-                  _FIGSHARE.format(42129435, "d508ebc51d544ed8cd4c")),
-        C4Variant("layer_information", True, False,
-                  _FIGSHARE.format(42853297, "6531855c261b7bad032d"),
-                  _FIGSHARE.format(42853141, "6531855c261b7bad032d")),
-        C4Variant("layer_information_mli_clustering", True, True,
-                  _FIGSHARE.format(42853708, "3a81e48aff77d844a402"),
-                  _FIGSHARE.format(42853567, "3a81e48aff77d844a402")),
+        C4Variant(name="base", use_layer=False, mli_split=False,
+                  models_url=_FIGSHARE.format(42117042, "2530fd0da03e18296d51"),
+                  hessians_url=_FIGSHARE.format(42117033, "2530fd0da03e18296d51")),
+        C4Variant(name="mli_clustering", use_layer=False, mli_split=True,
+                  models_url=_FIGSHARE.format(42129447, "d508ebc51d544ed8cd4c"),
+                  hessians_url=_FIGSHARE.format(42129435, "d508ebc51d544ed8cd4c")),
+        C4Variant(name="layer_information", use_layer=True, mli_split=False,
+                  models_url=_FIGSHARE.format(42853297, "6531855c261b7bad032d"),
+                  hessians_url=_FIGSHARE.format(42853141, "6531855c261b7bad032d")),
+        C4Variant(name="layer_information_mli_clustering", use_layer=True, mli_split=True,
+                  models_url=_FIGSHARE.format(42853708, "3a81e48aff77d844a402"),
+                  hessians_url=_FIGSHARE.format(42853567, "3a81e48aff77d844a402")),
     )
 }
 ALIASES = {"layer": "layer_information", "mli": "mli_clustering",
@@ -240,7 +241,7 @@ def npyx_labels(n_classes: int, variant: C4Variant, where: Path) -> tuple[tuple[
 
 
 def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.PathLike | None = None,
-                      hessians: str | os.PathLike | None = None) -> Bundle:
+                      *, hessians: str | os.PathLike | None = None) -> Bundle:
     """Convert an official C4 ``trained_models.tar.gz`` (+ ``hessians.pt``) into a bundle.
 
     Class count and layer use come from the weight shapes; ``variant`` must agree with them.
@@ -303,7 +304,7 @@ def import_c4_archive(path: str | os.PathLike, variant: str, dest: str | os.Path
             "prior_precision": calibration["prior_precision"].tolist(),
             "hessians_sha256": file_sha256(hessian_path),
         }
-    bundle = Bundle(manifest, weights, calibration)
+    bundle = Bundle(manifest=manifest, weights=weights, calibration=calibration)
     target = Path(dest) if dest is not None else user_dir() / "bundles" / manifest["name"]
     bundle.path = save_bundle(bundle, target)
     return load_bundle(bundle.path)
@@ -318,7 +319,7 @@ def file_sha256(path: Path) -> str:
 
 
 def download(url: str, target: Path, progress: Callable[[int, int | None], None] | None = None,
-             timeout: float = 60.0, sha256: str | None = None) -> Path:
+             *, timeout: float = 60.0, sha256: str | None = None) -> Path:
     """Download ``url`` to ``target`` through ``target.part``: resumes, checks the size and,
     when given, the sha256 (a mismatch removes the file)."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -364,7 +365,7 @@ def download(url: str, target: Path, progress: Callable[[int, int | None], None]
 
 def fetch_official(variant: str, base_url: str | None = None,
                    progress: Callable[[str, int, int | None], None] | None = None,
-                   sha256: dict[str, str] | None = None) -> Bundle:
+                   *, sha256: dict[str, str] | None = None) -> Bundle:
     """Download an official C4 archive and its Hessians into the user cache, then import them.
 
     ``base_url`` replaces the figshare host (tests serve files from 127.0.0.1): the files are then

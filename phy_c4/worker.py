@@ -130,7 +130,7 @@ class Worker:
         if explanation is not None:
             if status:
                 explanation.status = status
-            draw_why(figure, explanation, float(request["threshold"]), request["title"])
+            draw_why(figure, explanation, float(request["threshold"]), title_extra=request["title"])
             save_explanation(explanation, request["out"] + ".why.npz")
             answer["explanation"] = request["out"] + ".why.npz"
         else:
@@ -141,8 +141,10 @@ class Worker:
             result = kept[0]
             row = result.table.set_index("cluster_id").loc[cluster_id].to_dict()
             unit = result.features.get(cluster_id)
-            draw_unit(figure, cluster_id, getattr(unit, "inputs", None), unit_probabilities(row),
-                      float(request["threshold"]), request["title"], tight=False,
+            draw_unit(figure, cluster_id, getattr(unit, "inputs", None),
+                      probabilities=unit_probabilities(row),
+                      threshold=float(request["threshold"]), title_extra=request["title"],
+                      tight=False,
                       reason=status or str(row.get("c4_status") or ""))
         figure.savefig(request["out"], format="png")
         self.send(answer)

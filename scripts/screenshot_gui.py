@@ -67,8 +67,8 @@ def main() -> None:
         view.setParent(None)  # undock: render the view alone, at a readable size
         view.resize(1150, 680)
         view.show()
-        view.show_cluster(chosen, *plugin.results[chosen], plugin.threshold,
-                          view._last[4] if view._last else None)
+        view.show_cluster(chosen, *plugin.results[chosen], threshold=plugin.threshold,
+                          explain=view._last[4] if view._last else None)
         n = view.n_rendered
         while view.n_rendered == n and time.time() < deadline + 30:
             app.processEvents()

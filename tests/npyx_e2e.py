@@ -184,5 +184,5 @@ def _kept_by_pipeline(folder: Path, bundle: Bundle, ids: list[int],
     options = resolve_periods(PipelineOptions(cache=False, threads=1,
                                               quality=QualitySpec(periods=periods)),
                               bundle.architecture)
-    features, kept = prepare_units(open_recording(folder), ids, options, bundle.spec)
+    features, kept = prepare_units(open_recording(folder), ids, options, spec=bundle.spec)
     return {c: kept[c] for c in ids if features[c].status == "ok"}

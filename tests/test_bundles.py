@@ -61,7 +61,8 @@ def test_truncated_file_is_detected(bundle_copy):
 def test_consistent_but_wrong_shapes_are_refused(base_bundle, tmp_path):
     weights = dict(base_bundle.weights)
     weights["fc1.weight"] = weights["fc1.weight"][:, :50]
-    broken = Bundle(base_bundle.manifest, weights, base_bundle.calibration)
+    broken = Bundle(manifest=base_bundle.manifest, weights=weights,
+                    calibration=base_bundle.calibration)
     path = save_bundle(broken, tmp_path / "broken")  # hashes are right, shapes are not
     with pytest.raises(BundleError, match=r"fc1\.weight has shape"):
         load_bundle(path)

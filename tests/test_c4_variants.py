@@ -67,7 +67,7 @@ def test_an_unnamed_output_that_wins_gives_no_type_and_says_why():
 
     FakeBundle.labels = labels
     features = {c: UnitFeatures() for c in (7, 8)}
-    result = build_result([7, 8], features, [7, 8], prediction, FakeBundle())
+    result = build_result([7, 8], features, [7, 8], prediction=prediction, bundle=FakeBundle())
     assert status_of(result.status[0]) == Status.UNNAMED_OUTPUT
     assert "no_label_5" in result.status[0] and result.cell_type[0] == UNCLASSIFIED
     assert status_of(result.status[1]) == Status.OK

@@ -95,7 +95,7 @@ def test_predictions_from_spike_trains_agree_with_predictions_from_rows(surrogat
     """Measured: 97 % agreement and balanced accuracy 0.95 with the tables' ISI convention;
     84 % and 0.80 with 2-ms ISI bins."""
     bundle, faithful = surrogate["bundle"], surrogate["faithful"]
-    rows = model_rows(surrogate["waves"], surrogate["acg"], surrogate["isi"], bundle.spec)
+    rows = model_rows(surrogate["waves"], surrogate["acg"], surrogate["isi"], spec=bundle.spec)
     from_rows = predict_inputs(bundle, torch.from_numpy(rows), threshold=1.0).predicted
     table = surrogate["result"].table.set_index("cluster_id")
     from_spikes = table.loc[np.arange(len(from_rows)), "c4_type"].to_numpy()

@@ -116,13 +116,13 @@ def test_walk_goes_on_from_the_position_skips_and_wraps_so_every_unit_is_reached
     decided = {12}
     assert walk(order, None, 1) == (0, False)  # no position yet: the head
     assert walk(order, None, -1) == (4, False)
-    assert walk(order, 1, 1, lambda c: c in decided) == (3, False)  # 12 decided: skipped
+    assert walk(order, 1, 1, skip=lambda c: c in decided) == (3, False)  # 12 decided: skipped
     assert walk(order, 4, 1) == (0, True)  # wraps: the least confident are reached
     assert walk(order, 0, -1) == (4, True)
     seen, position = [], 2
     for _ in range(len(order)):
-        position, _wrapped = walk(order, position, 1, lambda c: c in decided)
+        position, _wrapped = walk(order, position, 1, skip=lambda c: c in decided)
         seen.append(order[position])
     assert set(seen) == set(order) - decided
-    assert walk(order, 0, 1, lambda c: True) == (None, False)
+    assert walk(order, 0, 1, skip=lambda c: True) == (None, False)
     assert walk([], None, 1) == (None, False)

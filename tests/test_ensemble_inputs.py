@@ -62,7 +62,7 @@ def _features(n=2, dtype=np.float64):
 
 def test_rows_are_scaled_positive_lags_then_waveform_then_layer():
     acg, wvf = _features()
-    rows = c4_inputs(BUNDLE, acg, wvf, ["ML", "GCL"], acg_scale=10.0).numpy()
+    rows = c4_inputs(BUNDLE, acg, wvf, layer=["ML", "GCL"], acg_scale=10.0).numpy()
     expected = np.concatenate([acg[:, :, 2:].reshape(2, -1) * 10.0, wvf, np.eye(4)[[3, 1]]],
                               axis=1).astype(np.float32)
     np.testing.assert_array_equal(rows, expected)
@@ -71,7 +71,7 @@ def test_rows_are_scaled_positive_lags_then_waveform_then_layer():
 def test_float32_features_are_scaled_in_double_precision():
     """One rounding to float32 after the product, whatever the features' own precision."""
     acg, wvf = _features(dtype=np.float32)
-    rows = c4_inputs(BUNDLE, acg, wvf, None, acg_scale=0.1).numpy()
+    rows = c4_inputs(BUNDLE, acg, wvf, layer=None, acg_scale=0.1).numpy()
     exact = (acg[:, :, 2:].reshape(2, -1).astype(np.float64) * 0.1).astype(np.float32)
     np.testing.assert_array_equal(rows[:, :exact.shape[1]], exact)
 
@@ -79,14 +79,14 @@ def test_float32_features_are_scaled_in_double_precision():
 def test_bad_features_are_refused_with_the_shapes_expected():
     acg, wvf = _features(n=3)  # 3 units, 2 ACG rows: the message must name the units
     with pytest.raises(ValueError, match=re.escape("acg_log must be (units, 2, 5), got (3, 2, 4)")):
-        c4_inputs(BUNDLE, acg[:, :, :4], wvf, None, acg_scale=10.0)
+        c4_inputs(BUNDLE, acg[:, :, :4], wvf, layer=None, acg_scale=10.0)
     with pytest.raises(ValueError, match=re.escape("waveforms must be (3, 4), got (3, 3)")):
-        c4_inputs(BUNDLE, acg, wvf[:, :3], None, acg_scale=10.0)
+        c4_inputs(BUNDLE, acg, wvf[:, :3], layer=None, acg_scale=10.0)
     with pytest.raises(ValueError, match=re.escape("waveforms must be (3, 4), got (12,)")):
-        c4_inputs(BUNDLE, acg, wvf.ravel(), None, acg_scale=10.0)
+        c4_inputs(BUNDLE, acg, wvf.ravel(), layer=None, acg_scale=10.0)
     acg[1, 0, 0] = np.nan
     with pytest.raises(ValueError, match=r"^features contain NaN or infinite values$"):
-        c4_inputs(BUNDLE, acg, wvf, None, acg_scale=10.0)
+        c4_inputs(BUNDLE, acg, wvf, layer=None, acg_scale=10.0)
 
 
 def test_mean_knn_distances():

@@ -30,7 +30,7 @@ def test_votes_neighbours_and_3d_acg(classified):
     _, bundle, result, times, fs = classified
     row = int(np.flatnonzero(np.isfinite(result.confidence))[0])
     cluster_id = int(result.cluster_ids[row])
-    why = explain_unit(result, cluster_id, bundle, times, fs)
+    why = explain_unit(result, cluster_id, bundle, spike_times=times, fs=fs)
     assert why.members.shape == (len(bundle.labels), bundle.n_members)
     np.testing.assert_allclose(why.members.mean(axis=1), why.probabilities)
     assert why.predicted == bundle.labels[int(np.argmax(why.probabilities))]
@@ -45,7 +45,7 @@ def test_votes_neighbours_and_3d_acg(classified):
     assert {"waveform", "acg_1d", "isi"} <= set(why.neighbours[0])
     assert why.neighbours[0]["waveform"].shape == why.inputs["waveform"].shape
     assert why.acg_3d_log.shape == (10, 201) and why.acg_3d_source == "all spikes"
-    assert explain_unit(result, 10_000, bundle, times, fs) is None
+    assert explain_unit(result, 10_000, bundle, spike_times=times, fs=fs) is None
 
 
 def test_the_partner_cross_correlogram_shows_the_pause(classified):
@@ -53,7 +53,7 @@ def test_the_partner_cross_correlogram_shows_the_pause(classified):
     pairs = {c: int(p) for c, p in zip(result.cluster_ids, result.pair, strict=True) if p != ""}
     truth = read_cluster_column(folder / "cluster_true_type.tsv")
     cs = next(c for c in pairs if truth[int(c)] == "PkC_cs")
-    why = explain_unit(result, int(cs), bundle, times, fs)
+    why = explain_unit(result, int(cs), bundle, spike_times=times, fs=fs)
     assert why.partner == pairs[cs]
     lags, counts = why.ccg
     after = counts[(lags > 1) & (lags < 8)].mean()
@@ -82,9 +82,9 @@ def test_the_why_figure_draws(classified, tmp_path):
 
     _, bundle, result, times, fs = classified
     pairs = [int(c) for c, p in zip(result.cluster_ids, result.pair, strict=True) if p != ""]
-    why = explain_unit(result, pairs[0], bundle, times, fs)
+    why = explain_unit(result, pairs[0], bundle, spike_times=times, fs=fs)
     figure = Figure(figsize=(12, 7))
-    draw_why(figure, why, 2.0, "— test")
+    draw_why(figure, why, 2.0, title_extra="— test")
     path = tmp_path / "why.png"
     figure.savefig(path)
     assert path.stat().st_size > 20_000

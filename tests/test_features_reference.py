@@ -51,7 +51,7 @@ def test_many_units_equal_single_unit_results(npyx_features):
                                for i, c in enumerate(cases)])
     order = np.argsort(times, kind="stable")
     edges, acgs, status = acg_3d_many(times[order], clusters[order],
-                                      [10 + i for i in range(len(cases))] + [999], 30000.0)
+                                      [10 + i for i in range(len(cases))] + [999], fs=30000.0)
     assert status[:-1] == ["ok"] * len(cases)
     assert status[-1] == "no spikes" and np.isnan(acgs[-1]).all()
     for i, case in enumerate(cases):

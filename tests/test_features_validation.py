@@ -51,13 +51,14 @@ def test_many_reports_bad_units_instead_of_raising():
     times = np.concatenate([good, few, few])  # duplicates in cluster 2 are dropped, as npyx
     clusters = np.repeat([0, 1, 1], [good.size, few.size, few.size])
     order = np.argsort(times, kind="stable")
-    _, acgs, status = acg_3d_many(times[order], clusters[order], [0, 1, 7], 30000, min_spikes=100)
+    _, acgs, status = acg_3d_many(times[order], clusters[order], [0, 1, 7], fs=30000,
+                                  min_spikes=100)
     assert status[0] == "ok"
     assert status[1] == "too few spikes: 30 < 100"
     assert status[2] == "no spikes"
     assert np.isnan(acgs[1]).all() and np.isfinite(acgs[0]).all()
     with pytest.raises(ValueError, match="must be 1-D and equal"):
-        acg_3d_many(times, clusters[:-1], [0], 30000)
+        acg_3d_many(times, clusters[:-1], [0], fs=30000)
 
 
 def test_acg_log_rejects_wrong_shapes_and_nan():

@@ -384,12 +384,13 @@ def test_empty_figure_panels_say_why():
     from phy_c4.report import draw_unit
 
     figure = Figure()
-    draw_unit(figure, 7, None, {}, 2.0, reason="too few spikes (12 < 100)")
+    draw_unit(figure, 7, None, probabilities={}, threshold=2.0, reason="too few spikes (12 < 100)")
     texts = [" ".join(t.get_text() for t in ax.texts) for ax in figure.axes[:3]]
     assert all("too few spikes" in text.replace("\n", " ") for text in texts), texts
     figure = Figure()
-    draw_unit(figure, 8, {"acg_1d": np.zeros(201), "waveform": np.ones(90)}, {"PkC_cs": 1.0},
-              2.0)
+    draw_unit(figure, 8, {"acg_1d": np.zeros(201), "waveform": np.ones(90)},
+              probabilities={"PkC_cs": 1.0},
+              threshold=2.0)
     assert "no two spikes" in figure.axes[0].texts[0].get_text().replace("\n", " ")
 
 

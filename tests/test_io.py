@@ -54,7 +54,7 @@ def test_quality_filter_keeps_clean_units_and_says_why_not():
     truncated = np.random.default_rng(3).normal(30, 8, times.size)
     truncated = np.where(truncated < 32, 32 + np.abs(truncated - 32) * 0.01, truncated)
     assert "missed spikes" in quality_filter(times, truncated, fs).reason
-    few = quality_filter(times[:200], amplitudes[:200], fs, QualitySpec())
+    few = quality_filter(times[:200], amplitudes[:200], fs, spec=QualitySpec())
     assert "too few spikes" in few.reason
 
 
@@ -84,7 +84,8 @@ def test_results_never_touch_other_files_and_refuse_to_overwrite(example_copy):
     table = pd.DataFrame({"cluster_id": [0, 1], "c4_type": ["MLI", ""],
                           "c4_confidence": [0.9, np.nan], "c4_ratio": [5.0, np.nan],
                           "c4_votes": ["4/4", ""], "c4_status": ["ok", "too few spikes"]})
-    written = publish(example_copy, Publication(table, ("a",) * 5, np.zeros((1, 5, 4)),
+    written = publish(example_copy, Publication(table=table, labels=("a",) * 5, raw=np.zeros((1, 5,
+                                                                                              4)),
                                                 npyx_columns=True))
     assert {p.name for p in written} >= {"cluster_c4_type.tsv", "cluster_predicted_cell_type.tsv"}
     after = {p.name: _sha(p) for p in example_copy.iterdir() if p.is_file()}
@@ -92,8 +93,8 @@ def test_results_never_touch_other_files_and_refuse_to_overwrite(example_copy):
     assert read_cluster_column(example_copy / "cluster_c4_type.tsv") == {0: "MLI", 1: ""}
     assert read_cluster_column(example_copy / "cluster_predicted_cell_type.tsv") == {0: "MLI"}
     with pytest.raises(ExistingResultsError, match="overwrite"):
-        publish(example_copy, Publication(table))
-    publish(example_copy, Publication(table.assign(c4_type=["GoC", ""])), overwrite=True)
+        publish(example_copy, Publication(table=table))
+    publish(example_copy, Publication(table=table.assign(c4_type=["GoC", ""])), overwrite=True)
     backups = list((example_copy / ".phy_c4" / "backups").glob("*/cluster_c4_type.tsv"))
     assert len(backups) == 1
     assert read_cluster_column(backups[0]) == {0: "MLI", 1: ""}

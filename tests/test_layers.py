@@ -15,12 +15,12 @@ PAIRS = {1: 2, 2: 1, 3: 8, 8: 3}
 
 
 def test_pcl_at_the_pairs_ml_and_gcl_on_the_sides_given():
-    above = propose_layers(DEPTHS, SHANKS, PAIRS, LayerSpec(ml_side="above"))
+    above = propose_layers(DEPTHS, SHANKS, PAIRS, spec=LayerSpec(ml_side="above"))
     assert above.n_pairs == 2
     assert above.pcl_depth_um == {0: pytest.approx(1005.0)}
     assert above.layers == {1: "PCL", 2: "PCL", 3: "PCL", 8: "PCL", 4: "ML", 5: "GCL",
                             6: "unknown", 7: "unknown"}  # beyond the layers' thickness
-    below = propose_layers(DEPTHS, SHANKS, PAIRS, LayerSpec(ml_side="below"))
+    below = propose_layers(DEPTHS, SHANKS, PAIRS, spec=LayerSpec(ml_side="below"))
     assert below.layers[4] == "GCL" and below.layers[5] == "ML"
     pcl_only = propose_layers(DEPTHS, SHANKS, PAIRS)
     assert set(pcl_only.layers.values()) == {"PCL", "unknown"}
@@ -30,7 +30,8 @@ def test_pcl_at_the_pairs_ml_and_gcl_on_the_sides_given():
 def test_no_pairs_and_folded_shanks_say_so():
     none = propose_layers(DEPTHS, SHANKS, {})
     assert set(none.layers.values()) == {"unknown"} and "no confirmed" in none.notes[0]
-    folded = propose_layers(DEPTHS, SHANKS, {1: 2, 2: 1, 6: 7, 7: 6}, LayerSpec(ml_side="above"))
+    folded = propose_layers(DEPTHS, SHANKS, {1: 2, 2: 1, 6: 7, 7: 6},
+                            spec=LayerSpec(ml_side="above"))
     assert folded.pcl_depth_um == {}  # two crossings: no single PCL depth
     assert folded.layers[4] == "unknown"  # and no ML/GCL guess
     assert folded.layers[6] == folded.layers[1] == "PCL"
@@ -40,7 +41,8 @@ def test_no_pairs_and_folded_shanks_say_so():
 def test_each_shank_has_its_own_pcl():
     depths = {**DEPTHS, 9: 1250.0}
     shanks = {**SHANKS, 4: 1, 6: 1, 9: 1}
-    proposal = propose_layers(depths, shanks, {**PAIRS, 4: 9, 9: 4}, LayerSpec(ml_side="above"))
+    proposal = propose_layers(depths, shanks, {**PAIRS, 4: 9, 9: 4},
+                              spec=LayerSpec(ml_side="above"))
     assert proposal.pcl_depth_um == {0: pytest.approx(1005.0), 1: pytest.approx(1225.0)}
     assert proposal.layers[4] == proposal.layers[9] == "PCL"
     assert proposal.layers[6] == "unknown"  # 275 µm above its own shank's PCL

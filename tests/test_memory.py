@@ -44,12 +44,12 @@ def test_a_run_allocates_the_kept_spikes_and_one_batch_not_copies_of_the_recordi
     monkeypatch.setattr(phy_c4.pipeline, "BATCH_SPIKES", n_spikes // 16)
     monkeypatch.setattr(phy_c4.arrays, "CHUNK", n_spikes // 16)
     spec = FeatureSpec()
-    prepare_units(open_recording(recording_folder), [0], PipelineOptions(cache=False), spec)
+    prepare_units(open_recording(recording_folder), [0], PipelineOptions(cache=False), spec=spec)
     tracemalloc.start()
     try:
         recording = open_recording(recording_folder)
         ids = [int(c) for c in recording.cluster_ids]
-        features, kept = prepare_units(recording, ids, PipelineOptions(cache=False), spec)
+        features, kept = prepare_units(recording, ids, PipelineOptions(cache=False), spec=spec)
         recording.input_digests()
         recording.model  # noqa: B018 - waits for phylib's model, loaded in a thread
         _, peak = tracemalloc.get_traced_memory()

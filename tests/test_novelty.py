@@ -40,8 +40,9 @@ def _cortical_rows(bundle, n=40):
         for record in meta:
             key = f"cell{record['cell']:03d}"
             times = np.cumsum(data[f"{key}/spike_samples_diff"])  # samples at 30 kHz
-            units.append(UnitData(record["cell"], times, 30000.0,
-                                  data[f"{key}/wf_peak"], float(record["wf_fs_hz"])))
+            units.append(UnitData(cluster_id=record["cell"], spike_times=times, fs=30000.0,
+                                  waveform=data[f"{key}/wf_peak"],
+                                  waveform_fs=float(record["wf_fs_hz"])))
     return family_of(bundle).unit_inputs(bundle, units, None).rows.numpy()
 
 
@@ -51,7 +52,7 @@ def test_cortical_units_score_higher_than_cerebellar_rows(bundle):
     lisberger = read_c4_derived(data_path("c4_derived", "lisberger"))
     lisberger = lisberger.subset(lisberger.present.all(axis=1))
     cerebellar = _scores(bundle, model_rows(lisberger.waveform, lisberger.acg, lisberger.isi,
-                                            bundle.spec))
+                                            spec=bundle.spec))
     cortical = _scores(bundle, _cortical_rows(bundle))
     assert np.median(cerebellar) < 1.5  # like the training units themselves (about 1)
     auroc = np.mean(cortical[:, None] > cerebellar[None, :])
@@ -132,9 +133,11 @@ def test_cerebellar_firing_scores_low_and_cortical_firing_high():
         for _ in range(5):
             rate = rng.uniform(*model.rate_hz)
             train = (_mossy_train(rng, rate, 300.0) if cell_type == "MFB"
-                     else _gamma_train(rng, rate, model.shape, model.refractory_s, 300.0))
-            cerebellar.append(unit_features(_samples(train), FS, type_waveform(cell_type), FS))
-    cortical = [unit_features(_cortical_train(rng), FS, type_waveform("GoC"), FS)
+                     else _gamma_train(rng, rate, model.shape, refractory=model.refractory_s,
+                                       duration=300.0))
+            cerebellar.append(unit_features(_samples(train), FS, type_waveform(cell_type),
+                                            waveform_fs=FS))
+    cortical = [unit_features(_cortical_train(rng), FS, type_waveform("GoC"), waveform_fs=FS)
                 for _ in range(10)]
     low, high = novelty_scores(np.array(cerebellar)), novelty_scores(np.array(cortical))
     assert np.all(low < MODEL.threshold)
@@ -143,8 +146,8 @@ def test_cerebellar_firing_scores_low_and_cortical_firing_high():
 
 def test_a_unit_without_a_waveform_is_scored_from_its_firing():
     times = _samples(np.cumsum(np.random.default_rng(2).gamma(6, 1 / 360.0, 20000)))
-    with_wave = unit_features(times, FS, type_waveform("PkC_ss"), FS)
-    without = unit_features(times, FS, None, 0.0)
+    with_wave = unit_features(times, FS, type_waveform("PkC_ss"), waveform_fs=FS)
+    without = unit_features(times, FS, None, waveform_fs=0.0)
     assert np.isnan(without[-1]) and np.isfinite(novelty_scores(without)).all()
     assert novelty_scores(without)[0] < MODEL.threshold > novelty_scores(with_wave)[0]
 
@@ -153,7 +156,8 @@ def test_slower_firing_of_the_same_regularity_scores_higher():
     """The rate carries the score (held-out AUROC 0.88 alone): the same gamma-6 regularity and
     spike shape at 2 Hz scores well above 60 Hz."""
     rng = np.random.default_rng(3)
-    scores = [novelty_scores(unit_features(_samples(_gamma_train(rng, rate, 6.0, 0.002, 600.0)),
-                                           FS, type_waveform("PkC_ss"), FS))[0]
+    scores = [novelty_scores(unit_features(_samples(_gamma_train(rng, rate, 6.0, refractory=0.002,
+                                                                 duration=600.0)),
+                                           FS, type_waveform("PkC_ss"), waveform_fs=FS))[0]
               for rate in (2.0, 60.0)]
     assert scores[0] > scores[1] + 0.3

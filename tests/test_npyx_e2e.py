@@ -61,8 +61,8 @@ def test_npyx_periods_drop_the_last_minutes_and_edge_spikes_whole_keeps_them():
     times = _train(300)
     amplitudes = np.random.default_rng(1).normal(30, 3, times.size)
     seconds = times / 30000
-    npyx = quality_filter(times, amplitudes, 30000.0, QualitySpec(periods="npyx"))
-    whole = quality_filter(times, amplitudes, 30000.0, QualitySpec(periods="whole"))
+    npyx = quality_filter(times, amplitudes, 30000.0, spec=QualitySpec(periods="npyx"))
+    whole = quality_filter(times, amplitudes, 30000.0, spec=QualitySpec(periods="whole"))
     assert npyx.reason == whole.reason == "ok"
     # floor(300 / 60) = 5 min analysed, the last 30-s window ends at 260 s
     edge = times == 3_600_000

@@ -45,7 +45,7 @@ def test_pairing_precision_and_recall_on_planted_pairs(recordings):
     for units, recording in recordings:
         positions = {u.cluster_id: recording.channel_positions[u.peak_channel] for u in units}
         pairs, _ = find_pairs(_candidates(units, recording, "PkC_cs"),
-                              _candidates(units, recording, "PkC_ss"), positions, recording.fs)
+                              _candidates(units, recording, "PkC_ss"), positions, fs=recording.fs)
         truth = {u.cluster_id: u.partner for u in units if u.cell_type == "PkC_cs"}
         unpaired = {u.cluster_id for u in units if u.cell_type == "PkC_ss" and u.partner < 0}
         assert not set(pairs.values()) & unpaired  # no pair on units without one
@@ -63,7 +63,7 @@ def test_a_complex_spike_unit_without_its_partner_is_flagged_not_paired(recordin
     for cs_id in cs:
         partner = next(u.partner for u in units if u.cluster_id == cs_id)
         others = {k: v for k, v in ss.items() if k != partner}
-        pairs, flagged = find_pairs({cs_id: cs[cs_id]}, others, positions, recording.fs)
+        pairs, flagged = find_pairs({cs_id: cs[cs_id]}, others, positions, fs=recording.fs)
         assert not pairs and flagged == {cs_id: len(others)}
 
 
@@ -71,7 +71,7 @@ def test_distance_limits_the_candidates(recordings):
     units, recording = recordings[0]
     far = {u.cluster_id: np.array([0.0, 1000.0 * i]) for i, u in enumerate(units)}
     pairs, flagged = find_pairs(_candidates(units, recording, "PkC_cs"),
-                                _candidates(units, recording, "PkC_ss"), far, recording.fs)
+                                _candidates(units, recording, "PkC_ss"), far, fs=recording.fs)
     assert not pairs and not flagged
 
 
@@ -189,8 +189,8 @@ def test_a_purkinje_pause_pairs_and_an_interneurons_later_dip_does_not(climbing_
     dipping = _samples(_silenced(_train(50.0, 6.0, 400.0, rng), cf, 3.0, 30.0))
     cs, positions = _samples(cf), {1: np.zeros(2), 2: np.zeros(2), 3: np.zeros(2)}
     assert pause_test(cs, dipping, FS).ratio < 0.5  # deep enough for the old test
-    assert find_pairs({1: cs}, {2: ss, 3: dipping}, positions, FS)[0] == {1: 2}
-    pairs, flagged = find_pairs({1: cs}, {3: dipping}, positions, FS)
+    assert find_pairs({1: cs}, {2: ss, 3: dipping}, positions, fs=FS)[0] == {1: 2}
+    pairs, flagged = find_pairs({1: cs}, {3: dipping}, positions, fs=FS)
     assert pairs == {} and flagged == {1: 1}
 
 
@@ -203,7 +203,7 @@ def test_an_irregular_unit_is_no_simple_spike_partner_even_with_a_pause(climbing
     slow = _samples(_silenced(_train(8.0, 6.0, 400.0, rng), cf, -0.5, 15.0))
     assert pause_test(cs, irregular, FS).confirms(PairingSpec())  # the pause itself is there
     assert firing_kind(irregular, FS, PairingSpec()) == "" == firing_kind(slow, FS, PairingSpec())
-    assert find_pairs({1: cs}, {2: irregular, 3: slow}, positions, FS) == ({}, {})
+    assert find_pairs({1: cs}, {2: irregular, 3: slow}, positions, fs=FS) == ({}, {})
 
 
 @pytest.fixture(scope="module")

@@ -27,16 +27,17 @@ def test_a_deep_pause_after_few_complex_spikes_is_not_a_pair():
     ss = poisson_train(80.0, 300.0, FS, seed=3)
     cs_many = poisson_train(1.0, 300.0, FS, seed=4, refractory_s=0.1)
     cs_few = cs_many[:3]
-    many = pause_test(cs_many, _paused(ss, cs_many), FS, spec)
-    few = pause_test(cs_few, _paused(ss, cs_few), FS, spec)
+    many = pause_test(cs_many, _paused(ss, cs_many), FS, spec=spec)
+    few = pause_test(cs_few, _paused(ss, cs_few), FS, spec=spec)
     assert many.observed == few.observed == 0  # both pauses are complete
     assert many.confirms(spec) and many.p_value < 1e-20
     assert few.ratio == 0.0 < spec.max_ratio and few.expected > 0
     assert few.p_value > spec.alpha
     assert not few.confirms(spec)
     positions = {1: np.zeros(2), 2: np.zeros(2)}
-    assert find_pairs({1: cs_many}, {2: _paused(ss, cs_many)}, positions, FS, spec)[0] == {1: 2}
-    assert find_pairs({1: cs_few}, {2: _paused(ss, cs_few)}, positions, FS, spec)[0] == {}
+    assert find_pairs({1: cs_many}, {2: _paused(ss, cs_many)}, positions, fs=FS,
+                      spec=spec)[0] == {1: 2}
+    assert find_pairs({1: cs_few}, {2: _paused(ss, cs_few)}, positions, fs=FS, spec=spec)[0] == {}
 
 
 def test_confirmation_needs_each_of_its_four_conditions():
@@ -79,21 +80,22 @@ def _pair_setup():
 def test_pairs_are_the_most_significant_pausing_neighbour_within_reach():
     cs, ss, positions = _pair_setup()
     spec = PairingSpec()
-    both = pause_test(cs[11], ss[12], FS, spec), pause_test(cs[11], ss[13], FS, spec)
+    both = pause_test(cs[11], ss[12], FS, spec=spec), pause_test(cs[11], ss[13], FS, spec=spec)
     assert both[0].confirms(spec) and both[1].confirms(spec)
     assert both[1].p_value < both[0].p_value  # 13 pauses after every complex spike of 11
-    claims = pause_test(cs[9], ss[8], FS, spec), pause_test(cs[10], ss[8], FS, spec)
+    claims = pause_test(cs[9], ss[8], FS, spec=spec), pause_test(cs[10], ss[8], FS, spec=spec)
     assert claims[0].confirms(spec) and claims[1].confirms(spec)
     assert claims[1].p_value < claims[0].p_value
-    pairs, unpaired = find_pairs(cs, ss, positions, FS, spec, threads=2)
+    pairs, unpaired = find_pairs(cs, ss, positions, fs=FS, spec=spec, threads=2)
     # 1: 2 pauses (3 pauses too but is 150 µm away; 4 does not pause); 5: only 6 nearby, no
     # pause; 7: nobody nearby; 8 is claimed by 9 and 10 and stays with the more significant
     # 10; 11 takes 13, its more significant neighbour
     assert pairs == {1: 2, 10: 8, 11: 13}
     assert unpaired == {5: 1}
     # 13 out of reach: the shallower, still significant 12 (10 µm away) is the pair
-    assert find_pairs(cs, ss, positions, FS, PairingSpec(max_distance_um=10.0)) == ({11: 12}, {})
-    assert find_pairs(cs, ss, positions, FS, PairingSpec(max_distance_um=50.0))[0][1] == 2
+    assert find_pairs(cs, ss, positions, fs=FS,
+                      spec=PairingSpec(max_distance_um=10.0)) == ({11: 12}, {})
+    assert find_pairs(cs, ss, positions, fs=FS, spec=PairingSpec(max_distance_um=50.0))[0][1] == 2
 
 
 def test_the_windows_in_samples():
@@ -123,11 +125,12 @@ def test_a_small_expected_count_is_kept_and_none_gives_p_one():
     ss = np.array([100_100, 99_000])  # one in the pause, one in one baseline window
     small = pause_test(cs, ss, FS)
     expected = 7 / 50
-    assert small == PauseTest(1, pytest.approx(expected),
-                              pytest.approx(np.exp(-expected) * (1 + expected)),
-                              0, pytest.approx(2 / 50))  # none at 1-3 ms; the onset's 2 / 50 ms
+    assert small == PauseTest(observed=1, expected=pytest.approx(expected),
+                              p_value=pytest.approx(np.exp(-expected) * (1 + expected)),
+                              onset_observed=0,  # none at 1-3 ms; the onset's 2 / 50 ms
+                              onset_expected=pytest.approx(2 / 50))
     none = pause_test(cs, np.array([100_100, 100_150]), FS)
-    assert none == PauseTest(2, 0.0, 1.0)
+    assert none == PauseTest(observed=2, expected=0.0, p_value=1.0)
     assert isinstance(none.observed, int) and not none.confirms(PairingSpec(alpha=1.5))
 
 

@@ -63,8 +63,8 @@ def test_cache_follows_the_spikes_not_the_ids(example_copy, c4_bundle, monkeypat
     calls = []
     real = pipeline._finish_unit
     monkeypatch.setattr(pipeline, "_finish_unit",
-                        lambda recording, cluster_id, *a: calls.append(cluster_id)
-                        or real(recording, cluster_id, *a))
+                        lambda recording, cluster_id, *a, **k: calls.append(cluster_id)
+                        or real(recording, cluster_id, *a, **k))
     options = PipelineOptions(quality=None)
     first_result = classify(example_copy, bundle=c4_bundle, options=options)
     first = first_result.table.set_index("cluster_id")
@@ -108,9 +108,9 @@ def test_cancel_stops_between_units(example_copy, c4_bundle):
     seen = []
     real = pipeline._finish_unit
 
-    def counting(recording, cluster_id, *args):
+    def counting(recording, cluster_id, *args, **kwargs):
         seen.append(cluster_id)
-        return real(recording, cluster_id, *args)
+        return real(recording, cluster_id, *args, **kwargs)
 
     pipeline._finish_unit, original = counting, pipeline._finish_unit
     try:

@@ -165,9 +165,9 @@ def test_cancel_stops_a_running_classify_and_changes_nothing(gui, qtbot, monkeyp
     controller, _window, plugin = gui
     real = pipeline._finish_unit
 
-    def slow(*args):
+    def slow(*args, **kwargs):
         time.sleep(0.5)
-        return real(*args)
+        return real(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "_finish_unit", slow)
     plugin.worker_process = False  # the slowed pipeline runs in this process
@@ -315,7 +315,7 @@ def test_merge_during_a_running_classify(gui, qtbot, monkeypatch):
 
     controller, _window, plugin = gui
     real = pipeline._finish_unit
-    monkeypatch.setattr(pipeline, "_finish_unit", lambda *a: time.sleep(0.2) or real(*a))
+    monkeypatch.setattr(pipeline, "_finish_unit", lambda *a, **k: time.sleep(0.2) or real(*a, **k))
     plugin.options = pipeline.PipelineOptions(quality=None, cache=False)
     try:
         plugin.classify_all()
@@ -980,12 +980,14 @@ def test_empty_panels_say_why_waveforms_in_ms_and_the_ratio_line_is_explained():
         return [t.get_text() for t in figure.findobj(match=lambda a: hasattr(a, "get_text"))]
 
     figure = Figure()
-    draw_unit(figure, 7, None, {}, 2.0, tight=False, reason="too few spikes")
+    draw_unit(figure, 7, None, probabilities={}, threshold=2.0, tight=False,
+              reason="too few spikes")
     for ax in figure.axes:
         assert any("too few spikes" in t.get_text() for t in ax.texts), ax.get_title()
     labels = ("GoC", "MLI", "MFB", "PkC_ss", "PkC_cs")
-    why = Explanation(7, labels, np.full(5, 0.2), np.full((5, 3), 0.2), "PkC_cs",
-                      {"waveform": np.sin(np.arange(75) / 5.0)}, "ok", 1.0)
+    why = Explanation(cluster_id=7, labels=labels, probabilities=np.full(5, 0.2),
+                      members=np.full((5, 3), 0.2), predicted="PkC_cs",
+                      inputs={"waveform": np.sin(np.arange(75) / 5.0)}, status="ok", novelty=1.0)
     figure = Figure()
     draw_why(figure, why, 2.0)
     acg, wvf = figure.axes[0], figure.axes[1]

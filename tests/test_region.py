@@ -26,14 +26,15 @@ def test_the_gate_prefers_cluster_region_then_channel_then_depth():
     import numpy as np
 
     positions = np.c_[np.zeros(4), [100.0, 1500.0, 2500.0, 4000.0]]
-    gate = RegionGate((1200, 3400), {7: "CA1"}, {3: "CUL4, 5mo"})
+    gate = RegionGate(depth_um=(1200, 3400), cluster_regions={7: "CA1"},
+                      channel_regions={3: "CUL4, 5mo"})
     assert gate.place(7, 1, positions)[0] == "outside"  # its label beats its depth
     assert gate.place(8, 3, positions)[0] == "inside"  # channel table beats depth 4000
     assert gate.place(8, 0, positions) == ("outside", "depth 100 µm outside 1200-3400 µm")
     assert gate.place(8, 2, positions)[0] == "inside"
-    assert RegionGate({}.get("x")).place(8, None, positions)[0] == "unknown"
+    assert RegionGate(depth_um={}.get("x")).place(8, None, positions)[0] == "unknown"
     with pytest.raises(ValueError, match="low:high"):
-        RegionGate((3400, 1200))
+        RegionGate(depth_um=(3400, 1200))
 
 
 @pytest.fixture(params=["allen_819701982_probe769", "english_mouse1_180501a"])

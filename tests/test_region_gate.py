@@ -25,7 +25,8 @@ def test_names_the_user_adds_count_as_cortex_in_any_case_and_only_those():
 
 
 def test_the_reason_names_where_the_place_came_from():
-    gate = RegionGate((1200, 3400), {7: "CA1"}, {3: "CUL4, 5mo"})
+    gate = RegionGate(depth_um=(1200, 3400), cluster_regions={7: "CA1"},
+                      channel_regions={3: "CUL4, 5mo"})
     assert gate.place(7, 1, POSITIONS) == (OUTSIDE, "cluster region 'CA1'")
     assert gate.place(8, 3, POSITIONS) == (INSIDE, "region of channel 3 'CUL4, 5mo'")
     assert gate.place(8, 1, POSITIONS) == (INSIDE, "depth 2000 µm within 1200-3400 µm")
@@ -33,7 +34,7 @@ def test_the_reason_names_where_the_place_came_from():
 
 
 def test_both_ends_of_the_depth_range_are_inside():
-    gate = RegionGate((1200, 3400))
+    gate = RegionGate(depth_um=(1200, 3400))
     assert gate.place(1, 0, POSITIONS) == (INSIDE, "depth 1200 µm within 1200-3400 µm")
     assert gate.place(1, 2, POSITIONS) == (INSIDE, "depth 3400 µm within 1200-3400 µm")
     assert gate.place(1, 3, POSITIONS) == (OUTSIDE, "depth 4000 µm outside 1200-3400 µm")
@@ -42,7 +43,7 @@ def test_both_ends_of_the_depth_range_are_inside():
 def test_depth_is_used_only_with_a_range_and_a_channel_on_the_probe():
     labelled = RegionGate(cluster_regions={1: "CA1"})
     assert labelled.place(2, 1, POSITIONS) == (UNKNOWN, "no region information")
-    ranged = RegionGate((0, 5000))
+    ranged = RegionGate(depth_um=(0, 5000))
     assert ranged.place(2, None, POSITIONS)[0] == UNKNOWN
     assert ranged.place(2, len(POSITIONS), POSITIONS)[0] == UNKNOWN  # not a probe channel
     assert ranged.place(2, -1, POSITIONS)[0] == UNKNOWN
@@ -50,10 +51,11 @@ def test_depth_is_used_only_with_a_range_and_a_channel_on_the_probe():
 
 def test_an_empty_depth_range_is_refused():
     with pytest.raises(ValueError, match="low:high"):
-        RegionGate((1200, 1200))
+        RegionGate(depth_um=(1200, 1200))
 
 
 def test_the_run_manifest_records_the_gate():
-    gate = RegionGate((1200.0, 3400.0), {1: "CA1", 2: "CUL"}, {3: "IP"}, ("my zone",))
+    gate = RegionGate(depth_um=(1200.0, 3400.0), cluster_regions={1: "CA1", 2: "CUL"},
+                      channel_regions={3: "IP"}, extra_names=("my zone",))
     assert gate.to_dict() == {"depth_um": (1200.0, 3400.0), "cluster_regions": 2,
                               "channel_regions": 1, "extra_names": ["my zone"]}

@@ -210,7 +210,7 @@ def _publication(ids, kind):
         (folder / f"{kind}.png").write_bytes(b"png")
         return [folder / f"{kind}.png"]
 
-    return Publication(_table(ids, kind), ("GoC",), parameters={"kind": kind},
+    return Publication(table=_table(ids, kind), labels=("GoC",), parameters={"kind": kind},
                        features={"cluster_ids": np.asarray(ids)}, figures=figures)
 
 

@@ -25,7 +25,8 @@ def test_unit_figure_draws_the_inputs_and_probabilities(tables_result):
     unit = tables_result.features[int(row["cluster_id"])]
     figure = Figure()
     probabilities = unit_probabilities(row)
-    draw_unit(figure, int(row["cluster_id"]), unit.inputs, probabilities, 2.0)
+    draw_unit(figure, int(row["cluster_id"]), unit.inputs, probabilities=probabilities,
+              threshold=2.0)
     ax_acg, ax_wvf, ax_prob = figure.axes[:3]
     heights = sorted(bar.get_height() for bar in ax_acg.patches)
     assert heights == sorted(unit.inputs["acg_1d"])  # the 1-D ACG the model read
@@ -38,8 +39,9 @@ def test_unit_figure_draws_a_3d_acg(c4_bundle, example_dir):
     result = classify(example_dir, [0], bundle=c4_bundle,
                       options=PipelineOptions(quality=None, cache=False))
     figure = Figure()
-    draw_unit(figure, 0, result.features[0].inputs, unit_probabilities(result.table.iloc[0]),
-              2.0)
+    draw_unit(figure, 0, result.features[0].inputs,
+              probabilities=unit_probabilities(result.table.iloc[0]),
+              threshold=2.0)
     image = figure.axes[0].images[0].get_array()
     acg = result.features[0].inputs["acg_3d_log"]
     np.testing.assert_allclose(image, acg[:, acg.shape[1] // 2 + 1:] * 1000.0)

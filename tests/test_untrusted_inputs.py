@@ -364,7 +364,7 @@ def _tiny(kind: str):
     from phy_c4.io.publish import Publication
 
     table = pd.DataFrame({"cluster_id": [0, 1], "c4_type": [kind] * 2, "c4_status": ["ok"] * 2})
-    return Publication(table, ("GoC",), parameters={"kind": kind})
+    return Publication(table=table, labels=("GoC",), parameters={"kind": kind})
 
 
 def _kind(folder: Path) -> str:

@@ -55,7 +55,7 @@ def test_a_result_survives_the_trip_to_a_file_unchanged(folder, tmp_path):
 def test_options_cross_as_a_dict():
     options = PipelineOptions(threshold=3.0, quality=QualitySpec(fp_threshold=0.1),
                               pairing=PairingSpec(pause_ms=(2.0, 9.0)), threads=1, cache=False,
-                              region=RegionGate((100.0, 900.0), {3: "CB"}))
+                              region=RegionGate(depth_um=(100.0, 900.0), cluster_regions={3: "CB"}))
     assert options_from_dict(dataclasses.asdict(options)) == options
     assert options_from_dict(None) == PipelineOptions()
     assert options_from_dict({"threshold": 1.5, "quality": None}) == PipelineOptions(

@@ -19,7 +19,7 @@ from phy_c4.config import SpecError
 from phy_c4.model.bundle import Bundle
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UnitData:
     """One unit as the pipeline hands it to a family: the spikes to use and its waveform."""
 
@@ -31,7 +31,7 @@ class UnitData:
     layer: str = "unknown"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FamilyInputs:
     """Network rows for the units a family could prepare, and why the others failed."""
 
@@ -76,8 +76,8 @@ class ModelFamily:
         ready = [u for u in units if u.cluster_id in features]
         rows = (self.model_rows(bundle, ready, features) if ready
                 else torch.zeros((0, 0), dtype=torch.float32))
-        return FamilyInputs(rows, [u.cluster_id for u in ready], failed,
-                            {u.cluster_id: features[u.cluster_id] for u in ready})
+        return FamilyInputs(rows=rows, ready=[u.cluster_id for u in ready], failed=failed,
+                            features={u.cluster_id: features[u.cluster_id] for u in ready})
 
     def parse_spec(self, features: Any) -> Any:
         return self.spec_type.from_dict(features)

@@ -73,5 +73,5 @@ class C4CnnFamily(ModelFamily):
         ids = [u.cluster_id for u in units]
         layers = [u.layer for u in units] if bundle.use_layer else None
         return c4_inputs(bundle, np.stack([features[c]["acg_3d_log"] for c in ids]),
-                         np.stack([features[c]["waveform"] for c in ids]), layers,
+                         np.stack([features[c]["waveform"] for c in ids]), layer=layers,
                          acg_scale=bundle.spec.acg.scale)

@@ -13,7 +13,7 @@ def log_lags(
     bin_ms: float = _DEFAULT.bin_ms,
     win_ms: float = _DEFAULT.win_ms,
     n_log_bins: int = _DEFAULT.n_log_bins,
-    start_log_ms: float = _DEFAULT.start_log_ms,
+    *, start_log_ms: float = _DEFAULT.start_log_ms,
 ) -> np.ndarray:
     """The positive log-spaced lags (ms) the resampled ACG is evaluated at."""
     linear = _positive_linear_lags(bin_ms, win_ms)

@@ -33,7 +33,7 @@ from scipy.special import gammaincc
 from phy_c4.novelty import interval_features
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PairingSpec:
     max_distance_um: float = 100.0
     pause_ms: tuple[float, float] = (1.0, 8.0)
@@ -47,7 +47,7 @@ class PairingSpec:
     ss_max_cv2: float = 0.9
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PauseTest:
     observed: int
     expected: float
@@ -138,28 +138,31 @@ def _windows(fs: float, spec: PairingSpec) -> np.ndarray:
                      [round(v * to_samples) for v in spec.onset_ms]], dtype=np.int64)
 
 
-def _test_from_counts(observed: int, baseline: int, onset: int, windows: np.ndarray
+def _test_from_counts(observed: int, baseline: int, onset: int, *, windows: np.ndarray
                       ) -> PauseTest:
     (a, b), (c, d), (e, f) = windows.tolist()
     expected = baseline * (b - a) / (d - c)
     if expected <= 0:
-        return PauseTest(int(observed), 0.0, 1.0, int(onset), 0.0)
+        return PauseTest(observed=int(observed), expected=0.0, p_value=1.0,
+                         onset_observed=int(onset), onset_expected=0.0)
     p_value = float(gammaincc(observed + 1, expected))  # P(X <= observed), X ~ Poisson
-    return PauseTest(int(observed), expected, p_value, int(onset), baseline * (f - e) / (d - c))
+    return PauseTest(observed=int(observed), expected=expected, p_value=p_value,
+                     onset_observed=int(onset), onset_expected=baseline * (f - e) / (d - c))
 
 
-def _counts(events: np.ndarray, owner: np.ndarray, n_units: int, times: np.ndarray,
+def _counts(events: np.ndarray, owner: np.ndarray, n_units: int, *, times: np.ndarray,
             windows: np.ndarray) -> np.ndarray:
     """(n_units, 3): spikes in the pause, baseline and onset windows of each unit's events."""
     return _window_counts3(events, owner, n_units, times, windows)
 
 
 def pause_test(cs_times: np.ndarray, ss_times: np.ndarray, fs: float,
-               spec: PairingSpec = PairingSpec()) -> PauseTest:
+               *, spec: PairingSpec = PairingSpec()) -> PauseTest:
     """Simple spikes after complex spikes against the simple-spike unit's rate before them."""
     windows = _windows(fs, spec)
     cs = _sorted_int64(cs_times)
-    counts = _counts(cs, np.zeros(cs.size, dtype=np.int64), 1, _sorted_int64(ss_times), windows)
+    counts = _counts(cs, np.zeros(cs.size, dtype=np.int64), 1, times=_sorted_int64(ss_times),
+                     windows=windows)
     return _test_from_counts(*counts[0], windows)
 
 
@@ -183,7 +186,7 @@ def _merged(cs_ids: list[int], cs_units: dict[int, np.ndarray]) -> tuple[np.ndar
 
 
 def _pause_tests(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
-                 candidates: dict[int, list[int]], fs: float, spec: PairingSpec,
+                 candidates: dict[int, list[int]], *, fs: float, spec: PairingSpec,
                  threads: int | None = None) -> dict[tuple[int, int], PauseTest]:
     """{(cs, ss): test} for every simple-spike unit ``ss`` and its candidate complex-spike
     units: the complex spikes of all units are merged once, so each simple-spike train is
@@ -197,7 +200,8 @@ def _pause_tests(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray
     swept = [s for s, wanted in candidates.items() if wanted]
 
     def sweep(ss_id: int) -> np.ndarray:
-        return _counts(events, owner, len(cs_ids), _sorted_int64(ss_units[ss_id]), windows)
+        return _counts(events, owner, len(cs_ids), times=_sorted_int64(ss_units[ss_id]),
+                       windows=windows)
 
     with ThreadPoolExecutor(max_workers=threads or os.cpu_count() or 1) as pool:
         all_counts = dict(zip(swept, pool.map(sweep, swept), strict=True))
@@ -210,7 +214,7 @@ def _pause_tests(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray
 
 
 def find_pairs(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
-               positions: dict[int, np.ndarray], fs: float, spec: PairingSpec = PairingSpec(),
+               positions: dict[int, np.ndarray], *, fs: float, spec: PairingSpec = PairingSpec(),
                threads: int | None = None) -> tuple[dict[int, int], dict[int, int]]:
     """(confirmed pairs {cs: ss}, {cs: number of simple-spike units nearby, none pausing}).
 
@@ -229,7 +233,7 @@ def find_pairs(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray],
     for cs_id, neighbours in nearby.items():
         for ss_id in neighbours:
             candidates[ss_id].append(cs_id)
-    all_tests = _pause_tests(cs_units, ss_units, candidates, fs, spec, threads)
+    all_tests = _pause_tests(cs_units, ss_units, candidates, fs=fs, spec=spec, threads=threads)
     for cs_id in cs_units:
         tests = {s: all_tests[cs_id, s] for s in nearby[cs_id]}
         confirmed = {s: t for s, t in tests.items() if t.confirms(spec)}

@@ -33,7 +33,7 @@ import numba
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class QualitySpec:
     """Thresholds of C4's spike-quality filter (npyx defaults as C4 calls it)."""
 
@@ -236,7 +236,7 @@ def _robust_mean_rate(times_s: np.ndarray) -> float:
 
 
 def quality_filter(spike_times: np.ndarray, amplitudes: np.ndarray, fs: float,
-                   spec: QualitySpec = QualitySpec()) -> QualityResult:
+                   *, spec: QualitySpec = QualitySpec()) -> QualityResult:
     """Which of a unit's spikes C4 would use, and why none are when none are."""
     times_s = np.asarray(spike_times, dtype=np.float64) / fs
     n = times_s.size

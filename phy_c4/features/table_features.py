@@ -69,7 +69,7 @@ def isi_histogram(spike_times: np.ndarray, fs: float, spec: TableFeatureSpec = D
 
 
 def table_waveform(waveform: np.ndarray, fs: float, peak_index: int | None = None,
-                   spec: TableWaveformSpec = DEFAULT_SPEC.waveform) -> np.ndarray:
+                   *, spec: TableWaveformSpec = DEFAULT_SPEC.waveform) -> np.ndarray:
     """The tables' waveform window (75 samples, 30 kHz, peak at 30 and equal to -1).
 
     ``peak_index`` defaults to the largest absolute value. Samples outside the input are padded
@@ -128,7 +128,7 @@ def presence(waveform: np.ndarray, acg: np.ndarray, isi: np.ndarray) -> np.ndarr
 
 
 def model_rows(waveform: np.ndarray, acg: np.ndarray, isi: np.ndarray,
-               spec: TableFeatureSpec = DEFAULT_SPEC) -> np.ndarray:
+               *, spec: TableFeatureSpec = DEFAULT_SPEC) -> np.ndarray:
     """Normalised network rows [waveform | ACG positive lags | ISI | presence flags] (float32).
 
     A modality is zeroed, flag included, where a row lacks it or where the model was not trained

@@ -138,7 +138,7 @@ def check_spike_arrays(folder: Path) -> list[str]:
     return notes
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Recording:
     """Spikes, clusters and templates of one recording, plus where its files live."""
 
@@ -262,7 +262,7 @@ class Recording:
 
         ids = np.asarray(cluster_ids, dtype=np.int64)
         id_range = self.id_range if self.spike_clusters.dtype.kind in "iu" else None
-        order, offsets = group_by_cluster(self.spike_clusters, ids, id_range, counts)
+        order, offsets = group_by_cluster(self.spike_clusters, ids, id_range, counts=counts)
         self._batch = {int(c): order[offsets[i] : offsets[i + 1]] for i, c in enumerate(ids)}
         try:
             yield self._batch
@@ -384,8 +384,8 @@ def open_recording(path: str | os.PathLike | Any, spike_clusters: np.ndarray | N
         metadata, unreadable = _load_metadata(folder)
         notes += [f"{name} could not be read ({why}); its columns are ignored"
                   for name, why in unreadable.items()]
-        recording = _recording(folder, float(arguments["sample_rate"]), times, clusters,
-                               amplitudes, metadata, None)
+        recording = _recording(folder, float(arguments["sample_rate"]), times, clusters=clusters,
+                               amplitudes=amplitudes, metadata=metadata, model=None)
         recording._model = _BackgroundModel(arguments)  # once the checks above passed
     recording.model_arguments = arguments
     recording.notes[:0] = notes
@@ -512,11 +512,12 @@ def _from_model(model: Any, spike_clusters: np.ndarray | None) -> Recording:
         raise DatasetError(f"{folder}: params.py has an invalid sample_rate {model.sample_rate!r}")
     times = _spike_samples(np.asarray(model.spike_samples))
     clusters = model.spike_clusters if spike_clusters is None else spike_clusters
-    return _recording(folder, fs, times, clusters, getattr(model, "amplitudes", None),
-                      getattr(model, "metadata", None) or {}, model)
+    return _recording(folder, fs, times, clusters=clusters, amplitudes=getattr(model, "amplitudes",
+                                                                               None),
+                      metadata=getattr(model, "metadata", None) or {}, model=model)
 
 
-def _recording(folder: Path, fs: float, times: np.ndarray, clusters: Any,
+def _recording(folder: Path, fs: float, times: np.ndarray, *, clusters: Any,
                amplitudes: np.ndarray | None, metadata: dict, model: Any) -> Recording:
     from phy_c4.arrays import is_sorted, min_max
 

@@ -120,7 +120,7 @@ def _drop_columns(nwb_path: Path, names: list[str]) -> None:
 
 
 def export_nwb(results: str | os.PathLike, nwb_path: str | os.PathLike,
-               recording: Any = None, subject: dict[str, str] | None = None,
+               recording: Any = None, *, subject: dict[str, str] | None = None,
                overwrite: bool = False) -> Path:
     """Write or append the published results of ``results`` into ``nwb_path``; a new file
     gets ``subject`` (subject_id, species, sex, age as NWB spells them). Columns the file

@@ -39,7 +39,7 @@ class _NotDataError(Exception):
     """An expression that is not a literal or simple arithmetic."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Params:
     """The data assignments of one ``params.py`` and what was ignored in it."""
 
@@ -73,7 +73,7 @@ def parse_params(path: str | os.PathLike) -> Params:
         raise DatasetError(f"{file}: not a readable params.py ({error})") from None
     except OSError as error:
         raise DatasetError(f"{file}: cannot be read ({error.strerror or error})") from None
-    params = Params(file)
+    params = Params(path=file)
     ignored = []
     for node in tree.body:
         if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):

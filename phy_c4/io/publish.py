@@ -68,7 +68,7 @@ class InterruptedAfterCommitError(KeyboardInterrupt):
         self.signum, self.folder = signum, folder
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Publication:
     """Everything one run publishes; ``figures(folder)`` draws into ``folder`` if given."""
 
@@ -237,7 +237,7 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
-def _stage(folder: Path, staging: Path, publication: Publication, merge: bool) -> None:
+def _stage(folder: Path, staging: Path, publication: Publication, *, merge: bool) -> None:
     table = publication.table
     columns = column_values(table)
     if publication.npyx_columns:
@@ -272,8 +272,9 @@ def _stage(folder: Path, staging: Path, publication: Publication, merge: bool) -
             previous = probabilities.iloc[:0]
         probabilities = pd.concat([previous, probabilities], ignore_index=True)
         probabilities = probabilities.sort_values("cluster_id", kind="stable")
-    write_audit(staging / AUDIT_DIR, table, probabilities, publication.raw, publication.labels,
-                publication.features, publication.parameters)
+    write_audit(staging / AUDIT_DIR, table, probabilities, raw=publication.raw,
+                labels=publication.labels,
+                features=publication.features, parameters=publication.parameters)
     if publication.figures is not None:
         publication.figures(staging / AUDIT_DIR / "figures")
 

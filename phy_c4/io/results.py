@@ -64,7 +64,7 @@ def npyx_values(table: pd.DataFrame) -> dict[str, dict[int, Any]]:
 
 
 def write_audit(folder: Path, table: pd.DataFrame, probabilities: pd.DataFrame,
-                raw: np.ndarray | None, labels: tuple[str, ...],
+                *, raw: np.ndarray | None, labels: tuple[str, ...],
                 features: dict[str, np.ndarray] | None,
                 parameters: dict[str, Any] | None) -> list[Path]:
     """The audit folder of a run: per-class probabilities of every classified cluster,

@@ -20,7 +20,7 @@ import numpy as np
 from phy_c4.io.dataset import Recording
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ExtractionSpec:
     """How the mean waveform is extracted from the raw binary (npyx ``wvf_dsmatch`` defaults)."""
 
@@ -37,7 +37,7 @@ class ExtractionSpec:
     match_channels: int = 3
 
 
-@dataclass
+@dataclass(kw_only=True)
 class UnitWaveform:
     peak_channel_waveform: np.ndarray  # (samples,)
     all_channels: np.ndarray  # (channels, samples)
@@ -49,7 +49,8 @@ def template_waveform(recording: Recording, cluster_id: int) -> UnitWaveform:
     """The cluster's unwhitened template (channels x samples) and its peak channel."""
     wave = recording.template_waveform(cluster_id)
     peak = int(np.argmax(np.max(np.abs(wave), axis=1)))
-    return UnitWaveform(wave[peak], wave, "template", recording.fs)
+    return UnitWaveform(peak_channel_waveform=wave[peak], all_channels=wave, source="template",
+                        fs=recording.fs)
 
 
 def _batch_spikes(spike_samples: np.ndarray, spec: ExtractionSpec) -> np.ndarray:
@@ -128,7 +129,7 @@ def _shift_match(batches: np.ndarray, peak: int, spec: ExtractionSpec) -> np.nda
 
 
 def raw_waveform(recording: Recording, cluster_id: int, template_peak: int,
-                 spec: ExtractionSpec = ExtractionSpec()) -> UnitWaveform | None:
+                 *, spec: ExtractionSpec = ExtractionSpec()) -> UnitWaveform | None:
     """npyx's drift- and shift-matched mean waveform, or None when too little is readable."""
     traces = recording.model.traces
     spikes = recording.spike_times[recording.spikes_of(cluster_id)]
@@ -164,11 +165,12 @@ def raw_waveform(recording: Recording, cluster_id: int, template_peak: int,
     median = np.median(matched, axis=0)  # (samples, channels)
     offset = centre - int(np.argmax(np.abs(median[:, modal])))
     median = np.roll(median, offset, axis=0)
-    return UnitWaveform(median[:, modal], median.T, "raw", recording.fs)
+    return UnitWaveform(peak_channel_waveform=median[:, modal], all_channels=median.T,
+                        source="raw", fs=recording.fs)
 
 
 def unit_waveform(recording: Recording, cluster_id: int, source: str = "auto",
-                  spec: ExtractionSpec = ExtractionSpec()) -> UnitWaveform:
+                  *, spec: ExtractionSpec = ExtractionSpec()) -> UnitWaveform:
     """Raw (when the binary is there and ``source`` allows) else template waveform."""
     if source not in ("auto", "raw", "template"):
         raise ValueError(f"waveform source must be auto, raw or template, got {source!r}")
@@ -178,7 +180,7 @@ def unit_waveform(recording: Recording, cluster_id: int, source: str = "auto",
             raise ValueError("waveform source 'raw' asked for, but the dataset has no raw binary")
         return template
     peak = int(np.argmax(np.ptp(template.all_channels, axis=1)))  # npyx get_peak_chan: ptp
-    raw = raw_waveform(recording, cluster_id, peak, spec)
+    raw = raw_waveform(recording, cluster_id, peak, spec=spec)
     if raw is None:
         if source == "raw":
             raise ValueError(f"cluster {cluster_id}: no readable raw waveform batches")

@@ -8,7 +8,7 @@ from typing import Any
 from phy_c4.config import BASE_LABELS, spec_from_dict
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class C4NetConfig:
     """npyx 4.3.1 ``CNNCerebellum``: 3D-ACG conv encoder + waveform MLP encoder + head."""
 

@@ -54,7 +54,7 @@ class BundleError(ValueError):
     """A bundle is missing, malformed, tampered with or truncated."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Bundle:
     """An ensemble ready to predict: config, stacked member tensors, optional calibration."""
 
@@ -110,8 +110,10 @@ class Bundle:
             return None
         if self._factors is None:
             c = self.calibration
-            self._factors = PredictiveFactors(c["out_vectors_sq"], c["in_vectors"],
-                                              c["inv_weight_eigs"], c["bias_var"])
+            self._factors = PredictiveFactors(out_vectors_sq=c["out_vectors_sq"],
+                                              in_vectors=c["in_vectors"],
+                                              inv_weight_eigs=c["inv_weight_eigs"],
+                                              bias_var=c["bias_var"])
         return self._factors
 
     @property
@@ -222,7 +224,8 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
     reference = tensors.get(REFERENCE)
     if reference is not None:
         _check_reference(reference, path)
-    return Bundle(manifest, tensors[WEIGHTS], tensors.get(CALIBRATION), path, reference=reference)
+    return Bundle(manifest=manifest, weights=tensors[WEIGHTS],
+                  calibration=tensors.get(CALIBRATION), path=path, reference=reference)
 
 
 def _check_reference(reference: dict[str, torch.Tensor], path: Path) -> None:
@@ -255,7 +258,7 @@ def _load_single_file(path: Path) -> Bundle:
     weights = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("weights/")}
     calibration = {k.split("/", 1)[1]: v for k, v in tensors.items()
                    if k.startswith("calibration/")} or None
-    return Bundle(manifest, weights, calibration, path)
+    return Bundle(manifest=manifest, weights=weights, calibration=calibration, path=path)
 
 
 def _check_manifest(manifest: Any, where: Path) -> None:

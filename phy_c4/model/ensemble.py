@@ -63,7 +63,7 @@ def _activations_per_unit(network: torch.nn.Module) -> int:
 
 
 def _member_probabilities(bundle: Bundle, inputs: torch.Tensor, calibrated: bool,
-                          device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
+                          *, device: str | torch.device = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Per-member probabilities (N, K, M) and the ensemble-mean last-layer input (N, D)."""
     if inputs.shape[0] == 0:
         return np.zeros((0, len(bundle.labels), bundle.n_members)), np.zeros((0, 0))
@@ -129,7 +129,7 @@ def layer_one_hot(layer: np.ndarray | list | None, n_units: int) -> np.ndarray:
 
 
 def c4_inputs(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
-              layer: np.ndarray | list | None = None, *, acg_scale: float) -> torch.Tensor:
+              *, layer: np.ndarray | list | None = None, acg_scale: float) -> torch.Tensor:
     """Network input rows from log 3D-ACGs (N, rows, 2*cols-1), unscaled, and waveforms (N, 90);
     ``acg_scale`` is the feature spec's (C4: 10)."""
     config = bundle.network_config
@@ -159,9 +159,11 @@ def summarise(labels: tuple[str, ...], raw: np.ndarray, threshold: float) -> Pre
     n_units, n_classes, n_members = raw.shape
     if n_units == 0:
         empty = np.zeros(0)
-        return Prediction(labels, mean, raw, np.array([], dtype=object),
-                          np.array([], dtype=object), empty, empty, empty.astype(int),
-                          n_members, threshold)
+        return Prediction(labels=labels, probabilities=mean, raw=raw, predicted=np.array([],
+                                                                                         dtype=object),
+                          cell_type=np.array([], dtype=object), confidence=empty, ratio=empty,
+                          votes=empty.astype(int),
+                          n_members=n_members, threshold=threshold)
     order = np.argsort(-mean, axis=1, kind="stable")
     best = order[:, 0]
     top = mean[np.arange(n_units), best]
@@ -172,12 +174,14 @@ def summarise(labels: tuple[str, ...], raw: np.ndarray, threshold: float) -> Pre
     predicted = np.asarray([labels[i] for i in best], dtype=object)
     named = np.array([not is_unnamed_output(label) for label in predicted], dtype=bool)
     cell_type = np.where((ratio >= threshold) & named, predicted, UNCLASSIFIED).astype(object)
-    return Prediction(labels, mean, raw, predicted, cell_type, top, ratio, votes, n_members,
-                      threshold)
+    return Prediction(labels=labels, probabilities=mean, raw=raw, predicted=predicted,
+                      cell_type=cell_type, confidence=top, ratio=ratio, votes=votes,
+                      n_members=n_members,
+                      threshold=threshold)
 
 
 def predict(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
-            layer: np.ndarray | list | None = None, *, threshold: float = 2.0,
+            *, layer: np.ndarray | list | None = None, threshold: float = 2.0,
             calibrated: bool | None = None, device: str | torch.device = "cpu") -> Prediction:
     """Classify units from their log 3D-ACGs and preprocessed waveforms with a C4 bundle.
 
@@ -186,8 +190,8 @@ def predict(bundle: Bundle, acg_log: np.ndarray, waveforms: np.ndarray,
     if not threshold >= 1.0:
         raise ValueError(f"confidence-ratio threshold must be >= 1, got {threshold}")
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
-    inputs = c4_inputs(bundle, acg_log, waveforms, layer, acg_scale=bundle.spec.acg.scale)
-    raw, features = _member_probabilities(bundle, inputs, use_calibration, device)
+    inputs = c4_inputs(bundle, acg_log, waveforms, layer=layer, acg_scale=bundle.spec.acg.scale)
+    raw, features = _member_probabilities(bundle, inputs, use_calibration, device=device)
     prediction = summarise(bundle.labels, raw, threshold)
     prediction.features = features
     return prediction
@@ -202,7 +206,7 @@ def predict_inputs(bundle: Bundle, inputs: torch.Tensor, *, threshold: float = 2
                    ) -> Prediction:
     """Classify ready-made network input rows (any architecture) on ``device``."""
     use_calibration = is_calibrated(bundle) if calibrated is None else calibrated
-    raw, features = _member_probabilities(bundle, inputs, use_calibration, device)
+    raw, features = _member_probabilities(bundle, inputs, use_calibration, device=device)
     prediction = summarise(bundle.labels, raw, threshold)
     prediction.features = features
     return prediction
@@ -232,7 +236,7 @@ def novelty(bundle: Bundle, prediction: Prediction, k: int = 5) -> np.ndarray:
 
 
 def _mean_knn(points: np.ndarray, reference: np.ndarray, k: int,
-              leave_one_out: bool = False) -> np.ndarray:
+              *, leave_one_out: bool = False) -> np.ndarray:
     squared = ((points ** 2).sum(axis=1)[:, None] + (reference ** 2).sum(axis=1)[None, :]
                - 2.0 * points @ reference.T)  # (n, m) without an (n, m, d) array
     distances = np.sqrt(np.maximum(squared, 0.0))

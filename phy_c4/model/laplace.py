@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 
-@dataclass
+@dataclass(kw_only=True)
 class KronHessian:
     """One member's last-layer Hessian factors (npyx's ``hessians.pt`` entry) and its prior."""
 
@@ -45,7 +46,11 @@ class KronHessian:
             damping = bool(entry.get("damping", False))
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"malformed Kronecker Hessian entry: {error}") from None
-        hessian = cls(*(torch.as_tensor(t, dtype=torch.float64) for t in (l1, l2, lb, q1, q2, qb)),
+        def tensor(t: Any) -> torch.Tensor:
+            return torch.as_tensor(t, dtype=torch.float64)
+
+        hessian = cls(out_values=tensor(l1), in_values=tensor(l2), bias_values=tensor(lb),
+                      out_vectors=tensor(q1), in_vectors=tensor(q2), bias_vectors=tensor(qb),
                       deltas=deltas.reshape(-1), damping=damping)
         hessian.check()
         return hessian
@@ -81,7 +86,7 @@ class KronHessian:
 
 
 def neg_log_marglik(hessian: KronHessian, theta_sq_norm: torch.Tensor, n_params: int,
-                    prior: torch.Tensor) -> torch.Tensor:
+                    *, prior: torch.Tensor) -> torch.Tensor:
     """laplace-torch's negative log marginal likelihood with zero data loss (as npyx fits it)."""
     log_det_posterior = (torch.log(hessian.weight_eigenvalues(prior)).sum()
                          + torch.log(hessian.bias_eigenvalues(prior)).sum())
@@ -90,7 +95,7 @@ def neg_log_marglik(hessian: KronHessian, theta_sq_norm: torch.Tensor, n_params:
 
 
 def fit_prior_precision(hessian: KronHessian, weight: torch.Tensor, bias: torch.Tensor,
-                        steps: int = 100, lr: float = 0.1, init: float = 1.0) -> float:
+                        *, steps: int = 100, lr: float = 0.1, init: float = 1.0) -> float:
     """npyx's ``optimize_prior_precision(method="marglik")``: Adam on log delta, fixed steps."""
     theta_sq_norm = (weight.double() ** 2).sum() + (bias.double() ** 2).sum()
     n_params = weight.numel() + bias.numel()
@@ -98,13 +103,13 @@ def fit_prior_precision(hessian: KronHessian, weight: torch.Tensor, bias: torch.
     optimizer = torch.optim.Adam([log_prior], lr=lr)
     for _ in range(steps):
         optimizer.zero_grad()
-        loss = neg_log_marglik(hessian, theta_sq_norm, n_params, log_prior.exp())
+        loss = neg_log_marglik(hessian, theta_sq_norm, n_params, prior=log_prior.exp())
         loss.backward()
         optimizer.step()
     return float(log_prior.detach().exp())
 
 
-@dataclass
+@dataclass(kw_only=True)
 class PredictiveFactors:
     """What the probit predictive needs, precomputed once per member (stacked over members)."""
 
@@ -122,7 +127,8 @@ class PredictiveFactors:
             q2.append(hessian.in_vectors)
             inv_w.append(1.0 / hessian.weight_eigenvalues(delta))
             bias_var.append((hessian.bias_vectors ** 2) @ (1.0 / hessian.bias_eigenvalues(delta)))
-        return cls(torch.stack(out_sq), torch.stack(q2), torch.stack(inv_w), torch.stack(bias_var))
+        return cls(out_vectors_sq=torch.stack(out_sq), in_vectors=torch.stack(q2),
+                   inv_weight_eigs=torch.stack(inv_w), bias_var=torch.stack(bias_var))
 
     def logit_variance(self, features: torch.Tensor) -> torch.Tensor:
         """Diagonal of J Sigma J' for features (M, N, D) -> (M, N, K)."""

@@ -22,7 +22,7 @@ from phy_c4.config import TABLE_MODALITIES, spec_from_dict
 MODALITIES = TABLE_MODALITIES
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TabularConfig:
     labels: tuple[str, ...]
     sizes: tuple[int, int, int] = (75, 100, 100)
@@ -51,7 +51,7 @@ class TabularConfig:
 class ModalityEncoder(nn.Module):
     """in -> hidden -> hidden -> (mu, log sigma) of a ``d_latent`` Gaussian."""
 
-    def __init__(self, n_in: int, hidden: int, d_latent: int, dropout: float) -> None:
+    def __init__(self, n_in: int, hidden: int, d_latent: int, *, dropout: float) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
@@ -64,7 +64,7 @@ class ModalityEncoder(nn.Module):
 
 
 class ModalityDecoder(nn.Module):
-    def __init__(self, n_out: int, hidden: int, d_latent: int, dropout: float) -> None:
+    def __init__(self, n_out: int, hidden: int, d_latent: int, *, dropout: float) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(d_latent, hidden), nn.GELU(), nn.Dropout(dropout),
                                  nn.Linear(hidden, hidden), nn.GELU(), nn.Dropout(dropout),
@@ -81,7 +81,7 @@ class TabularNetwork(nn.Module):
         super().__init__()
         self.config = config
         self.encoders = nn.ModuleDict({
-            name: ModalityEncoder(size, config.hidden, config.d_latent, config.dropout)
+            name: ModalityEncoder(size, config.hidden, config.d_latent, dropout=config.dropout)
             for name, size in zip(MODALITIES, config.sizes, strict=True)})
         n_latent = len(MODALITIES) * (config.d_latent + 1)
         self.batch_norm = nn.BatchNorm1d(n_latent)

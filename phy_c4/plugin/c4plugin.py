@@ -27,8 +27,9 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from phy import IPlugin, connect
 
@@ -300,7 +301,7 @@ class C4Plugin(IPlugin):
         for cluster_id in self.supervisor.selected:
             predicted = self._predicted(int(cluster_id))
             if predicted:
-                decisions[int(cluster_id)] = set_type(predicted, predicted, "accepted", by)
+                decisions[int(cluster_id)] = set_type(predicted, predicted, "accepted", by=by)
         return self._record_and_say(decisions, "accept")
 
     def reject_prediction(self) -> int:
@@ -396,7 +397,7 @@ class C4Plugin(IPlugin):
         by = signature()
         known = self.known_types()
         try:
-            decisions = {c: set_type(str(label), meta.get("c4_type", c), source, by, known)
+            decisions = {c: set_type(str(label), meta.get("c4_type", c), source, by=by, known=known)
                          for c in selected}
         except DecisionError as error:
             self.gui.status_message = f"C4: {error}"
@@ -507,7 +508,7 @@ class C4Plugin(IPlugin):
             here = [self._review_index[int(c)] for c in self.supervisor.selected
                     if int(c) in self._review_index]
             self._review_pos = here[0] if here else None
-        position, wrapped = walk(order, self._review_pos, step, skip)
+        position, wrapped = walk(order, self._review_pos, step, skip=skip)
         left = sum(1 for c in order if c in existing and not meta.get(SOURCE, c))
         if position is None:
             self.gui.status_message = (
@@ -543,7 +544,7 @@ class C4Plugin(IPlugin):
         try:
             proposal = layer_proposal(result, model.channel_positions,
                                       getattr(model, "channel_shanks", None),
-                                      LayerSpec(ml_side=side))
+                                      spec=LayerSpec(ml_side=side))
         except ValueError as error:
             self.gui.status_message = f"C4: {error}"
             return 0
@@ -627,8 +628,9 @@ class C4Plugin(IPlugin):
                     if meta.get(REJECTED, c)}
         self._touched = set()
         self.worker = ClassifyWorker(self.controller.model, spike_clusters,
-                                     [int(c) for c in cluster_ids], bundle, self.threshold, layer,
-                                     self.options, self.session,
+                                     [int(c) for c in cluster_ids], bundle=bundle,
+                                     threshold=self.threshold, layer=layer,
+                                     options=self.options, session=self.session,
                                      region=(self.cerebellar_depth, regions),
                                      rejected=rejected, service=self._service_for(bundle))
         worker = self.worker
@@ -679,8 +681,8 @@ class C4Plugin(IPlugin):
         from phy_c4.run import summary
 
         self.last_result = result
-        source = _Source(result, self.worker.recording, self.worker.bundle,
-                         self.worker.result_id, self.worker.service)
+        source = _Source(result=result, recording=self.worker.recording, bundle=self.worker.bundle,
+                         result_id=self.worker.result_id, service=self.worker.service)
         for row in table.to_dict("records"):
             cluster_id = int(row["cluster_id"])
             self.results.setdefault(cluster_id, []).append(
@@ -802,12 +804,13 @@ class C4Plugin(IPlugin):
         if source.service is not None:  # drawn by the worker process
             threshold = self.threshold
             self.view.show_cluster(
-                cluster_id, row, features, threshold, None,
-                lambda size, title: _render(source.service, source.result_id, cluster_id, size,
-                                            threshold, title, status))
+                cluster_id, row, features, threshold=threshold, explain=None,
+                render=lambda size, title: _render(source.service, source.result_id, cluster_id,
+                                                   size=size,
+                                            threshold=threshold, title=title, status=status))
             return
         explain = lambda: _explain(cluster_id, source, status)  # noqa: E731
-        self.view.show_cluster(cluster_id, row, features, self.threshold, explain)
+        self.view.show_cluster(cluster_id, row, features, threshold=self.threshold, explain=explain)
 
     def _saved_summary(self, cluster_id: int) -> str:
         """What the C4 view says of a cluster with no result of this session: the saved
@@ -857,7 +860,8 @@ def _no_region(result: Any) -> bool:
     return NO_REGION in (getattr(result, "parameters", None) or {}).get("notes", [])
 
 
-class _Source(NamedTuple):
+@dataclass(frozen=True, kw_only=True)
+class _Source:
     """Where a result shown in the C4 view came from, for its "why"."""
 
     result: Any
@@ -890,7 +894,7 @@ def _read_saved_probabilities(folder: Any) -> dict[int, dict[str, float]]:
     return out
 
 
-def _render(service: Any, result_id: int, cluster_id: int, size: tuple[int, int],
+def _render(service: Any, result_id: int, cluster_id: int, *, size: tuple[int, int],
             threshold: float, title: str, status: str = "") -> tuple[bytes, Any]:
     """The C4 view's figure of a cluster, drawn by the worker process that classified it, and
     its explanation (runs in the view's render thread)."""
@@ -919,7 +923,7 @@ def _explain(cluster_id: int, source: _Source, status: str = "") -> Any:
     from phy_c4.explain import explain_cluster
 
     loaded = source.bundle if hasattr(source.bundle, "reference") else None  # not a name
-    explanation = explain_cluster(source.result, source.recording, loaded, cluster_id)
+    explanation = explain_cluster(source.result, source.recording, loaded, cluster_id=cluster_id)
     if explanation is not None and status:
         explanation.status = status
     return explanation

@@ -37,7 +37,7 @@ BATCH = "metadata_c4"
 class _BatchEntry:
     """One global-history entry standing for ``n`` cluster_meta steps."""
 
-    def __init__(self, supervisor: Any, n_steps: int, clusters: list[int], fields: list[str],
+    def __init__(self, supervisor: Any, n_steps: int, clusters: list[int], *, fields: list[str],
                  tag: Any = None):
         self.supervisor = supervisor
         self.n_steps = n_steps
@@ -108,7 +108,7 @@ def refresh_rows(supervisor: Any, clusters: list[int], fields: list[str]) -> Non
 
 
 def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
-                 refresh: bool = True, tag: Any = None) -> int:
+                 refresh: bool = True, *, tag: Any = None) -> int:
     """Write ``{field: {cluster: value}}`` as one undoable action; returns the Ctrl+Z count (1).
 
     Values of clusters that no longer exist (merged while classifying) are skipped. With
@@ -129,7 +129,7 @@ def apply_values(supervisor: Any, values: dict[str, dict[int, Any]],
                 n_steps += 1
     if n_steps == 0:
         return 0
-    entry = _BatchEntry(supervisor, n_steps, sorted(touched), list(values), tag)
+    entry = _BatchEntry(supervisor, n_steps, sorted(touched), fields=list(values), tag=tag)
     phy_compat.push_history(supervisor, entry)
     if refresh:
         refresh_rows(supervisor, sorted(touched), list(values))

@@ -36,7 +36,7 @@ class ClassifyWorker(QThread):
     failed = Signal(str)
     cancelled = Signal()
 
-    def __init__(self, model: Any, spike_clusters: Any, cluster_ids: list[int], bundle: Any,
+    def __init__(self, model: Any, spike_clusters: Any, cluster_ids: list[int], *, bundle: Any,
                  threshold: float, layer: dict[int, str] | None, options: Any = None,
                  session: dict[str, Any] | None = None,
                  region: tuple[Any, dict[int, str]] = (None, {}),
@@ -75,7 +75,7 @@ class ClassifyWorker(QThread):
 
         depth, regions = self.region
         options = replace(self.options or PipelineOptions(), threshold=self.threshold,
-                          region=RegionGate(depth, regions))
+                          region=RegionGate(depth_um=depth, cluster_regions=regions))
         try:
             if isinstance(self.bundle, str | os.PathLike):
                 self.bundle = get_bundle(self.bundle)  # load and verify off the GUI thread

@@ -26,7 +26,7 @@ class _Rendered(QObject):
     failed = Signal(int, str)
 
 
-def _render(request: int, size: tuple[int, int], draw: Any, signal: Any) -> None:
+def _render(request: int, size: tuple[int, int], draw: Any, *, signal: Any) -> None:
     """Draw with Agg and hand over raw RGBA (PNG encoding would hold the GIL longer)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -105,7 +105,7 @@ class C4View(QWidget):
         self.n_rendered += 1
 
     def show_cluster(self, cluster_id: int, row: dict[str, Any] | None, features: Any,
-                     threshold: float, explain: Callable[[], Any] | None = None,
+                     *, threshold: float, explain: Callable[[], Any] | None = None,
                      render: Callable[[tuple[int, int], str], tuple[bytes, Any]] | None = None
                      ) -> None:
         """Render a classified cluster in the background (or say it is not classified yet);
@@ -147,14 +147,15 @@ class C4View(QWidget):
             explanation = explain() if explain is not None else None
             if explanation is not None:
                 self.last_explanation = explanation
-                draw_why(figure, explanation, threshold, extra)
+                draw_why(figure, explanation, threshold, title_extra=extra)
                 return
             draw_unit(figure, cluster_id, getattr(features, "inputs", None),
-                      unit_probabilities(row), threshold, extra, tight=False,
+                      probabilities=unit_probabilities(row), threshold=threshold,
+                      title_extra=extra, tight=False,
                       reason=str(row.get("c4_status") or ""))
 
         self._request += 1
         self.label.setText("")
         size = (self.width(), self.height())
-        threading.Thread(target=_render, args=(self._request, size, draw, self._rendered.done),
-                         daemon=True).start()
+        threading.Thread(target=_render, args=(self._request, size, draw),
+                         kwargs={"signal": self._rendered.done}, daemon=True).start()

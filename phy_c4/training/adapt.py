@@ -48,7 +48,7 @@ class AdaptError(ValueError):
     """The labels are too few (or too uninformative) to adapt a bundle."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class LabelledUnits:
     """One recording's curated units as the bundle's network input rows."""
 
@@ -62,7 +62,7 @@ class LabelledUnits:
 
 
 def labelled_units(path: str | os.PathLike, bundle: Bundle, label_column: str = HUMAN_LABEL,
-                   options: PipelineOptions | None = None) -> LabelledUnits:
+                   *, options: PipelineOptions | None = None) -> LabelledUnits:
     """The curated units of a Phy folder, through the same pipeline as ``classify``."""
     folder = Path(path)
     folder = folder.parent if folder.name == "params.py" else folder
@@ -74,18 +74,19 @@ def labelled_units(path: str | os.PathLike, bundle: Bundle, label_column: str = 
         if value not in bundle.labels:
             key = f"not a class of {bundle.label}: {value}"
             ignored[key] = ignored.get(key, 0) + 1
-    inputs, failed = model_inputs(folder, sorted(known), bundle, options)
+    inputs, failed = model_inputs(folder, sorted(known), bundle, options=options)
     for status in failed.values():
         key = f"no input: {status.split(':')[0]}"
         ignored[key] = ignored.get(key, 0) + 1
     ids = np.asarray(inputs.ready, dtype=np.int64)
-    return LabelledUnits(folder.name, ids,
-                         np.array([bundle.labels.index(known[int(c)]) for c in ids], dtype=int),
-                         inputs.rows,
-                         np.array([sources.get(int(c), "") for c in ids], dtype=object), ignored)
+    return LabelledUnits(recording=folder.name, cluster_ids=ids,
+                         y=np.array([bundle.labels.index(known[int(c)]) for c in ids], dtype=int),
+                         inputs=inputs.rows,
+                         sources=np.array([sources.get(int(c), "") for c in ids], dtype=object),
+                         ignored=ignored)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Adaptation:
     """A fitted last-layer change: probabilities = mean over members of
     softmax((features @ weight.T + bias) / temperature + class_bias)."""
@@ -119,7 +120,7 @@ def _trainable(y: np.ndarray, n_classes: int) -> np.ndarray:
 
 
 def fit_recalibration(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0,
-                      method: str = "recalibrate", weight: np.ndarray | None = None,
+                      *, method: str = "recalibrate", weight: np.ndarray | None = None,
                       bias: np.ndarray | None = None, biases: bool = True) -> Adaptation:
     """Temperature and per-class biases of the member-averaged probabilities (classes with too
     few labels keep a zero bias; ``biases=False``: the temperature only)."""
@@ -142,12 +143,12 @@ def fit_recalibration(logits: np.ndarray, y: np.ndarray, temperature: float = 1.
         return loss
 
     optimiser.step(closure)
-    return Adaptation(method, float(log_t.detach().exp()),
-                      (free_bias * trainable).detach().numpy(), weight, bias)
+    return Adaptation(method=method, temperature=float(log_t.detach().exp()),
+                      class_bias=(free_bias * trainable).detach().numpy(), weight=weight, bias=bias)
 
 
 def fit_fine_tune(logits: np.ndarray, features: np.ndarray, y: np.ndarray,
-                  weight0: np.ndarray, bias0: np.ndarray, temperature: float,
+                  *, weight0: np.ndarray, bias0: np.ndarray, temperature: float,
                   penalty: float) -> Adaptation:
     """Each member's last layer refitted to the labels (class-balanced cross-entropy), pulled
     towards the parent's by ``penalty``; rows of classes with too few labels are frozen."""
@@ -176,13 +177,14 @@ def fit_fine_tune(logits: np.ndarray, features: np.ndarray, y: np.ndarray,
     optimiser.step(closure)
     weight = (w0 + dw * trainable[None, :, None]).detach().numpy()
     bias = (b0 + db * trainable[None, :]).detach().numpy()
-    return Adaptation(f"fine_tune:{penalty:g}", temperature, np.zeros(n_classes), weight, bias)
+    return Adaptation(method=f"fine_tune:{penalty:g}", temperature=temperature,
+                      class_bias=np.zeros(n_classes), weight=weight, bias=bias)
 
 
 def fit_out_of_fold_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The temperature of held-out (out-of-fold) logits (M, N, K) that best fits the labels: a
     refitted layer is over-confident on the units it was fitted to, so it is not fitted there."""
-    return fit_recalibration(logits, y, 1.0, "temperature", biases=False).temperature
+    return fit_recalibration(logits, y, 1.0, method="temperature", biases=False).temperature
 
 
 def head_outputs(bundle: Bundle, inputs: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -195,16 +197,18 @@ def _parent_temperature(bundle: Bundle) -> float:
     return float(bundle.manifest.get("temperature", 1.0))
 
 
-def fit(method: str, bundle: Bundle, logits: np.ndarray, features: np.ndarray,
+def fit(method: str, bundle: Bundle, logits: np.ndarray, *, features: np.ndarray,
         y: np.ndarray) -> Adaptation:
     """``recalibrate`` or ``fine_tune:<penalty>``, fitted to ``y``."""
     temperature = _parent_temperature(bundle)
     if method == "recalibrate":
         return fit_recalibration(logits, y, temperature)
     if method.startswith("fine_tune:"):
-        return fit_fine_tune(logits, features, y, bundle.weights["fc2.weight"].double().numpy(),
-                             bundle.weights["fc2.bias"].double().numpy(), temperature,
-                             float(method.split(":", 1)[1]))
+        return fit_fine_tune(logits, features, y,
+                             weight0=bundle.weights["fc2.weight"].double().numpy(),
+                             bias0=bundle.weights["fc2.bias"].double().numpy(),
+                             temperature=temperature,
+                             penalty=float(method.split(":", 1)[1]))
     raise ValueError(f"unknown adaptation {method!r}; use one of {METHODS}")
 
 
@@ -245,7 +249,7 @@ def _folds(groups: np.ndarray, y: np.ndarray, seed: int = 0) -> tuple[list[np.nd
 
 
 def cross_validate(bundle: Bundle, inputs: torch.Tensor, logits: np.ndarray,
-                   features: np.ndarray, y: np.ndarray, groups: np.ndarray,
+                   *, features: np.ndarray, y: np.ndarray, groups: np.ndarray,
                    methods: tuple[str, ...]) -> dict[str, Any]:
     """Out-of-fold balanced accuracy (and more) of the parent and of each method;
     ``logits`` and ``features`` are ``head_outputs(bundle, inputs)``, ``groups`` the units'
@@ -259,7 +263,8 @@ def cross_validate(bundle: Bundle, inputs: torch.Tensor, logits: np.ndarray,
         adjusted = np.full_like(logits, np.nan)
         for held in folds:
             train = ~held
-            adaptation = fit(method, bundle, logits[:, train], features[:, train], y[train])
+            adaptation = fit(method, bundle, logits[:, train], features=features[:, train],
+                             y=y[train])
             probabilities[held] = adaptation.probabilities(logits[:, held], features[:, held])
             adjusted[:, held] = adaptation.logits(logits[:, held], features[:, held])
         out[method] = probabilities
@@ -294,7 +299,8 @@ def adapt_bundle(bundle: Bundle, units: list[LabelledUnits], *, name: str, versi
     inputs = torch.cat([u.inputs for u in units])
     logits, features = head_outputs(bundle, inputs)
     groups = np.concatenate([[u.recording] * len(u.y) for u in units])
-    validation = cross_validate(bundle, inputs, logits, features, y, groups, methods)
+    validation = cross_validate(bundle, inputs, logits, features=features, y=y, groups=groups,
+                                methods=methods)
     scores = validation["scores"]
     parent_score = scores["parent"]["balanced_accuracy"]
     best = max(methods, key=lambda m: scores[m]["balanced_accuracy"])
@@ -304,7 +310,7 @@ def adapt_bundle(bundle: Bundle, units: list[LabelledUnits], *, name: str, versi
             f"({validation['split']}): balanced accuracy {parent_score:.3f} for the parent, "
             + ", ".join(f"{m} {scores[m]['balanced_accuracy']:.3f}" for m in methods)
             + "; no bundle written")
-    adaptation = fit(best, bundle, logits, features, y)
+    adaptation = fit(best, bundle, logits, features=features, y=y)
     if best.startswith("fine_tune"):
         adaptation.temperature = fit_out_of_fold_temperature(validation["held_out_logits"][best], y)
     del validation["held_out_logits"]
@@ -314,7 +320,7 @@ def adapt_bundle(bundle: Bundle, units: list[LabelledUnits], *, name: str, versi
               "ignored": _merge_ignored(units), "temperature": adaptation.temperature,
               "class_bias": {k: round(float(b), 4)
                              for k, b in zip(labels, adaptation.class_bias, strict=True)}}
-    return _adapted_bundle(bundle, adaptation, report, name, version), report
+    return _adapted_bundle(bundle, adaptation, report, name=name, version=version), report
 
 
 def _source_counts(units: list[LabelledUnits]) -> dict[str, int]:
@@ -333,7 +339,7 @@ def _merge_ignored(units: list[LabelledUnits]) -> dict[str, int]:
     return merged
 
 
-def _adapted_bundle(parent: Bundle, adaptation: Adaptation, report: dict[str, Any], name: str,
+def _adapted_bundle(parent: Bundle, adaptation: Adaptation, report: dict[str, Any], *, name: str,
                     version: str) -> Bundle:
     """The parent with its last layer changed; the class biases are folded into the last
     layer's bias (softmax(z / T + b) = softmax((z + T b) / T)), the temperature into the
@@ -361,7 +367,8 @@ def _adapted_bundle(parent: Bundle, adaptation: Adaptation, report: dict[str, An
                         "temperature": adaptation.temperature},
         "evaluation": {"cross_validation": {k: v for k, v in cv.items()}},
     })
-    adapted = Bundle(manifest, weights, None, reference=parent.reference)
+    adapted = Bundle(manifest=manifest, weights=weights, calibration=None,
+                     reference=parent.reference)
     return attach(adapted)
 
 

@@ -83,7 +83,8 @@ def _load_tables(paths: list[str], args: argparse.Namespace):
 
     if args.fs is not None and not args.fs > 0:
         raise ValueError(f"--fs must be a positive sample rate in Hz, got {args.fs}")
-    tables = [read_table(path, args.label_column, args.fs, args.peak_index) for path in paths]
+    tables = [read_table(path, args.label_column, args.fs,
+                         peak_index=args.peak_index) for path in paths]
     return concat(tables) if len(tables) > 1 else tables[0]
 
 
@@ -167,7 +168,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     if args.target_precision is not None and not 0 < args.target_precision <= 1:
         raise ValueError(f"--target-precision must be in (0, 1], got {args.target_precision}")
     bundle = get_bundle(args.bundle) if args.bundle else None
-    units = [curated_units(path, args.label_column, bundle, _options(args))
+    units = [curated_units(path, args.label_column, bundle, options=_options(args))
              for path in args.paths]
     report = review(units, args.target_precision, tuple(args.sources) if args.sources else None)
     if args.figure:
@@ -205,7 +206,7 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     from phy_c4.weights import get_bundle
 
     parent = get_bundle(args.bundle)
-    units = [labelled_units(path, parent, args.label_column, _options(args))
+    units = [labelled_units(path, parent, args.label_column, options=_options(args))
              for path in args.paths]
     out = Path(args.out)
     bundle, report = adapt_bundle(parent, units, name=args.name or out.name,

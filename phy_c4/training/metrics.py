@@ -37,7 +37,7 @@ def confidence_ratio(probabilities: np.ndarray) -> np.ndarray:
 
 
 def evaluate(probabilities: np.ndarray, y: np.ndarray, labels: tuple[str, ...],
-             thresholds: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 5.0)) -> dict:
+             *, thresholds: tuple[float, ...] = (1.0, 1.5, 2.0, 3.0, 5.0)) -> dict:
     """Metrics of predictions ``probabilities`` (N, K) against integer labels ``y``."""
     predicted = probabilities.argmax(axis=1)
     k = len(labels)

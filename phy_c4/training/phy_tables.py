@@ -22,7 +22,7 @@ DEFAULT_LABEL_COLUMN = "cell_type"
 
 def table_from_phy(path: str | os.PathLike, label_column: str = DEFAULT_LABEL_COLUMN,
                    options: PipelineOptions | None = None,
-                   spec: TableFeatureSpec | None = None) -> FeatureTable:
+                   *, spec: TableFeatureSpec | None = None) -> FeatureTable:
     spec = spec or TableFeatureSpec()
     recording = open_recording(path)
     labels = {int(k): str(v) for k, v in recording.metadata.get(label_column, {}).items() if v}
@@ -31,8 +31,9 @@ def table_from_phy(path: str | os.PathLike, label_column: str = DEFAULT_LABEL_CO
     good = [int(c) for c in recording.cluster_ids if recording.groups.get(int(c)) == "good"]
     ids = sorted(set(labels) | set(good))
     options = resolve_periods(options or PipelineOptions(), family_for("c4_tabular").architecture)
-    prepared, kept = prepare_units(recording, ids, options, spec)
-    units = [UnitData(c, kept[c], recording.fs, prepared[c].raw_waveform, prepared[c].raw_fs)
+    prepared, kept = prepare_units(recording, ids, options, spec=spec)
+    units = [UnitData(cluster_id=c, spike_times=kept[c], fs=recording.fs,
+                      waveform=prepared[c].raw_waveform, waveform_fs=prepared[c].raw_fs)
              for c in ids if prepared[c].status == OK]
     features, _ = family_for("c4_tabular").unit_features(units, spec, None)
     rows = [u.cluster_id for u in units if u.cluster_id in features]
@@ -41,4 +42,4 @@ def table_from_phy(path: str | os.PathLike, label_column: str = DEFAULT_LABEL_CO
     waves, acgs, isis = (np.stack([features[c][name] for c in rows])
                          for name in ("waveform", "acg_1d", "isi"))
     names = np.array([labels.get(c, "") for c in rows], dtype=object)
-    return FeatureTable(Path(path).name, waves, acgs, isis, names)
+    return FeatureTable(name=Path(path).name, waveform=waves, acg=acgs, isi=isis, labels=names)

@@ -32,7 +32,7 @@ class ReviewError(ValueError):
     """Nothing to review: no curated labels, or no predictions."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class CuratedUnits:
     """One recording's curated units beside the model's probabilities for them."""
 
@@ -46,7 +46,7 @@ class CuratedUnits:
 
 
 def curated_units(path: str | os.PathLike, label_column: str = HUMAN_LABEL,
-                  bundle: Any = None, options: Any = None) -> CuratedUnits:
+                  bundle: Any = None, *, options: Any = None) -> CuratedUnits:
     """The curated units of a Phy folder with the saved predictions (``bundle`` None) or fresh
     ones from ``bundle``."""
     folder = Path(path)
@@ -64,12 +64,13 @@ def curated_units(path: str | os.PathLike, label_column: str = HUMAN_LABEL,
     if bundle is None:
         classes, probabilities = _saved_probabilities(folder, ids)
     else:
-        classes, probabilities = _fresh_probabilities(folder, ids, bundle, options)
-    return CuratedUnits(folder.name, classes, np.asarray(ids, dtype=np.int64),
-                        np.array([labels.get(c, "") for c in ids], dtype=object),
-                        np.array([sources.get(c, "") for c in ids], dtype=object),
-                        np.array([rejected.get(c, "") for c in ids], dtype=object),
-                        probabilities)
+        classes, probabilities = _fresh_probabilities(folder, ids, bundle, options=options)
+    return CuratedUnits(recording=folder.name, classes=classes, cluster_ids=np.asarray(ids,
+                                                                                       dtype=np.int64),
+                        labels=np.array([labels.get(c, "") for c in ids], dtype=object),
+                        sources=np.array([sources.get(c, "") for c in ids], dtype=object),
+                        rejected=np.array([rejected.get(c, "") for c in ids], dtype=object),
+                        probabilities=probabilities)
 
 
 def _saved_probabilities(folder: Path, ids: list[int]) -> tuple[tuple[str, ...], np.ndarray]:
@@ -89,7 +90,7 @@ def _saved_probabilities(folder: Path, ids: list[int]) -> tuple[tuple[str, ...],
     return classes, probabilities
 
 
-def _fresh_probabilities(folder: Path, ids: list[int], bundle: Any, options: Any
+def _fresh_probabilities(folder: Path, ids: list[int], bundle: Any, *, options: Any
                          ) -> tuple[tuple[str, ...], np.ndarray]:
     from phy_c4.pipeline import classify
 

@@ -10,7 +10,7 @@ from phy_c4.training.tables import FeatureTable, TableError, read_c4_derived, re
 
 
 def read_table(path: str | os.PathLike, label_column: str = "cell_type",
-               fs: float | None = None, peak_index: int | None = None) -> FeatureTable:
+               fs: float | None = None, *, peak_index: int | None = None) -> FeatureTable:
     """A ``c4_derived`` folder, a ``.npz`` table, or a Phy folder with a label column
     (``fs`` and ``peak_index``: see ``read_c4_derived``)."""
     path = Path(path)

@@ -38,7 +38,7 @@ class TableError(ValueError):
     """A feature table is missing, malformed or inconsistent."""
 
 
-@dataclass
+@dataclass(kw_only=True)
 class FeatureTable:
     name: str
     waveform: np.ndarray  # (N, 75), NaN rows where missing
@@ -60,11 +60,12 @@ class FeatureTable:
 
     def inputs(self, spec: TableFeatureSpec = DEFAULT_SPEC) -> np.ndarray:
         """Normalised model rows, exactly as the table family makes them at run time."""
-        return model_rows(self.waveform, self.acg, self.isi, spec)
+        return model_rows(self.waveform, self.acg, self.isi, spec=spec)
 
     def subset(self, mask: np.ndarray) -> FeatureTable:
-        return FeatureTable(self.name, self.waveform[mask], self.acg[mask], self.isi[mask],
-                            self.labels[mask])
+        return FeatureTable(name=self.name, waveform=self.waveform[mask], acg=self.acg[mask],
+                            isi=self.isi[mask],
+                            labels=self.labels[mask])
 
 
 def _clean_label(value: object) -> str:
@@ -127,7 +128,7 @@ def read_c4_derived(folder: str | os.PathLike, fs: float | None = None,
         finite = values[np.isfinite(values).all(axis=1)]
         if finite.size and finite.min() < 0:
             raise TableError(f"{folder / name}: negative counts")
-    return FeatureTable(folder.name, waveform, acg, isi, labels)
+    return FeatureTable(name=folder.name, waveform=waveform, acg=acg, isi=isi, labels=labels)
 
 
 def read_npz(path: str | os.PathLike) -> FeatureTable:
@@ -136,12 +137,12 @@ def read_npz(path: str | os.PathLike) -> FeatureTable:
         with np.load(path, allow_pickle=False) as data:
             labels = np.array([_clean_label(v) for v in data["labels"]], dtype=object)
             n = len(labels)
-            table = FeatureTable(str(data["name"]) if "name" in data else path.stem,
-                                 np.asarray(data["waveform"], float),
-                                 np.asarray(data["acg"], float) if "acg" in data
+            table = FeatureTable(name=str(data["name"]) if "name" in data else path.stem,
+                                 waveform=np.asarray(data["waveform"], float),
+                                 acg=np.asarray(data["acg"], float) if "acg" in data
                                  else np.full((n, 201), np.nan),
-                                 np.asarray(data["isi"], float) if "isi" in data
-                                 else np.full((n, ISI_BINS), np.nan), labels)
+                                 isi=np.asarray(data["isi"], float) if "isi" in data
+                                 else np.full((n, ISI_BINS), np.nan), labels=labels)
     except (OSError, KeyError, ValueError) as error:
         raise TableError(f"{path}: not a phy_c4 feature table ({error})") from None
     expected = {"waveform": WAVE_SAMPLES, "acg": ACG_LAGS, "isi": ISI_BINS}
@@ -170,11 +171,11 @@ def save_npz(table: FeatureTable, path: str | os.PathLike) -> None:
 
 
 def concat(tables: list[FeatureTable], name: str | None = None) -> FeatureTable:
-    return FeatureTable(name or "+".join(t.name for t in tables),
-                        np.concatenate([t.waveform for t in tables]),
-                        np.concatenate([t.acg for t in tables]),
-                        np.concatenate([t.isi for t in tables]),
-                        np.concatenate([t.labels for t in tables]))
+    return FeatureTable(name=name or "+".join(t.name for t in tables),
+                        waveform=np.concatenate([t.waveform for t in tables]),
+                        acg=np.concatenate([t.acg for t in tables]),
+                        isi=np.concatenate([t.isi for t in tables]),
+                        labels=np.concatenate([t.labels for t in tables]))
 
 
 __all__ = ["TABLE_MODALITIES", "FeatureTable", "TableError", "concat", "read_c4_derived",

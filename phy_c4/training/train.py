@@ -38,7 +38,7 @@ from phy_c4.training.tables import FeatureTable
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
     labels: tuple[str, ...] = BASE_LABELS
     members: int = 10
@@ -67,7 +67,7 @@ def _split(x: np.ndarray, config: TabularConfig) -> list[np.ndarray]:
 
 
 def pretrain_vaes(X: np.ndarray, config: TrainConfig, progress: Progress | None = None,
-                  device: str | torch.device = "auto") -> dict[str, dict[str, torch.Tensor]]:
+                  *, device: str | torch.device = "auto") -> dict[str, dict[str, torch.Tensor]]:
     """Encoder weights of one beta-VAE per modality, trained on the units that have it."""
     network_config = config.network()
     parts = _split(X, network_config)
@@ -80,7 +80,8 @@ def pretrain_vaes(X: np.ndarray, config: TrainConfig, progress: Progress | None 
         torch.manual_seed(config.seed + 1000 * (m + 1))
         encoder = TabularNetwork(network_config).encoders[name].to(device)
         decoder = ModalityDecoder(data.shape[1], network_config.hidden,
-                                  network_config.d_latent, network_config.dropout).to(device)
+                                  network_config.d_latent,
+                                  dropout=network_config.dropout).to(device)
         params = list(encoder.parameters()) + list(decoder.parameters())
         optimiser = torch.optim.Adam(params, lr=config.vae_lr)
         for epoch in range(config.vae_epochs):
@@ -113,7 +114,7 @@ def _stratified_holdout(y: np.ndarray, fraction: float, rng: np.random.Generator
 
 
 def train_member(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray,
-                 vae_weights: dict[str, dict[str, torch.Tensor]], config: TrainConfig,
+                 *, vae_weights: dict[str, dict[str, torch.Tensor]], config: TrainConfig,
                  seed: int, device: str | torch.device = "auto") -> dict[str, torch.Tensor]:
     """One classifier: VAE-initialised encoders, class-balanced batches, modality dropout."""
     torch.manual_seed(seed)
@@ -224,7 +225,7 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
         vaes = {m: {k.split("/", 1)[1]: v for k, v in flat.items() if k.startswith(m + "/")}
                 for m in MODALITIES}
     else:
-        vaes = pretrain_vaes(pretrain, config, progress, device)
+        vaes = pretrain_vaes(pretrain, config, progress, device=device)
         if vae_path is not None:
             vae_path.parent.mkdir(parents=True, exist_ok=True)
             save_file({f"{m}/{k}": v.contiguous() for m, s in vaes.items() for k, v in s.items()},
@@ -238,7 +239,8 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
         if member_path is not None and member_path.is_file():
             member_state = load_file(member_path)
         else:
-            member_state = train_member(X, y, ~held, vaes, config, seed, device)
+            member_state = train_member(X, y, ~held, vae_weights=vaes, config=config, seed=seed,
+                                        device=device)
             if member_path is not None:
                 save_file({k: v.contiguous() for k, v in member_state.items()}, member_path)
         states.append(member_state)
@@ -274,7 +276,7 @@ def train_bundle(table: FeatureTable, config: TrainConfig, *, name: str, version
         "calibration": calibration,
         "provenance": provenance or {},
     }
-    bundle = attach(Bundle(manifest, weights))
+    bundle = attach(Bundle(manifest=manifest, weights=weights))
     features = ensemble_features(bundle, torch.from_numpy(X))  # the labelled training units
     bundle.reference = {"features": torch.from_numpy(features.astype(np.float32)),
                         "labels": torch.from_numpy(y.astype(np.int64)),
