@@ -141,6 +141,8 @@ def test_a_record_of_four_fields_must_be_keyword_only(checker):
         "positional: phy_c4.x:R is a dataclass of 4 fields; make it @dataclass(kw_only=True)"]
     assert _signature_problems(checker, "class R(typing.NamedTuple):\n" + fields) == [
         "positional: phy_c4.x:R is a NamedTuple of 4 fields; make it @dataclass(kw_only=True)"]
+    assert _signature_problems(checker, "@dataclass(kw_only=False)\nclass R:\n" + fields) == [
+        "positional: phy_c4.x:R is a dataclass of 4 fields; make it @dataclass(kw_only=True)"]
     assert _signature_problems(checker, "@dataclass(frozen=True, kw_only=True)\nclass R:\n"
                                + fields) == []
     three = "    a: int\n    b: int\n    c: int\n    d: ClassVar[int] = 0\n"
