@@ -106,7 +106,7 @@ class Worker:
         from phy_c4.explain import explain_cluster
 
         kept = self.results.get(result_id)
-        return None if kept is None else explain_cluster(*kept, cluster_id)
+        return None if kept is None else explain_cluster(*kept, cluster_id=cluster_id)
 
     def render(self, request: dict[str, Any]) -> None:
         """The C4 view's figure of a cluster as a PNG (matplotlib stays out of Phy's process),

@@ -57,4 +57,4 @@ class TableFamily(ModelFamily):
                    features: dict[int, dict[str, np.ndarray]]) -> torch.Tensor:
         columns = (np.stack([features[u.cluster_id][name] for u in units])
                    for name in INPUT_NAMES)
-        return torch.from_numpy(model_rows(*columns, bundle.spec))
+        return torch.from_numpy(model_rows(*columns, spec=bundle.spec))

@@ -72,7 +72,9 @@ class C4View(QWidget):
 
     def _rerender(self) -> None:
         if self._last is not None:
-            self.show_cluster(*self._last)
+            cluster_id, row, features, threshold, explain, render = self._last
+            self.show_cluster(cluster_id, row, features, threshold=threshold, explain=explain,
+                              render=render)
 
     def show_message(self, text: str) -> None:
         self._last = None
