@@ -163,7 +163,7 @@ def pause_test(cs_times: np.ndarray, ss_times: np.ndarray, fs: float,
     cs = _sorted_int64(cs_times)
     counts = _counts(cs, np.zeros(cs.size, dtype=np.int64), 1, times=_sorted_int64(ss_times),
                      windows=windows)
-    return _test_from_counts(*counts[0], windows)
+    return _test_from_counts(*counts[0], windows=windows)
 
 
 def _merged(cs_ids: list[int], cs_units: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -209,7 +209,7 @@ def _pause_tests(cs_units: dict[int, np.ndarray], ss_units: dict[int, np.ndarray
     for ss_id in swept:
         counts = all_counts[ss_id]
         for cs_id in candidates[ss_id]:
-            tests[cs_id, ss_id] = _test_from_counts(*counts[row[cs_id]], windows)
+            tests[cs_id, ss_id] = _test_from_counts(*counts[row[cs_id]], windows=windows)
     return tests
 
 
