@@ -68,7 +68,9 @@ MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small m
     "phy_c4/features/table_features.py": ("tests/test_contract.py",),
     "phy_c4/features/quality.py": ("tests/test_quality_fit.py",
                                    "tests/test_io.py::test_quality_filter_keeps_clean_units_and"
-                                   "_says_why_not"),
+                                   "_says_why_not",  # npyx's periods; not its 15-s e2e test:
+                                   "tests/test_npyx_e2e.py::test_npyx_periods_drop_the_last"
+                                   "_minutes_and_edge_spikes_whole_keeps_them"),
     "phy_c4/features/acg3d.py": ("tests/test_acg_dense.py", "tests/test_features_reference.py"),
     "phy_c4/features/waveform.py": ("tests/test_features_reference.py",
                                     "tests/test_features_properties.py"),
