@@ -263,3 +263,38 @@ def test_unknown_periods_are_refused_naming_the_choices():
     with pytest.raises(ValueError) as error:
         QualitySpec(periods="all")
     assert str(error.value) == "filter periods must be one of auto, npyx, whole, got 'all'"
+
+
+def test_npyx_windows_count_violations_after_their_start_spike_only():
+    """npyx's refractory count is over (t1, t2): a violating pair that starts exactly at 10 s
+    does not spoil the window starting there, which keeps the chunk [10 s, 20 s) good."""
+    times = poisson_train(20, 300, seed=11, refractory_s=0.002)
+    times = times[np.abs(times - 300_000) > 60]
+    times = np.sort(np.r_[times, 300_000, 300_015])  # 10 s and 0.5 ms later
+    result = quality_filter(times, _amplitudes(times.size), FS,
+                            QualitySpec(periods="npyx", fp_threshold=0.0))
+    seconds = times / FS
+    assert result.reason == "ok"
+    assert not result.keep[seconds < 10].any()  # the window from 0 s sees the pair
+    assert result.keep[(seconds > 10) & (seconds < 20)].all()
+
+
+def test_npyx_windows_use_the_train_rate_rounded_to_a_hundredth_of_a_hz():
+    """The rate here is 20.177 Hz, which npyx rounds to 20.18. With the threshold set to the
+    contamination of the window from 50 s computed with 20.18 Hz, that window passes (with
+    the rate unrounded, or rounded otherwise, it would not, and one window is not enough)."""
+    rng = np.random.default_rng(8)
+    times = poisson_train(20, 125, seed=8)
+    times = np.unique(np.r_[times, times[rng.random(times.size) < 0.01] + 15])  # 0.5 ms
+    seconds = times / FS
+    isis = np.diff(seconds)
+    rate = 1.0 / isis[isis <= np.quantile(isis, 0.995)].mean()
+    assert round(rate, 2) == 20.18 and round(rate, 3) == 20.177 and round(rate) == 20
+    window = seconds[(seconds > 50) & (seconds < 80)]
+    violations = int(np.sum(np.diff(window) < 0.0008))
+    threshold = violations / (2 * window.size * 0.0008) / 20.18
+    result = quality_filter(times, _amplitudes(times.size), FS,
+                            QualitySpec(periods="npyx", fp_threshold=threshold, min_good_s=10))
+    assert result.reason == "ok"
+    assert result.keep[(seconds > 50) & (seconds < 80)].all()
+    assert not result.keep[(seconds > 30) & (seconds < 50)].any()
