@@ -298,3 +298,76 @@ def test_npyx_windows_use_the_train_rate_rounded_to_a_hundredth_of_a_hz():
     assert result.reason == "ok"
     assert result.keep[(seconds > 50) & (seconds < 80)].all()
     assert not result.keep[(seconds > 30) & (seconds < 50)].any()
+
+
+@pytest.mark.parametrize("periods", PERIODS)
+def test_one_window_clean_of_violations_is_not_enough_even_when_two_fit_well(periods):
+    """Violations in [30 s, 40 s) spoil every window but the first, whose amplitudes and the
+    next disjoint window's both fit: one false-positive window, two false-negative ones."""
+    times = _two_window_train()
+    late = (times / FS >= 30) & (times / FS < 40)
+    times = np.unique(np.r_[times, times[late] + 6])  # 0.2 ms
+    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods=periods))
+    _assert_refused(result, times.size,
+                    "too much refractory violations (false positives) in every window")
+
+
+@pytest.mark.parametrize("periods", PERIODS)
+def test_one_window_that_fits_is_not_enough_even_when_two_are_clean(periods):
+    """Dense good spikes in [0, 10 s), a few to 30 s, then 10 s of half-Gaussian amplitudes
+    (half the spikes missed): the first two disjoint windows are clean, only the first fits."""
+    good = np.r_[poisson_train(40, 10, seed=1), poisson_train(0.5, 20, seed=2, start_s=10)]
+    bad = poisson_train(50, 10, seed=3, start_s=30)
+    times = np.r_[good, bad, int(61 * FS)]
+    amplitudes = np.r_[_amplitudes(good.size),
+                       30 + np.abs(np.random.default_rng(3).normal(0, 8, bad.size)), 30.0]
+    result = quality_filter(times, amplitudes, FS, QualitySpec(periods=periods))
+    _assert_refused(result, times.size, "too much missed spikes (false negatives) in every window")
+
+
+def test_whole_periods_end_with_the_chunk_of_the_last_spike():
+    """Spikes in [50 s, 59.5 s) lie in chunks 5 and 6 of 6: one window ([30 s, 60 s)) has
+    them, and no window reaches past the last chunk to count a second."""
+    times = poisson_train(40, 9.5, seed=3, start_s=50)
+    assert 59 < times[-1] / FS < 60
+    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods="whole"))
+    _assert_refused(result, times.size,
+                    "too much refractory violations (false positives) in every window")
+
+
+def test_npyx_periods_are_whole_minutes_of_60_s():
+    """A last spike at 60.5 s leaves one whole minute; at 625 s, ten, analysed to 620 s."""
+    times = np.r_[poisson_train(20, 40, seed=4), int(60.5 * FS)]
+    result = quality_filter(times, _amplitudes(times.size), FS,
+                            QualitySpec(periods="npyx", min_good_s=10))
+    assert result.reason == "ok"
+    times = np.r_[poisson_train(20, 624, seed=4), int(625 * FS)]
+    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods="npyx"))
+    seconds = times / FS
+    assert result.reason == "ok" and result.keep[(seconds > 590) & (seconds < 619)].all()
+    assert not result.keep[seconds > 620].any()
+
+
+@pytest.mark.parametrize("periods", PERIODS)
+def test_spikes_at_one_instant_pass_no_threshold(periods):
+    times = np.full(400, int(61 * FS))
+    result = quality_filter(times, _amplitudes(400), FS,
+                            QualitySpec(periods=periods, fp_threshold=1e6))
+    _assert_refused(result, 400, "too much refractory violations (false positives) in every "
+                                 "window")
+
+
+@pytest.mark.parametrize("periods", PERIODS)
+def test_float32_spike_samples_are_divided_in_float64(periods):
+    """Late in a recording float32 seconds are 61 us apart: pairs 0.83 ms apart would turn
+    into violations there (the samples themselves are exact in float32 below 2**24)."""
+    clean = poisson_train(20, 555, seed=5, refractory_s=0.002)
+    times = np.unique(np.r_[clean, clean[::20] + 25])  # 25 samples = 0.833 ms
+    assert times[-1] < 2**24
+    amplitudes = _amplitudes(times.size)
+    spec = QualitySpec(periods=periods)
+    exact = quality_filter(times, amplitudes, FS, spec)
+    single = quality_filter(times.astype(np.float32), amplitudes, FS, spec)
+    assert exact.reason == single.reason == "ok" and exact.good_seconds == single.good_seconds
+    assert exact.keep[times / FS > 520].all()
+    np.testing.assert_array_equal(single.keep, exact.keep)
