@@ -371,3 +371,15 @@ def test_float32_spike_samples_are_divided_in_float64(periods):
     assert exact.reason == single.reason == "ok" and exact.good_seconds == single.good_seconds
     assert exact.keep[times / FS > 520].all()
     np.testing.assert_array_equal(single.keep, exact.keep)
+
+
+def test_float32_amplitudes_are_fitted_in_float64():
+    """Phy's amplitudes.npy is often float32; the fit runs on float64 (as npyx's does), so no
+    float32 version of the window kernels is ever compiled."""
+    times = poisson_train(20, 100, seed=6)
+    amplitudes = _amplitudes(times.size).astype(np.float32)
+    for periods in PERIODS:
+        quality_filter(times, amplitudes, FS, QualitySpec(periods=periods))
+    for kernel in (quality._window_decisions, quality._npyx_window_decisions):
+        assert kernel.signatures and all(str(signature[1].dtype) == "float64"
+                                         for signature in kernel.signatures), kernel.signatures
