@@ -230,3 +230,85 @@ def test_rows_of_the_wrong_width_are_refused_naming_the_modality(which, name, wi
         model_rows(*parts, spec)
     assert str(error.value) == (f"{name} rows have {width - 1} values; the feature spec says "
                                 f"{width}")
+
+
+# --- survivors of the first mutation run (#26) ---
+
+def test_a_bin_that_is_not_a_whole_number_of_samples_rounds_up():
+    """At 30.03 kHz a 1-ms bin is 30.03 samples: 31, not 30."""
+    times = poisson_train(40, 20, fs=30030.0, seed=1)
+    np.testing.assert_array_equal(acg_1d(times, 30030.0), _brute_acg(times, 31, 100))
+
+
+def test_a_largest_peak_on_the_first_sample_is_windowed():
+    wave = np.r_[-3.0, np.linspace(0.1, 0.2, 89)]
+    out = table_waveform(wave, 30000.0)
+    assert out[30] == -1.0 and np.all(out[:30] == -1.0)  # padded with the first value
+    out = table_waveform(-wave, 30000.0, peak_index=0)
+    assert out[30] == -1.0
+
+
+@pytest.mark.parametrize("fs", [30520.0, 30350.0, 30010.0, 40000.0, 25000.0])
+def test_other_rates_are_the_input_interpolated_at_30_khz_from_its_peak(fs):
+    """1 ms before and 1.5 ms after the peak in input samples, rounded up (31 and 46 at
+    30.35 kHz or 30.01 kHz): enough to interpolate the whole 30-kHz window."""
+    n = 200
+    t = (np.arange(n) - 80) / fs
+    wave = np.sin(2 * np.pi * 700 * t) + 0.3 * np.cos(2 * np.pi * 1900 * t)
+    wave[80] = -4.0
+    out = table_waveform(wave, fs)
+    expected = np.interp((np.arange(75) - 30) / 30000.0, t, wave) / 4.0
+    assert out[30] == -1.0
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-12)
+
+
+def test_float32_waveforms_give_float64_windows():
+    """templates.npy is float32: its window is computed in float64 as any other."""
+    wave = _spike().astype(np.float32)
+    wave[20] = 0.123456789
+    out = table_waveform(wave, 30000.0)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, table_waveform(wave.astype(np.float64), 30000.0))
+
+
+def test_normalisation_takes_integer_counts():
+    counts = np.r_[np.arange(5)[::-1], 0, np.arange(5)]
+    np.testing.assert_array_equal(normalise_acg(counts), normalise_acg(counts.astype(float)))
+    isi = np.array([[1, 4, 0, 16], [0, 0, 0, 0]])
+    np.testing.assert_array_equal(normalise_isi(isi), normalise_isi(isi.astype(float)))
+
+
+def test_rows_of_fractions_are_normalised_like_counts():
+    """Whatever the scale (a maximum or a total below 1 included)."""
+    acg = np.r_[np.zeros(6), 0.125, 0.25, 0.5, 0.25, 0.0]
+    np.testing.assert_array_equal(normalise_acg(acg), [[0.25, 0.5, 1.0, 0.5, 0.0]])
+    isi = np.array([0.05, 0.2, 0.0, 0.05])
+    np.testing.assert_allclose(normalise_isi(isi), [[0.5, 1.0, 0.0, 0.5]], rtol=1e-15)
+
+
+def test_each_isi_row_is_normalised_on_its_own():
+    counts = np.array([[1.0, 4.0], [1.0, 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(normalise_isi(counts), [[0.5, 1.0], [1.0, 0.0], [0.0, 0.0]],
+                               rtol=1e-15)
+
+
+def test_an_empty_isi_row_is_normalised_silently_to_zeros():
+    import warnings
+
+    counts = np.array([[1.0, 4.0, 0.0], [0.0, 0.0, 0.0]])
+    junk = np.full(counts.shape, 7.0)  # numpy reuses a freed buffer of the same size
+    del junk
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "invalid value encountered in divide"
+        out = normalise_isi(counts)
+    np.testing.assert_array_equal(out[1], 0.0)
+
+
+def test_a_table_of_isi_rows_is_normalised_as_each_row_alone():
+    """Bit for bit: the training tables and a user's units may be normalised in batches of
+    any size."""
+    counts = np.random.default_rng(0).poisson(30, size=(6, 100)).astype(float)
+    counts[2] = 0.0
+    together = normalise_isi(counts)
+    for row, out in zip(counts, together, strict=True):
+        np.testing.assert_array_equal(normalise_isi(row)[0], out)
