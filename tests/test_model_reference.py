@@ -111,7 +111,7 @@ def test_the_logit_variance_is_the_diagonal_of_j_sigma_j(damping):
     from phy_c4.model.laplace import PredictiveFactors
 
     hessians = [_hessian(2, damping), _hessian(3, damping)]
-    priors = [0.5, 2.0]
+    priors = [0.3, 1.7]  # not exact in float32: the prior is used in float64
     features = np.random.default_rng(4).normal(size=(2, 5, D))
     factors = PredictiveFactors.from_hessians(hessians, priors)
     got = factors.logit_variance(torch.tensor(features, dtype=torch.float32)).numpy()
@@ -246,3 +246,52 @@ def test_calibration_checks_each_hessian_against_the_last_layer(use_layer):
     wrong = types.SimpleNamespace(n_classes=K, head_hidden=D, layer_dim=1, use_layer=True)
     with pytest.raises(ValueError, match="last layer"):
         calibrate_members(states, hessians, wrong)
+
+
+def test_npyxs_float32_hessians_are_read_in_float64():
+    import torch
+
+    from phy_c4.model.laplace import KronHessian
+
+    entry = _npyx_entry(_hessian(11))
+    entry = {"eigenvalues": [[t.float() for t in entry["eigenvalues"][0]],
+                             [entry["eigenvalues"][1][0].float()]],
+             "eigenvectors": [[t.float() for t in entry["eigenvectors"][0]],
+                              [entry["eigenvectors"][1][0].float()]],
+             "deltas": torch.tensor([0.1, 0.2])}
+    read = KronHessian.from_npyx(entry)
+    for name in ("out_values", "in_values", "bias_values", "out_vectors", "in_vectors",
+                 "bias_vectors", "deltas"):
+        assert getattr(read, name).dtype == torch.float64, name
+    del entry["deltas"]
+    assert KronHessian.from_npyx(entry).deltas.dtype == torch.float64
+
+
+def test_one_hessian_and_one_prior_per_member():
+    import types
+
+    import torch
+
+    from phy_c4.model.laplace import PredictiveFactors, calibrate_members
+
+    hessians = [_hessian(12), _hessian(13)]
+    with pytest.raises(ValueError):
+        PredictiveFactors.from_hessians(hessians, [1.0])
+    config = types.SimpleNamespace(n_classes=K, head_hidden=D, layer_dim=1, use_layer=False)
+    states = [{"fc2.weight": torch.zeros(K, D), "fc2.bias": torch.zeros(K)}] * 3
+    with pytest.raises(ValueError):
+        calibrate_members(states, hessians, config)
+
+
+def test_calibration_refuses_a_hessian_for_another_number_of_classes():
+    import types
+
+    import torch
+
+    from phy_c4.model.laplace import calibrate_members
+
+    config = types.SimpleNamespace(n_classes=K + 1, head_hidden=D, layer_dim=1, use_layer=False)
+    states = [{"fc2.weight": torch.zeros(K + 1, D), "fc2.bias": torch.zeros(K + 1)}]
+    with pytest.raises(ValueError) as error:
+        calibrate_members(states, [_hessian(14)], config)
+    assert str(error.value) == f"Hessian is for a {K} x {D} last layer, model has {K + 1} x {D}"
