@@ -176,3 +176,44 @@ def test_a_peak_outside_the_middle_60_percent_is_found_by_the_fallback():
     wave[60] = 0.05
     out = preprocess_waveform(wave)
     assert out[30] == -1.0 and out[29] == pytest.approx(-0.3) and out[31] == pytest.approx(-0.2)
+
+
+def test_float32_templates_give_float64_inputs():
+    wave = _trough().astype(np.float32)
+    out = preprocess_waveform(wave)
+    assert out.dtype == np.float64
+    np.testing.assert_array_equal(out, preprocess_waveform(wave.astype(np.float64)))
+
+
+def test_the_reference_is_the_first_peak_in_time_above_75_percent_of_the_largest():
+    t = np.arange(100)
+    trough = -2.0 * np.exp(-0.5 * ((t - 40) / 2.0) ** 2)
+    later = 1.8 * np.exp(-0.5 * ((t - 55) / 2.0) ** 2)
+    out = preprocess_waveform(trough + later, peak_sign=None)
+    assert out[30] == -1.0 and out[45] == pytest.approx(0.9, abs=1e-6)  # trough first
+    exactly = -1.0 * np.exp(-0.5 * ((t - 55) / 2.0) ** 2) + 0.75 * np.exp(
+        -0.5 * ((t - 40) / 2.0) ** 2)  # a first peak of exactly 75 %: not above it
+    out = preprocess_waveform(exactly, peak_sign=None)
+    assert out[30] == -1.0 and out[15] > 0.7
+
+
+def test_a_reference_peak_level_with_the_baseline_is_refused():
+    wave = -np.ones(90)
+    wave[10] = -0.5  # the only extremum is the -1 at 11, equal to the baseline
+    with pytest.raises(ValueError) as error:
+        preprocess_waveform(wave)
+    assert str(error.value) == "waveform's reference peak is zero after baseline removal"
+
+
+def test_local_extrema_are_strict_on_the_left_and_signed():
+    from phy_c4.features.waveform import _local_extrema
+
+    wave = np.array([0.5, -0.2, 0.6, 0.6, 0.0, -1.0, -1.0, -0.5, 0.0, -0.5, 0.0, -0.5,  # 0-11
+                     1.0, 0.2, 0.8, 0.1, -1.0, -0.2, -0.6, -0.1, -0.2, -0.4, -0.6,  # 12-22
+                     0.0, -0.5, -0.3, -0.8, 0.0, 0.5, 0.0, 0.5, 0.6, 0.3, 0.6, 0.9, 0.0])
+    inner = wave[1:-1]
+    rising = (inner > wave[:-2]) & (inner >= wave[2:]) & (inner > 0)
+    falling = (inner < wave[:-2]) & (inner <= wave[2:]) & (inner < 0)
+    expected = list(np.flatnonzero(rising | falling) + 1)
+    assert expected == [1, 2, 5, 9, 11, 12, 14, 16, 18, 22, 24, 26, 28, 31, 34]
+    assert _local_extrema(wave) == expected
