@@ -186,15 +186,19 @@ def test_float32_templates_give_float64_inputs():
 
 
 def test_the_reference_is_the_first_peak_in_time_above_75_percent_of_the_largest():
+    """Peaks in time order, whatever their sign (find_peaks gives maxima and minima apart)."""
     t = np.arange(100)
-    trough = -2.0 * np.exp(-0.5 * ((t - 40) / 2.0) ** 2)
-    later = 1.8 * np.exp(-0.5 * ((t - 55) / 2.0) ** 2)
-    out = preprocess_waveform(trough + later, peak_sign=None)
-    assert out[30] == -1.0 and out[45] == pytest.approx(0.9, abs=1e-6)  # trough first
-    exactly = -1.0 * np.exp(-0.5 * ((t - 55) / 2.0) ** 2) + 0.75 * np.exp(
-        -0.5 * ((t - 40) / 2.0) ** 2)  # a first peak of exactly 75 %: not above it
+
+    def bumps(*spec):
+        return sum(h * np.exp(-0.5 * ((t - at) / w) ** 2) for at, h, w in spec)
+
+    wave = bumps((30, -1.6, 2.0), (45, 1.7, 2.0), (60, -2.0, 3.0))
+    out = preprocess_waveform(wave, peak_sign=None)
+    assert out[30] == -1.0 and out[45] > 0.9  # the trough at 30, not the larger peak at 45
+    exactly = bumps((40, 0.75, 1.0), (55, -1.0, 1.0))  # a first peak of exactly 75 %
+    assert exactly[40] == 0.75 and exactly[55] == -1.0
     out = preprocess_waveform(exactly, peak_sign=None)
-    assert out[30] == -1.0 and out[15] > 0.7
+    assert out[30] == -1.0 and out[15] > 0.7  # not above 75 %: the trough is the reference
 
 
 def test_a_reference_peak_level_with_the_baseline_is_refused():
