@@ -221,3 +221,16 @@ def test_local_extrema_are_strict_on_the_left_and_signed():
     expected = list(np.flatnonzero(rising | falling) + 1)
     assert expected == [1, 2, 5, 9, 11, 12, 14, 16, 18, 22, 24, 26, 28, 31, 34]
     assert _local_extrema(wave) == expected
+
+
+def test_detect_peaks_ignores_the_last_20_percent_but_adds_the_repolarisation():
+    """npyx's ``detect_peaks``: the salient peak at 90 of 100 samples is cut; the trough, last
+    of the salient peaks, gets the first local maximum after it (the small bump at 70)."""
+    from phy_c4.features.waveform import detect_peaks
+
+    t = np.arange(100)
+    wave = sum(h * np.exp(-0.5 * ((t - at) / 2.0) ** 2)
+               for at, h in ((50, -2.0), (70, 0.1), (90, 1.5)))
+    assert list(detect_peaks(wave, margin=0.5, onset=0.2)) == [50, 70]
+    alone = wave - 1.5 * np.exp(-0.5 * ((t - 90) / 2.0) ** 2)  # one local maximum after it
+    assert list(detect_peaks(alone, margin=0.5, onset=0.2)) == [50, 70]
