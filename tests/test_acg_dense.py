@@ -11,11 +11,14 @@ chunks), hours of span (chunk slides) and bursts of several spikes per 1-ms bin.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from phy_c4.config import AcgSpec
 from phy_c4.features import acg_3d
 from phy_c4.features._exactsum import blas_avx512_dot, numpy_pairwise_sum
 from phy_c4.features.acg3d import acg_3d_many, acg_3d_units, quantiles_linear
@@ -193,3 +196,46 @@ def test_many_clusters_from_phys_flat_arrays():
         acg_3d_many(times, clusters[:-1], [3], FS)
     assert str(error.value) == (f"spike_times ({times.size},) and spike_clusters "
                                 f"({times.size - 1},) must be 1-D and equal")
+
+
+def test_a_quantile_halfway_between_two_rates_is_numpys_upper_form():
+    np.testing.assert_array_equal(quantiles_linear(np.array([0.1, 0.7]), [0.5]),
+                                  np.quantile([0.1, 0.7], [0.5]))  # 0.39999999999999997
+
+
+def test_the_smallest_valid_settings_are_accepted_and_zero_is_not():
+    times = poisson_train(30, 60, seed=9)
+    assert acg_3d(times, FS, n_rate_bins=1)[1].shape == (1, 2001)
+    assert acg_3d(times, FS, win_ms=0.5, bin_ms=0.1)[1].shape == (10, 5)  # 0.1 ms > 1 sample
+    assert acg_3d(times, FS, smooth_ms=0.5)[1].shape == (10, 2001)
+    with pytest.raises(ValueError, match="must be positive"):
+        acg_3d(times, FS, bin_ms=0.0)
+
+
+def test_rows_without_triggers_are_zero_and_silent():
+    import warnings
+
+    times = np.arange(3000) * 3000  # 10 Hz exactly: one rate, the other rows empty
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        edges, acg = acg_3d(times, FS)
+    assert np.all(edges == edges[0]) and np.isfinite(acg).all()
+
+
+def test_many_clusters_take_the_spec_and_min_spikes_they_are_given():
+    times = poisson_train(30, 60, seed=10)
+    clusters = np.zeros(times.size, dtype=np.int64)
+    clusters[100:] = 1
+    _, acgs, status = acg_3d_many(times, clusters, [0, 1], FS)
+    assert status[0] == "ok" and acgs.shape[1:] == (10, 2001)  # exactly 100 spikes is enough
+    _, acgs, status = acg_3d_many(times[:150], clusters[:150], [0, 1], FS, min_spikes=20,
+                                  spec=dataclasses.replace(AcgSpec(), n_rate_bins=4))
+    assert status == ["ok", "ok"] and acgs.shape == (2, 4, 2001)
+
+
+def test_units_in_any_disorder_are_sorted_first():
+    train = poisson_train(30, 60, seed=11)
+    backwards = np.r_[train[:1], train[50:], train[1:50]]  # later spikes all after the first
+    _, acgs, status = acg_3d_units([backwards, train[[5, 3]]], FS)
+    assert status == ["ok", "too few spikes: 2 < 100"]
+    np.testing.assert_array_equal(acgs[0], acg_3d(train, FS)[1])
