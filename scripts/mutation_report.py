@@ -65,10 +65,15 @@ MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small m
         "a_crash_at_any_step_of_the_commit_is_completed_by_the_next_run",
         "ctrl_c_during_the_commit_waits_for_it")),
     "phy_c4/plugin/labels.py": ("tests/test_plugin_labels.py", "tests/test_plugin.py"),
-    "phy_c4/features/table_features.py": ("tests/test_contract.py",),
+    "phy_c4/features/table_features.py": (  # not test_contract.py: 70 s a mutant (surrogate)
+        "tests/test_table_features.py", *(f"tests/test_training.py::test_{name}" for name in (
+            "acg_1d_has_the_tables_conventions", "isi_histogram_has_the_tables_conventions",
+            "table_waveform_alignment_and_scale"))),
     "phy_c4/features/quality.py": ("tests/test_quality_fit.py",
                                    "tests/test_io.py::test_quality_filter_keeps_clean_units_and"
-                                   "_says_why_not"),
+                                   "_says_why_not",  # npyx's periods; not its 15-s e2e test:
+                                   "tests/test_npyx_e2e.py::test_npyx_periods_drop_the_last"
+                                   "_minutes_and_edge_spikes_whole_keeps_them"),
     "phy_c4/features/acg3d.py": ("tests/test_acg_dense.py", "tests/test_features_reference.py"),
     "phy_c4/features/waveform.py": ("tests/test_features_reference.py",
                                     "tests/test_features_properties.py"),

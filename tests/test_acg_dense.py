@@ -11,12 +11,19 @@ chunks), hours of span (chunk slides) and bursts of several spikes per 1-ms bin.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from phy_c4.config import AcgSpec
 from phy_c4.features import acg_3d
 from phy_c4.features._exactsum import blas_avx512_dot, numpy_pairwise_sum
+from phy_c4.features.acg3d import acg_3d_many, acg_3d_units, quantiles_linear
+from phy_c4.features.validation import TooFewSpikesError
+from tests.conftest import poisson_train
 
 FS = 30000.0
 SAMPLES_PER_BIN = 30  # 1-ms bins at 30 kHz
@@ -112,3 +119,123 @@ def test_rows_follow_npyx_rule_for_edges_in_any_order():
             acg = np.nan_to_num(counts / triggers[:, None])
         acg[:, HALF_WINDOW] = 0.0
         assert np.array_equal(acg, dense_acg_3d(times, edges=edges)[1])
+
+
+# --- the Python around the kernels: quantiles, window, checks, many units (#26) ---
+
+def test_quantiles_are_numpys_linear_quantiles_bit_for_bit():
+    rng = np.random.default_rng(0)
+    levels = np.r_[0.0, np.linspace(0, 1, 12)[1:-1], 0.5, 0.25, 1.0]
+    for n in (1, 2, 3, 7, 10, 101, 1000):
+        values = rng.gamma(2.0, 10.0, n).round(rng.integers(0, 3))
+        np.testing.assert_array_equal(quantiles_linear(values, levels),
+                                      np.quantile(values, levels))
+    values = rng.permutation(np.arange(11.0))  # gammas of exactly 0.5 and the ends
+    np.testing.assert_array_equal(quantiles_linear(values, [0.0, 0.05, 0.15, 0.95, 1.0]),
+                                  np.quantile(values, [0.0, 0.05, 0.15, 0.95, 1.0]))
+
+
+@pytest.mark.parametrize("option, value", [("win_ms", 0.0), ("bin_ms", -1.0),
+                                           ("smooth_ms", 0.0)])
+def test_window_bin_and_smoothing_must_be_positive(option, value):
+    times = poisson_train(20, 30, seed=1)
+    with pytest.raises(ValueError) as error:
+        acg_3d(times, FS, **{option: value})
+    assert str(error.value) == "win_ms, bin_ms and smooth_ms must be positive"
+    with pytest.raises(ValueError) as error:
+        acg_3d(times, FS, n_rate_bins=0)
+    assert str(error.value) == "n_rate_bins must be at least 1"
+
+
+def test_the_window_has_an_odd_number_of_lags_and_bins_are_at_least_one_sample():
+    times = poisson_train(30, 60, seed=2)
+    for win_ms, n_lags in ((100.0, 101), (101.0, 101), (102.0, 103)):
+        edges, acg = acg_3d(times, FS, win_ms=win_ms, n_rate_bins=4)
+        assert edges.shape == (4,) and acg.shape == (4, n_lags)
+        assert np.all(acg[:, n_lags // 2] == 0.0)
+    fine = acg_3d(times, FS, win_ms=10.0, bin_ms=0.001)[1]  # clipped to one sample
+    np.testing.assert_array_equal(fine, acg_3d(times, FS, win_ms=10.0, bin_ms=1000 / FS)[1])
+    assert fine.shape == (10, 2 * int(5.0 / (1000 / FS)) + 1)
+
+
+def test_a_unit_needs_min_spikes():
+    times = poisson_train(30, 60, seed=3)
+    acg_3d(times[:100], FS)
+    with pytest.raises(TooFewSpikesError):
+        acg_3d(times[:99], FS)
+    acg_3d(times[:20], FS, min_spikes=20)
+
+
+def test_many_units_in_any_order_with_duplicates_or_too_few_spikes():
+    trains = [poisson_train(rate, 60, seed=seed) for seed, rate in ((4, 30), (5, 8), (6, 50))]
+    shuffled = np.random.default_rng(0).permutation(np.r_[trains[1], trains[1][:50]])
+    units = [trains[0], shuffled, np.array([], dtype=np.int64), trains[2][:99], trains[2]]
+    for n_jobs in (1, 2):
+        edges, acgs, status = acg_3d_units(units, FS, n_jobs=n_jobs)
+        assert status == ["ok", "ok", "no spikes", "too few spikes: 99 < 100", "ok"]
+        assert edges.shape == (5, 10) and acgs.shape == (5, 10, 2001)
+        for i, train in ((0, trains[0]), (1, trains[1]), (4, trains[2])):
+            expected_edges, expected = acg_3d(train, FS)
+            np.testing.assert_array_equal(edges[i], expected_edges)
+            np.testing.assert_array_equal(acgs[i], expected)
+        assert np.isnan(edges[2:4]).all() and np.isnan(acgs[2:4]).all()
+    edges, acgs, status = acg_3d_units(units[3:4], FS, min_spikes=99)
+    assert status == ["ok"]
+
+
+def test_many_clusters_from_phys_flat_arrays():
+    trains = {7: poisson_train(30, 60, seed=7), 3: poisson_train(10, 60, seed=8)}
+    times = np.concatenate(list(trains.values()))
+    clusters = np.concatenate([np.full(t.size, c) for c, t in trains.items()])
+    order = np.argsort(times, kind="stable")
+    _, acgs, status = acg_3d_many(times[order], clusters[order], [3, 9, 7], FS)
+    assert status == ["ok", "no spikes", "ok"]
+    for i, cluster in ((0, 3), (2, 7)):
+        np.testing.assert_array_equal(acgs[i], acg_3d(trains[cluster], FS)[1])
+    with pytest.raises(ValueError) as error:
+        acg_3d_many(times, clusters[:-1], [3], FS)
+    assert str(error.value) == (f"spike_times ({times.size},) and spike_clusters "
+                                f"({times.size - 1},) must be 1-D and equal")
+
+
+def test_a_quantile_halfway_between_two_rates_is_numpys_upper_form():
+    np.testing.assert_array_equal(quantiles_linear(np.array([0.1, 0.7]), [0.5]),
+                                  np.quantile([0.1, 0.7], [0.5]))  # 0.39999999999999997
+
+
+def test_the_smallest_valid_settings_are_accepted_and_zero_is_not():
+    times = poisson_train(30, 60, seed=9)
+    assert acg_3d(times, FS, n_rate_bins=1)[1].shape == (1, 2001)
+    assert acg_3d(times, FS, win_ms=0.5, bin_ms=0.1)[1].shape == (10, 5)  # 0.1 ms > 1 sample
+    assert acg_3d(times, FS, smooth_ms=0.5)[1].shape == (10, 2001)
+    with pytest.raises(ValueError, match="must be positive"):
+        acg_3d(times, FS, bin_ms=0.0)
+
+
+def test_rows_without_triggers_are_zero_and_silent():
+    import warnings
+
+    times = np.arange(3000) * 3000  # 10 Hz exactly: one rate, the other rows empty
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        edges, acg = acg_3d(times, FS)
+    assert np.all(edges == edges[0]) and np.isfinite(acg).all()
+
+
+def test_many_clusters_take_the_spec_and_min_spikes_they_are_given():
+    times = poisson_train(30, 60, seed=10)
+    clusters = np.zeros(times.size, dtype=np.int64)
+    clusters[100:] = 1
+    _, acgs, status = acg_3d_many(times, clusters, [0, 1], FS)
+    assert status[0] == "ok" and acgs.shape[1:] == (10, 2001)  # exactly 100 spikes is enough
+    _, acgs, status = acg_3d_many(times[:150], clusters[:150], [0, 1], FS, min_spikes=20,
+                                  spec=dataclasses.replace(AcgSpec(), n_rate_bins=4))
+    assert status == ["ok", "ok"] and acgs.shape == (2, 4, 2001)
+
+
+def test_units_in_any_disorder_are_sorted_first():
+    train = poisson_train(30, 60, seed=11)
+    backwards = np.r_[train[:1], train[50:], train[1:50]]  # later spikes all after the first
+    _, acgs, status = acg_3d_units([backwards, train[[5, 3]]], FS)
+    assert status == ["ok", "too few spikes: 2 < 100"]
+    np.testing.assert_array_equal(acgs[0], acg_3d(train, FS)[1])

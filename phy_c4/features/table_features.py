@@ -20,6 +20,8 @@ the table-feature networks read, for training tables and for a user's units alik
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 
@@ -86,8 +88,10 @@ def table_waveform(waveform: np.ndarray, fs: float, peak_index: int | None = Non
     peak = int(np.argmax(np.abs(wave))) if peak_index is None else int(peak_index)
     if not 0 <= peak < wave.size:
         raise ValueError(f"peak index {peak} is outside the {wave.size}-sample waveform")
-    before = int(round(spec.before_ms * fs / 1000.0))
-    after = int(round(spec.after_ms * fs / 1000.0))
+    # Rounded up: enough input samples to interpolate the whole window at any rate (rounded
+    # down, at 30.35 kHz say, its first or last sample would fall outside and be clamped).
+    before = math.ceil(spec.before_ms * fs / 1000.0)
+    after = math.ceil(spec.after_ms * fs / 1000.0)
     padded = np.pad(wave, (before, after), mode="edge")
     window = padded[peak : peak + before + after]  # peak at index `before`
     if fs != spec.fs:
