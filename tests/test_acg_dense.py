@@ -188,12 +188,12 @@ def test_many_clusters_from_phys_flat_arrays():
     times = np.concatenate(list(trains.values()))
     clusters = np.concatenate([np.full(t.size, c) for c, t in trains.items()])
     order = np.argsort(times, kind="stable")
-    _, acgs, status = acg_3d_many(times[order], clusters[order], [3, 9, 7], FS)
+    _, acgs, status = acg_3d_many(times[order], clusters[order], [3, 9, 7], fs=FS)
     assert status == ["ok", "no spikes", "ok"]
     for i, cluster in ((0, 3), (2, 7)):
         np.testing.assert_array_equal(acgs[i], acg_3d(trains[cluster], FS)[1])
     with pytest.raises(ValueError) as error:
-        acg_3d_many(times, clusters[:-1], [3], FS)
+        acg_3d_many(times, clusters[:-1], [3], fs=FS)
     assert str(error.value) == (f"spike_times ({times.size},) and spike_clusters "
                                 f"({times.size - 1},) must be 1-D and equal")
 
@@ -226,9 +226,9 @@ def test_many_clusters_take_the_spec_and_min_spikes_they_are_given():
     times = poisson_train(30, 60, seed=10)
     clusters = np.zeros(times.size, dtype=np.int64)
     clusters[100:] = 1
-    _, acgs, status = acg_3d_many(times, clusters, [0, 1], FS)
+    _, acgs, status = acg_3d_many(times, clusters, [0, 1], fs=FS)
     assert status[0] == "ok" and acgs.shape[1:] == (10, 2001)  # exactly 100 spikes is enough
-    _, acgs, status = acg_3d_many(times[:150], clusters[:150], [0, 1], FS, min_spikes=20,
+    _, acgs, status = acg_3d_many(times[:150], clusters[:150], [0, 1], fs=FS, min_spikes=20,
                                   spec=dataclasses.replace(AcgSpec(), n_rate_bins=4))
     assert status == ["ok", "ok"] and acgs.shape == (2, 4, 2001)
 

@@ -68,7 +68,9 @@ def _hessian(seed: int = 0, damping: bool = False):
     rng = np.random.default_rng(seed)
     q = [np.linalg.qr(rng.normal(size=(n, n)))[0] for n in (K, D, K)]
     values = [rng.uniform(0.5, 3.0, n) for n in (K, D, K)]
-    return KronHessian(*(torch.tensor(v) for v in values), *(torch.tensor(m) for m in q),
+    names = ("out_values", "in_values", "bias_values", "out_vectors", "in_vectors",
+             "bias_vectors")
+    return KronHessian(**dict(zip(names, (torch.tensor(a) for a in (*values, *q)), strict=True)),
                        deltas=torch.tensor([0.3, 0.7], dtype=torch.float64), damping=damping)
 
 
@@ -100,7 +102,7 @@ def test_the_marginal_likelihood_is_laplace_torchs_with_dense_determinants(dampi
     expected = 0.5 * (np.linalg.slogdet(weight)[1] + np.linalg.slogdet(bias)[1]
                       - n_params * np.log(prior) + prior * theta_sq)
     got = neg_log_marglik(hessian, torch.tensor(theta_sq, dtype=torch.float64), n_params,
-                          torch.tensor(prior, dtype=torch.float64))
+                          prior=torch.tensor(prior, dtype=torch.float64))
     assert float(got) == pytest.approx(expected, rel=1e-12)
 
 
@@ -157,7 +159,7 @@ def test_the_prior_precision_is_adam_on_its_log_for_100_steps_from_1():
     optimizer = torch.optim.Adam([log_prior], lr=0.1)
     for _ in range(100):
         optimizer.zero_grad()
-        neg_log_marglik(hessian, theta_sq, K * D + K, log_prior.exp()).backward()
+        neg_log_marglik(hessian, theta_sq, K * D + K, prior=log_prior.exp()).backward()
         optimizer.step()
     assert fit_prior_precision(hessian, weight, bias) == float(log_prior.detach().exp())
     assert fit_prior_precision(hessian, weight, bias, steps=0) == 1.0

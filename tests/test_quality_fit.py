@@ -114,7 +114,7 @@ def test_whole_periods_keep_what_phy_c4_0_1s_window_loop_keeps(example_dir):
     for cluster_id in recording.cluster_ids:
         spikes = recording.spikes_of(int(cluster_id))
         times, amplitudes = recording.spike_times[spikes], recording.amplitudes[spikes]
-        ours = quality_filter(times, amplitudes, recording.fs, QualitySpec(periods="whole"))
+        ours = quality_filter(times, amplitudes, recording.fs, spec=QualitySpec(periods="whole"))
         reference = quality_filter_reference(times, amplitudes, recording.fs)
         assert ours.reason == reference.reason
         assert ours.good_seconds == reference.good_seconds
@@ -126,7 +126,7 @@ def test_whole_periods_keep_what_phy_c4_0_1s_window_loop_keeps(example_dir):
 @pytest.mark.parametrize("periods", PERIODS)
 def test_a_unit_with_one_passing_window_is_refused(periods):
     times = _one_window_train()
-    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods=periods))
+    result = quality_filter(times, _amplitudes(times.size), FS, spec=QualitySpec(periods=periods))
     _assert_refused(result, times.size,
                     "too much refractory violations (false positives) in every window")
 
@@ -134,7 +134,7 @@ def test_a_unit_with_one_passing_window_is_refused(periods):
 @pytest.mark.parametrize("periods", PERIODS)
 def test_two_passing_windows_are_enough_but_40_s_of_good_data_is_not(periods):
     times = _two_window_train()
-    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods=periods))
+    result = quality_filter(times, _amplitudes(times.size), FS, spec=QualitySpec(periods=periods))
     assert 39 < result.good_seconds < 40
     _assert_refused(result, times.size, "only 40 s of good data (needs > 180 s)",
                     result.good_seconds)
@@ -144,7 +144,7 @@ def test_two_passing_windows_are_enough_but_40_s_of_good_data_is_not(periods):
 def test_clean_spikes_with_truncated_amplitudes_are_refused_for_missed_spikes(periods):
     times = _two_window_train()
     result = quality_filter(times, _truncated_amplitudes(times.size), FS,
-                            QualitySpec(periods=periods))
+                            spec=QualitySpec(periods=periods))
     _assert_refused(result, times.size, "too much missed spikes (false negatives) in every window")
 
 
@@ -152,12 +152,12 @@ def test_clean_spikes_with_truncated_amplitudes_are_refused_for_missed_spikes(pe
 def test_good_data_must_last_longer_than_min_good_s(periods):
     times = _two_window_train()
     amplitudes = _amplitudes(times.size)
-    seconds = quality_filter(times, amplitudes, FS, QualitySpec(periods=periods)).good_seconds
+    seconds = quality_filter(times, amplitudes, FS, spec=QualitySpec(periods=periods)).good_seconds
     exactly = quality_filter(times, amplitudes, FS,
-                             QualitySpec(periods=periods, min_good_s=seconds))
+                             spec=QualitySpec(periods=periods, min_good_s=seconds))
     _assert_refused(exactly, times.size, "only 40 s of good data (needs > 40 s)", seconds)
     longer = quality_filter(times, amplitudes, FS,
-                            QualitySpec(periods=periods, min_good_s=seconds - 1e-6))
+                            spec=QualitySpec(periods=periods, min_good_s=seconds - 1e-6))
     assert longer.reason == "ok" and longer.good_seconds == seconds
     in_the_windows = times / FS < 40
     assert longer.keep.dtype == bool and not longer.keep[~in_the_windows].any()
@@ -167,7 +167,7 @@ def test_good_data_must_last_longer_than_min_good_s(periods):
 @pytest.mark.parametrize("periods", PERIODS)
 def test_exactly_min_spikes_is_too_few(periods):
     times = poisson_train(20, 100, seed=6)[:300]
-    result = quality_filter(times, _amplitudes(300), FS, QualitySpec(periods=periods))
+    result = quality_filter(times, _amplitudes(300), FS, spec=QualitySpec(periods=periods))
     _assert_refused(result, 300, "too few spikes for the quality filter (300 <= 300)")
 
 
@@ -176,7 +176,7 @@ def test_one_amplitude_per_spike_is_required(periods):
     times = poisson_train(20, 100, seed=6)
     for amplitudes in (None, _amplitudes(times.size - 1)):
         with pytest.raises(ValueError, match=r"^quality filter needs one amplitude per spike$"):
-            quality_filter(times, amplitudes, FS, QualitySpec(periods=periods))
+            quality_filter(times, amplitudes, FS, spec=QualitySpec(periods=periods))
 
 
 @pytest.mark.parametrize("periods", PERIODS)
@@ -184,8 +184,8 @@ def test_integer_amplitudes_are_filtered_as_floats(periods):
     times = poisson_train(20, 400, seed=4)
     amplitudes = np.round(_amplitudes(times.size)).astype(np.int64)
     spec = QualitySpec(periods=periods)
-    ints = quality_filter(times, amplitudes, FS, spec)
-    floats = quality_filter(times, amplitudes.astype(np.float64), FS, spec)
+    ints = quality_filter(times, amplitudes, FS, spec=spec)
+    floats = quality_filter(times, amplitudes.astype(np.float64), FS, spec=spec)
     assert ints.reason == floats.reason == "ok" and ints.good_seconds == floats.good_seconds
     np.testing.assert_array_equal(ints.keep, floats.keep)
 
@@ -197,14 +197,15 @@ def test_an_interval_just_under_the_refractory_period_is_a_violation(periods):
     for gap, reason in ((1599, "too much refractory violations (false positives) in every "
                                "window"), (1601, "ok")):
         times = np.unique(np.r_[clean, clean[::20] + gap])
-        result = quality_filter(times, _amplitudes(times.size), fs, QualitySpec(periods=periods))
+        result = quality_filter(times, _amplitudes(times.size), fs,
+                                spec=QualitySpec(periods=periods))
         assert result.reason == reason, gap
 
 
 @pytest.mark.parametrize("periods", PERIODS)
 def test_spikes_at_one_instant_have_no_rate_and_no_passing_window(periods):
     times = np.full(400, int(61 * FS))
-    result = quality_filter(times, _amplitudes(400), FS, QualitySpec(periods=periods))
+    result = quality_filter(times, _amplitudes(400), FS, spec=QualitySpec(periods=periods))
     _assert_refused(result, 400, "too much refractory violations (false positives) in every "
                                  "window")
 
@@ -213,7 +214,7 @@ def test_spikes_at_one_instant_have_no_rate_and_no_passing_window(periods):
 def test_regular_intervals_all_count_in_the_rate(periods):
     """Every interval equal: none is above the 99.5 % quantile, so none is dropped."""
     times = np.arange(2400) * 3750  # 0.125 s apart, exactly
-    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods=periods))
+    result = quality_filter(times, _amplitudes(times.size), FS, spec=QualitySpec(periods=periods))
     assert result.reason == "ok" and result.keep.mean() > 0.8
 
 
@@ -222,14 +223,14 @@ def test_a_spike_exactly_on_a_chunk_boundary_starts_the_next_chunk():
     times = np.r_[poisson_train(12, 40, seed=2), poisson_train(1, 10, seed=3, start_s=40)[:10],
                   int(60 * FS)]
     result = quality_filter(times, _amplitudes(times.size), FS,
-                            QualitySpec(periods="whole", min_good_s=10))
+                            spec=QualitySpec(periods="whole", min_good_s=10))
     assert result.reason == "ok"
     assert result.keep[:-1].all() and not result.keep[-1]
 
 
 def test_npyx_periods_need_a_whole_minute_before_the_last_spike():
     times = np.r_[poisson_train(20, 50, seed=7), int(59.4 * FS)]
-    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods="npyx"))
+    result = quality_filter(times, _amplitudes(times.size), FS, spec=QualitySpec(periods="npyx"))
     _assert_refused(result, times.size,
                     "no whole minute before the last spike (59 s) to analyse")
 
@@ -238,7 +239,7 @@ def test_npyx_periods_with_one_window_refuse_for_its_violations_not_for_the_peri
     """60-s chunks: 100 s of spikes analyse one 180-s window, and one window is not enough."""
     times = poisson_train(20, 100, seed=8)
     result = quality_filter(times, _amplitudes(times.size), FS,
-                            QualitySpec(periods="npyx", chunk_s=60.0))
+                            spec=QualitySpec(periods="npyx", chunk_s=60.0))
     _assert_refused(result, times.size,
                     "too much refractory violations (false positives) in every window")
 
@@ -272,7 +273,7 @@ def test_npyx_windows_count_violations_after_their_start_spike_only():
     times = times[np.abs(times - 300_000) > 60]
     times = np.sort(np.r_[times, 300_000, 300_015])  # 10 s and 0.5 ms later
     result = quality_filter(times, _amplitudes(times.size), FS,
-                            QualitySpec(periods="npyx", fp_threshold=0.0))
+                            spec=QualitySpec(periods="npyx", fp_threshold=0.0))
     seconds = times / FS
     assert result.reason == "ok"
     assert not result.keep[seconds < 10].any()  # the window from 0 s sees the pair
@@ -294,7 +295,7 @@ def test_npyx_windows_use_the_train_rate_rounded_to_a_hundredth_of_a_hz():
     violations = int(np.sum(np.diff(window) < 0.0008))
     threshold = violations / (2 * window.size * 0.0008) / 20.18
     result = quality_filter(times, _amplitudes(times.size), FS,
-                            QualitySpec(periods="npyx", fp_threshold=threshold, min_good_s=10))
+                            spec=QualitySpec(periods="npyx", fp_threshold=threshold, min_good_s=10))
     assert result.reason == "ok"
     assert result.keep[(seconds > 50) & (seconds < 80)].all()
     assert not result.keep[(seconds > 30) & (seconds < 50)].any()
@@ -307,7 +308,7 @@ def test_one_window_clean_of_violations_is_not_enough_even_when_two_fit_well(per
     times = _two_window_train()
     late = (times / FS >= 30) & (times / FS < 40)
     times = np.unique(np.r_[times, times[late] + 6])  # 0.2 ms
-    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods=periods))
+    result = quality_filter(times, _amplitudes(times.size), FS, spec=QualitySpec(periods=periods))
     _assert_refused(result, times.size,
                     "too much refractory violations (false positives) in every window")
 
@@ -321,7 +322,7 @@ def test_one_window_that_fits_is_not_enough_even_when_two_are_clean(periods):
     times = np.r_[good, bad, int(61 * FS)]
     amplitudes = np.r_[_amplitudes(good.size),
                        30 + np.abs(np.random.default_rng(3).normal(0, 8, bad.size)), 30.0]
-    result = quality_filter(times, amplitudes, FS, QualitySpec(periods=periods))
+    result = quality_filter(times, amplitudes, FS, spec=QualitySpec(periods=periods))
     _assert_refused(result, times.size, "too much missed spikes (false negatives) in every window")
 
 
@@ -330,7 +331,7 @@ def test_whole_periods_end_with_the_chunk_of_the_last_spike():
     them, and no window reaches past the last chunk to count a second."""
     times = poisson_train(40, 9.5, seed=3, start_s=50)
     assert 59 < times[-1] / FS < 60
-    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods="whole"))
+    result = quality_filter(times, _amplitudes(times.size), FS, spec=QualitySpec(periods="whole"))
     _assert_refused(result, times.size,
                     "too much refractory violations (false positives) in every window")
 
@@ -339,10 +340,10 @@ def test_npyx_periods_are_whole_minutes_of_60_s():
     """A last spike at 60.5 s leaves one whole minute; at 625 s, ten, analysed to 620 s."""
     times = np.r_[poisson_train(20, 40, seed=4), int(60.5 * FS)]
     result = quality_filter(times, _amplitudes(times.size), FS,
-                            QualitySpec(periods="npyx", min_good_s=10))
+                            spec=QualitySpec(periods="npyx", min_good_s=10))
     assert result.reason == "ok"
     times = np.r_[poisson_train(20, 624, seed=4), int(625 * FS)]
-    result = quality_filter(times, _amplitudes(times.size), FS, QualitySpec(periods="npyx"))
+    result = quality_filter(times, _amplitudes(times.size), FS, spec=QualitySpec(periods="npyx"))
     seconds = times / FS
     assert result.reason == "ok" and result.keep[(seconds > 590) & (seconds < 619)].all()
     assert not result.keep[seconds > 620].any()
@@ -352,7 +353,7 @@ def test_npyx_periods_are_whole_minutes_of_60_s():
 def test_spikes_at_one_instant_pass_no_threshold(periods):
     times = np.full(400, int(61 * FS))
     result = quality_filter(times, _amplitudes(400), FS,
-                            QualitySpec(periods=periods, fp_threshold=1e6))
+                            spec=QualitySpec(periods=periods, fp_threshold=1e6))
     _assert_refused(result, 400, "too much refractory violations (false positives) in every "
                                  "window")
 
@@ -366,8 +367,8 @@ def test_float32_spike_samples_are_divided_in_float64(periods):
     assert times[-1] < 2**24
     amplitudes = _amplitudes(times.size)
     spec = QualitySpec(periods=periods)
-    exact = quality_filter(times, amplitudes, FS, spec)
-    single = quality_filter(times.astype(np.float32), amplitudes, FS, spec)
+    exact = quality_filter(times, amplitudes, FS, spec=spec)
+    single = quality_filter(times.astype(np.float32), amplitudes, FS, spec=spec)
     assert exact.reason == single.reason == "ok" and exact.good_seconds == single.good_seconds
     assert exact.keep[times / FS > 520].all()
     np.testing.assert_array_equal(single.keep, exact.keep)
@@ -379,7 +380,7 @@ def test_float32_amplitudes_are_fitted_in_float64():
     times = poisson_train(20, 100, seed=6)
     amplitudes = _amplitudes(times.size).astype(np.float32)
     for periods in PERIODS:
-        quality_filter(times, amplitudes, FS, QualitySpec(periods=periods))
+        quality_filter(times, amplitudes, FS, spec=QualitySpec(periods=periods))
     for kernel in (quality._window_decisions, quality._npyx_window_decisions):
         assert kernel.signatures and all(str(signature[1].dtype) == "float64"
                                          for signature in kernel.signatures), kernel.signatures

@@ -191,19 +191,19 @@ def _rows(n: int = 2):
 
 def test_model_rows_are_waveform_then_normalised_acg_and_isi_then_flags():
     spec, waveform, acg, isi = _rows()
-    rows = model_rows(waveform, acg, isi, spec)
+    rows = model_rows(waveform, acg, isi, spec=spec)
     assert rows.dtype == np.float32 and rows.shape == (2, 75 + 100 + 100 + 3)
     expected = np.concatenate([waveform, normalise_acg(acg), normalise_isi(isi),
                                np.ones((2, 3))], axis=1).astype(np.float32)
     np.testing.assert_array_equal(rows, expected)
-    np.testing.assert_array_equal(model_rows(waveform[0], acg[0], isi[0], spec), expected[:1])
+    np.testing.assert_array_equal(model_rows(waveform[0], acg[0], isi[0], spec=spec), expected[:1])
 
 
 def test_a_missing_modality_is_zeroed_with_its_flag():
     spec, waveform, acg, isi = _rows()
     acg[0, 3] = np.nan
     isi[1] = 0.0
-    rows = model_rows(waveform, acg, isi, spec)
+    rows = model_rows(waveform, acg, isi, spec=spec)
     assert np.isfinite(rows).all()
     np.testing.assert_array_equal(rows[0, 75:175], 0.0)
     np.testing.assert_array_equal(rows[0, -3:], [1, 0, 1])
@@ -215,7 +215,7 @@ def test_a_missing_modality_is_zeroed_with_its_flag():
 def test_a_modality_the_model_was_not_trained_on_is_hidden():
     spec, waveform, acg, isi = _rows()
     spec = dataclasses.replace(spec, modalities=("waveform", "isi"))
-    rows = model_rows(waveform, acg, isi, spec)
+    rows = model_rows(waveform, acg, isi, spec=spec)
     np.testing.assert_array_equal(rows[:, 75:175], 0.0)
     np.testing.assert_array_equal(rows[:, -3:], [[1, 0, 1], [1, 0, 1]])
     np.testing.assert_array_equal(rows[:, :75], waveform.astype(np.float32))
@@ -227,7 +227,7 @@ def test_rows_of_the_wrong_width_are_refused_naming_the_modality(which, name, wi
     spec, *parts = _rows()
     parts[which] = parts[which][:, :-1]
     with pytest.raises(ValueError) as error:
-        model_rows(*parts, spec)
+        model_rows(*parts, spec=spec)
     assert str(error.value) == (f"{name} rows have {width - 1} values; the feature spec says "
                                 f"{width}")
 
