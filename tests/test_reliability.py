@@ -324,7 +324,17 @@ def test_a_crash_at_any_step_of_the_commit_is_completed_by_the_next_run(tmp_path
         assert not (folder / ".phy_c4" / "journal.json").exists()
 
 
-def test_ctrl_c_during_the_commit_waits_for_it(tmp_path, monkeypatch):
+@pytest.fixture
+def python_sigint():
+    """Python's own SIGINT handler, whatever this process inherited: a shell that starts a job
+    in the background (``make mutate &``) ignores SIGINT in it, so an os.kill(SIGINT) would do
+    nothing (mutmut's stats run failed on the Ctrl-C test for this reason)."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
+
+
+def test_ctrl_c_during_the_commit_waits_for_it(tmp_path, monkeypatch, python_sigint):
     """SIGINT at each file operation of a run: before the commit the old set stays, from the
     journal on the commit completes; then the interrupt is raised."""
     steps = _count_commit_steps(tmp_path)
