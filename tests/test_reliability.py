@@ -12,6 +12,7 @@ import signal
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -387,3 +388,72 @@ def test_two_concurrent_processes_leave_one_complete_set(example_copy):
     assert threshold_of(example_copy) in {1.0, 1e6} and {1.0, 1e6} <= thresholds | {
         threshold_of(example_copy)}
     assert sorter_files(example_copy)  # the fixture's teardown compares them
+
+
+# --- publish.py details a mutation run found unpinned ------------------------------------------
+
+
+def test_the_interrupt_after_a_commit_says_which_signal_and_that_the_results_are_in():
+    from phy_c4.io.publish import InterruptedAfterCommitError
+
+    error = InterruptedAfterCommitError(15, Path("/data/rec1"))
+    assert str(error) == "signal 15 (after the results in /data/rec1 were committed)"
+    assert (error.signum, error.folder) == (15, Path("/data/rec1"))
+    assert isinstance(error, KeyboardInterrupt)  # ends the run as Ctrl-C does
+
+
+def test_a_commit_is_pending_exactly_while_its_journal_is_there(tmp_path):
+    from phy_c4.io.publish import pending_commit
+
+    assert not pending_commit(tmp_path)
+    (tmp_path / ".phy_c4").mkdir()
+    (tmp_path / ".phy_c4" / "journal.json").write_text("{}")
+    assert pending_commit(str(tmp_path))  # a str folder too
+    with folder_lock(tmp_path):
+        recover(tmp_path)  # "{}" is no journal: set aside
+    assert not pending_commit(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["a/b", "", ".", "..", 3])
+def test_a_journal_naming_a_file_outside_the_folder_is_set_aside_not_followed(tmp_path, caplog,
+                                                                              name):
+    """A hand-edited or foreign journal could name ``..`` or a path: never moved, set aside."""
+    journal = tmp_path / ".phy_c4" / "journal.json"
+    journal.parent.mkdir()
+    journal.write_text(json.dumps({"run": "r", "staging": "no-such-staging", "backup": None,
+                                   "replace": ["cluster_c4_type.tsv", name], "retire": []}))
+    with folder_lock(tmp_path):
+        assert recover(tmp_path) is False
+    assert not journal.exists() and "not a phy_c4 journal" in caplog.text
+
+
+def test_a_well_formed_journal_with_dotted_names_is_followed(tmp_path):
+    journal = tmp_path / ".phy_c4" / "journal.json"
+    journal.parent.mkdir()
+    (tmp_path / "staged").mkdir()
+    (tmp_path / "staged" / "cluster_c4_type.tsv").write_text("cluster_id\tc4_type\n0\tGoC\n")
+    journal.write_text(json.dumps({"run": "r", "staging": "staged", "backup": None,
+                                   "replace": ["cluster_c4_type.tsv"], "retire": []}))
+    with folder_lock(tmp_path):
+        assert recover(tmp_path) is True
+    assert read_cluster_column(tmp_path / "cluster_c4_type.tsv") == {0: "GoC"}
+    assert not journal.exists() and not (tmp_path / "staged").exists()
+
+
+@pytest.mark.parametrize(("text", "problem"), [("[1, 2]", "not a phy_c4 journal"),
+                                               ("{'run':", "JSONDecodeError: ")])
+def test_the_warning_names_the_journal_the_problem_and_where_it_was_put(tmp_path, caplog, text,
+                                                                        problem):
+    import re
+
+    journal = tmp_path / ".phy_c4" / "journal.json"
+    journal.parent.mkdir()
+    journal.write_text(text)
+    with folder_lock(tmp_path):
+        recover(tmp_path)
+    (aside,) = journal.parent.glob("journal.json.*")
+    assert re.fullmatch(r"journal\.json\.unreadable-\d{8}-\d{6}", aside.name), aside.name
+    assert aside.read_text() == text  # kept as it was, for the curator to look at
+    (message,) = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert message.startswith(f"{journal} could not be read ({problem}")
+    assert f"set aside as {aside.name}" in message and str(tmp_path) in message
