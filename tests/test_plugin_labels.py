@@ -149,8 +149,20 @@ def test_apply_values_is_one_undo_step_that_undo_and_redo_replay_whole():
     assert len(supervisor._global_history._history) == 2  # the base item and one step
     assert len(supervisor.cluster_meta._undo_stack._history) == 1 + 4  # one a (field, value)
 
-    (up,) = supervisor._global_history.undo()
+    from phylib.utils.event import connect, unconnect
+
+    heard = []
+
+    def on_cluster(sender, up):  # Phy's task logger finishes an undo on this event
+        heard.append((sender, up.description, up.history))
+
+    connect(on_cluster, event="cluster", sender=supervisor)
+    try:
+        (up,) = supervisor._global_history.undo()
+    finally:
+        unconnect(on_cluster)
     assert (up.description, up.history) == (BATCH, "undo")
+    assert heard == [(supervisor, BATCH, "undo")]
     assert supervisor.values("c4_type") == {0: None, 1: None, 2: None, 3: None}
     assert supervisor.values("c4_ratio") == {0: None, 1: None, 2: None, 3: None}
     assert supervisor.shown("c4_ratio") == {0: None, 1: None, 2: None, 3: None}
@@ -281,7 +293,9 @@ def test_a_merge_clears_the_c4_fields_and_keeps_the_inherited_group_through_undo
     apply_values(supervisor, {"c4_type": {0: "GoC", 1: "GoC"},
                               SOURCE: {0: "accepted", 1: "accepted"}})
     supervisor.clustering.cluster_ids = [2]
+    steps = len(meta._undo_stack._history)
     meta.set_from_descendants([(0, 2), (1, 2)], largest_old_cluster=0)
+    assert len(meta._undo_stack._history) == steps  # clearing is no step of its own
     assert meta.get("c4_type", 2) is None and meta.get(SOURCE, 2) is None
     assert meta.get("group", 2) == "mua"  # phy's own label is inherited as phy does
     apply_values(supervisor, {"c4_type": {2: "MLI"}})
