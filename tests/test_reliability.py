@@ -456,4 +456,66 @@ def test_the_warning_names_the_journal_the_problem_and_where_it_was_put(tmp_path
     assert aside.read_text() == text  # kept as it was, for the curator to look at
     (message,) = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
     assert message.startswith(f"{journal} could not be read ({problem}")
-    assert f"set aside as {aside.name}" in message and str(tmp_path) in message
+    assert message.endswith(
+        f"; set aside as {aside.name}. If a run was killed while publishing, the results in "
+        f"{tmp_path} may mix two runs: check them or classify again with --overwrite")
+
+
+def test_managed_names_are_the_c4_files_npyx_columns_and_audit_folder_only(tmp_path):
+    from phy_c4.io.publish import managed_names
+
+    for name in ("cluster_c4_type.tsv", "cluster_predicted_cell_type.tsv",
+                 "cluster_model_votes.tsv", "cluster_group.tsv", "cluster_KSLabel.tsv"):
+        (tmp_path / name).write_text("cluster_id\tx\n")
+    assert managed_names(tmp_path) == ["cluster_c4_type.tsv", "cluster_predicted_cell_type.tsv",
+                                       "cluster_model_votes.tsv"]
+    (tmp_path / "cell_type_classification").mkdir()
+    assert managed_names(tmp_path)[-1] == "cell_type_classification"
+
+
+def test_a_missing_or_unwritable_folder_is_refused_in_words(tmp_path, monkeypatch):
+    with pytest.raises(FileNotFoundError, match=f"^no such folder: {tmp_path / 'gone'}$"):
+        check_publishable(tmp_path / "gone", overwrite=False)
+    real_access = os.access
+    for lacking in (os.W_OK, os.X_OK):  # root ignores chmod: the check is asked both
+        monkeypatch.setattr(publish_module.os, "access",
+                            lambda path, mode, lacking=lacking: not mode & lacking)
+        with pytest.raises(PermissionError) as error:
+            check_publishable(tmp_path, overwrite=False)
+        assert str(error.value) == (f"{tmp_path} is not writable; write the results elsewhere "
+                                    "with --out DIR")
+    monkeypatch.setattr(publish_module.os, "access", real_access)
+    assert check_publishable(str(tmp_path), overwrite=False) == tmp_path
+
+
+def test_a_move_whose_copy_was_complete_only_removes_the_source(tmp_path):
+    """A run killed after copying a backup across file systems: the next one finds the copy."""
+    source, target = tmp_path / "cluster_c4_type.tsv", tmp_path / "backup.tsv"
+    source.write_text("new")
+    target.write_text("complete copy")
+    publish_module._move(source, target)
+    assert not source.exists() and target.read_text() == "complete copy"
+
+
+def test_a_folder_moved_across_file_systems_keeps_its_links_as_links(tmp_path, monkeypatch):
+    import errno
+
+    source = tmp_path / "cell_type_classification"
+    (source / "figures").mkdir(parents=True)
+    (source / "figures" / "a.png").write_bytes(b"png")
+    (source / "latest.png").symlink_to("figures/a.png")
+    real = os.replace
+
+    def across(src, dst):
+        if str(src) == str(source):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real(src, dst)
+
+    monkeypatch.setattr(publish_module.os, "replace", across)
+    target = tmp_path / "backup" / "cell_type_classification"
+    target.parent.mkdir()
+    publish_module._move(source, target)
+    assert not source.exists() and (target / "figures" / "a.png").read_bytes() == b"png"
+    assert (target / "latest.png").is_symlink()
+    assert os.readlink(target / "latest.png") == "figures/a.png"
+    assert not list(target.parent.glob("*.partial"))
