@@ -519,3 +519,34 @@ def test_a_folder_moved_across_file_systems_keeps_its_links_as_links(tmp_path, m
     assert (target / "latest.png").is_symlink()
     assert os.readlink(target / "latest.png") == "figures/a.png"
     assert not list(target.parent.glob("*.partial"))
+
+
+def test_results_of_any_kind_are_refused_without_overwrite_and_named_up_to_four(tmp_path):
+    (tmp_path / "cell_type_classification").mkdir()  # the audit folder alone is a result too
+    with pytest.raises(ExistingResultsError) as error:
+        check_publishable(tmp_path, overwrite=False)
+    assert str(error.value) == (f"{tmp_path} already has C4 results (cell_type_classification)"
+                                "; pass --overwrite to replace them (a backup is kept)")
+    assert check_publishable(tmp_path, overwrite=True) == tmp_path
+    for column in ("a", "b", "c", "d"):
+        (tmp_path / f"cluster_c4_{column}.tsv").write_text("cluster_id\tx\n")
+    with pytest.raises(ExistingResultsError, match=r"results \(cluster_c4_a.tsv, cluster_c4_b."
+                       r"tsv, cluster_c4_c.tsv, cluster_c4_d.tsv\); pass"):
+        check_publishable(tmp_path, overwrite=False)
+
+
+def test_publish_waits_for_a_held_lock_only_as_long_as_asked(tmp_path):
+    import time
+
+    from phy_c4.io.lock import FolderLockedError
+
+    with folder_lock(tmp_path):
+        started = time.perf_counter()
+        with pytest.raises(FolderLockedError):
+            publish(tmp_path, _publication([0], "a"))  # by default: no wait
+        assert time.perf_counter() - started < 1.0
+        started = time.perf_counter()
+        with pytest.raises(FolderLockedError):
+            publish(tmp_path, _publication([0], "a"), wait_s=0.6)
+        assert time.perf_counter() - started >= 0.6
+    assert not list(tmp_path.glob("cluster_c4_*.tsv"))
