@@ -550,3 +550,30 @@ def test_publish_waits_for_a_held_lock_only_as_long_as_asked(tmp_path):
             publish(tmp_path, _publication([0], "a"), wait_s=0.6)
         assert time.perf_counter() - started >= 0.6
     assert not list(tmp_path.glob("cluster_c4_*.tsv"))
+
+
+def test_a_partial_run_over_a_damaged_column_writes_its_rows_and_says_so(tmp_path, caplog):
+    publish(tmp_path, _publication([0, 1], "old"))
+    (tmp_path / "cluster_c4_type.tsv").write_bytes(b"garbage without a tab\n")
+    publish(tmp_path, _publication([1], "new"), overwrite=True)  # partial: keeps others' rows
+    assert read_cluster_column(tmp_path / "cluster_c4_type.tsv") == {1: "new"}
+    assert read_cluster_column(tmp_path / "cluster_c4_model.tsv") == {0: "m-old", 1: "m-new"}
+    (message,) = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert message == ("cluster_c4_type.tsv could not be read (ValueError: "
+                       f"{tmp_path / 'cluster_c4_type.tsv'}: expected a header "
+                       "'cluster_id<TAB>column'): only this run's rows are written (the old "
+                       "file goes to the backup)")
+    (backup,) = (tmp_path / ".phy_c4" / "backups").iterdir()
+    assert (backup / "cluster_c4_type.tsv").read_bytes() == b"garbage without a tab\n"
+
+
+def test_a_partial_run_keeps_rows_of_every_column_it_writes_whatever_else_is_there(tmp_path):
+    """Columns an earlier run wrote and this one does not (sorted first here) are skipped, not
+    the end of the merge; a column file with more columns is read by its own name."""
+    publish(tmp_path, _publication([0, 1], "old"))
+    (tmp_path / "cluster_c4_model.tsv").write_text(
+        "cluster_id\tnote\tc4_model\n0\tsee lab book\tm-old\n1\t\tm-old\n")
+    table = _table([1], "new").drop(columns=["c4_confidence"])
+    publish(tmp_path, Publication(table, ("GoC",), parameters={"kind": "new"}), overwrite=True)
+    assert read_cluster_column(tmp_path / "cluster_c4_type.tsv") == {0: "old", 1: "new"}
+    assert read_cluster_column(tmp_path / "cluster_c4_model.tsv") == {0: "m-old", 1: "m-new"}
