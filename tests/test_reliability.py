@@ -558,6 +558,7 @@ def test_a_partial_run_over_a_damaged_column_writes_its_rows_and_says_so(tmp_pat
     publish(tmp_path, _publication([1], "new"), overwrite=True)  # partial: keeps others' rows
     assert read_cluster_column(tmp_path / "cluster_c4_type.tsv") == {1: "new"}
     assert read_cluster_column(tmp_path / "cluster_c4_model.tsv") == {0: "m-old", 1: "m-new"}
+    assert read_cluster_column(tmp_path / "cluster_c4_votes.tsv") == {0: "3/4", 1: "3/4"}
     (message,) = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
     assert message == ("cluster_c4_type.tsv could not be read (ValueError: "
                        f"{tmp_path / 'cluster_c4_type.tsv'}: expected a header "
@@ -577,3 +578,33 @@ def test_a_partial_run_keeps_rows_of_every_column_it_writes_whatever_else_is_the
     publish(tmp_path, Publication(table, ("GoC",), parameters={"kind": "new"}), overwrite=True)
     assert read_cluster_column(tmp_path / "cluster_c4_type.tsv") == {0: "old", 1: "new"}
     assert read_cluster_column(tmp_path / "cluster_c4_model.tsv") == {0: "m-old", 1: "m-new"}
+
+
+def _probabilities(folder):
+    return pd.read_csv(folder / "cell_type_classification" / "phy_c4_probabilities.tsv", sep="\t")
+
+
+def test_the_probabilities_table_merges_like_the_columns(tmp_path):
+    """A partial run keeps the other clusters' probabilities, a full run replaces them."""
+    publish(tmp_path, _publication([0, 1, 2], "old"))
+    partial = _publication([1], "new")
+    partial.table["c4_p_GoC"] = [0.9]
+    publish(tmp_path, partial, overwrite=True)
+    table = _probabilities(tmp_path)
+    assert table.columns.tolist() == ["cluster_id", "c4_p_GoC"]
+    assert table.values.tolist() == [[0, 0.5], [1, 0.9], [2, 0.5]]
+    full = _publication([2], "full")
+    full.partial = False
+    publish(tmp_path, full, overwrite=True)
+    assert _probabilities(tmp_path).values.tolist() == [[2, 0.5]]
+
+
+def test_a_damaged_probabilities_table_gets_this_runs_rows_and_a_warning(tmp_path, caplog):
+    publish(tmp_path, _publication([0, 1], "old"))
+    audit = tmp_path / "cell_type_classification" / "phy_c4_probabilities.tsv"
+    audit.write_text("not\ta table\n")
+    publish(tmp_path, _publication([1, 2], "new"), overwrite=True)
+    assert _probabilities(tmp_path).values.tolist() == [[1, 0.5], [2, 0.5]]
+    (message,) = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
+    assert message == ("phy_c4_probabilities.tsv could not be read (KeyError: 'cluster_id'): "
+                       "only this run's rows are written")
