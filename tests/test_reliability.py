@@ -608,3 +608,18 @@ def test_a_damaged_probabilities_table_gets_this_runs_rows_and_a_warning(tmp_pat
     (message,) = [r.getMessage() for r in caplog.records if "could not be read" in r.getMessage()]
     assert message == ("phy_c4_probabilities.tsv could not be read (KeyError: 'cluster_id'): "
                        "only this run's rows are written")
+
+
+def test_the_audit_folder_holds_the_members_probabilities_inputs_and_figures(tmp_path):
+    publication = _publication([0, 1], "a")
+    publication.raw = np.arange(2 * 1 * 3, dtype=float).reshape(2, 1, 3)
+    publication.features = {"cluster_ids": np.array([0, 1]), "acg": np.ones((2, 4))}
+    publish(tmp_path, publication)
+    audit = tmp_path / "cell_type_classification"
+    members = np.load(audit / "phy_c4_probabilities_units_classes_members.npy")
+    assert np.array_equal(members, publication.raw)
+    with np.load(audit / "phy_c4_features.npz") as inputs:
+        assert sorted(inputs.files) == ["acg", "cluster_ids"]
+        assert np.array_equal(inputs["acg"], np.ones((2, 4)))
+    assert sorted(p.relative_to(audit).as_posix() for p in audit.rglob("*.png")) == \
+        ["figures/a.png"]
