@@ -623,3 +623,160 @@ def test_the_audit_folder_holds_the_members_probabilities_inputs_and_figures(tmp
         assert np.array_equal(inputs["acg"], np.ones((2, 4)))
     assert sorted(p.relative_to(audit).as_posix() for p in audit.rglob("*.png")) == \
         ["figures/a.png"]
+
+
+def _without(ids, kind, column):
+    return Publication(_table(ids, kind).drop(columns=[column]), ("GoC",),
+                       parameters={"kind": kind}, features={"cluster_ids": np.asarray(ids)})
+
+
+def test_runs_that_drop_or_add_a_column_move_the_old_file_to_the_backup(tmp_path):
+    """A full run without a column an earlier run wrote retires its file into the backup; a
+    run that writes a column the earlier one did not just adds it."""
+    full = _without([0, 1], "old", "c4_votes")
+    full.partial = False
+    publish(tmp_path, full)
+    assert not (tmp_path / "cluster_c4_votes.tsv").exists()
+    publish(tmp_path, _publication([0, 1], "new"), overwrite=True)  # adds c4_votes
+    assert read_cluster_column(tmp_path / "cluster_c4_votes.tsv") == {0: "3/4", 1: "3/4"}
+    newer = _without([0, 1], "newer", "c4_votes")
+    newer.partial = False
+    publish(tmp_path, newer, overwrite=True)  # drops it again
+    assert not (tmp_path / "cluster_c4_votes.tsv").exists()
+    last = sorted((tmp_path / ".phy_c4" / "backups").iterdir())[-1]
+    assert read_cluster_column(last / "cluster_c4_votes.tsv") == {0: "3/4", 1: "3/4"}
+
+
+def test_a_crash_while_retiring_a_file_is_completed_by_the_next_run(tmp_path, monkeypatch):
+    """As the crash test above, for a run whose commit also retires a file."""
+    real = os.replace
+    for crash_at in range(1, 6):  # the journal, the retiring move, then the replacing ones
+        folder = tmp_path / f"crash{crash_at}"
+        folder.mkdir()
+        publish(folder, _publication([0, 1], "old"))
+        calls = []
+
+        def crashing(src, dst, calls=calls, crash_at=crash_at):
+            if Path(dst).parent != Path(src).parent:  # a move of the commit (not a file write)
+                calls.append(1)
+                if len(calls) == crash_at:
+                    raise SystemExit("killed")
+            return real(src, dst)
+
+        full = _without([0, 1], "new", "c4_votes")
+        full.partial = False
+        monkeypatch.setattr(publish_module.os, "replace", crashing)
+        with pytest.raises(SystemExit):
+            publish(folder, full, overwrite=True)
+        monkeypatch.setattr(publish_module.os, "replace", real)
+        with folder_lock(folder):
+            assert recover(folder) is True
+        assert _published_set(folder) == {"new"} and not (folder / "cluster_c4_votes.tsv").exists()
+        (backup,) = (folder / ".phy_c4" / "backups").iterdir()
+        assert _published_set(backup) == {"old"} and (backup / "cluster_c4_votes.tsv").exists()
+
+
+def _journal(folder, **entries):
+    journal = {"run": "r", "staging": "staged", "backup": ".phy_c4/backups/r", "replace": [],
+               "retire": [], **entries}
+    (folder / ".phy_c4").mkdir(exist_ok=True)
+    (folder / ".phy_c4" / "journal.json").write_text(json.dumps(journal))
+
+
+def test_a_commit_killed_after_copying_the_audit_folder_across_file_systems_is_completed(
+        tmp_path):
+    """Killed between the copy of the old audit folder into the backup (another file system)
+    and the removal of the original: the next run replaces the original with the new one."""
+    audit = "cell_type_classification"
+    for where, kind in ((tmp_path, "old"), (tmp_path / ".phy_c4" / "backups" / "r", "old"),
+                        (tmp_path / "staged", "new")):
+        (where / audit).mkdir(parents=True)
+        (where / audit / "kind.txt").write_text(kind)
+    _journal(tmp_path, replace=[audit])
+    with folder_lock(tmp_path):
+        assert recover(tmp_path) is True
+    assert (tmp_path / audit / "kind.txt").read_text() == "new"
+    assert (tmp_path / ".phy_c4" / "backups" / "r" / audit / "kind.txt").read_text() == "old"
+    assert not (tmp_path / "staged").exists() and not pending_commit_file(tmp_path)
+
+
+def pending_commit_file(folder):
+    return (folder / ".phy_c4" / "journal.json").exists()
+
+
+def test_a_journal_whose_staging_is_gone_is_completed_without_error(tmp_path):
+    (tmp_path / "cluster_c4_type.tsv").write_text("cluster_id\tc4_type\n0\tGoC\n")
+    _journal(tmp_path, replace=["cluster_c4_type.tsv"])  # its moves were all done
+    with folder_lock(tmp_path):
+        assert recover(tmp_path) is True
+    assert not pending_commit_file(tmp_path)
+    assert read_cluster_column(tmp_path / "cluster_c4_type.tsv") == {0: "GoC"}
+
+
+def test_backups_are_named_by_time_process_and_run_number(tmp_path):
+    import re
+
+    publish(tmp_path, _publication([0], "a"))
+    publish(tmp_path, _publication([0], "b"), overwrite=True)
+    (backup,) = (tmp_path / ".phy_c4" / "backups").iterdir()
+    assert re.fullmatch(rf"\d{{8}}-\d{{6}}-{os.getpid()}-\d+", backup.name), backup.name
+
+
+def test_the_interrupt_names_the_folder_whose_commit_it_waited_for(tmp_path, monkeypatch,
+                                                                   python_sigint):
+    from phy_c4.io.publish import InterruptedAfterCommitError
+
+    publish(tmp_path, _publication([0], "old"))
+    real = os.replace
+
+    def interrupted(src, dst):
+        if Path(dst).parent != Path(src).parent:  # a move of the commit (not a file write)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(src, dst)
+
+    monkeypatch.setattr(publish_module.os, "replace", interrupted)
+    with pytest.raises(InterruptedAfterCommitError) as error:
+        publish(tmp_path, _publication([0], "new"), overwrite=True)
+    assert (error.value.signum, error.value.folder) == (signal.SIGINT, tmp_path)
+    assert _published_set(tmp_path) == {"new"}
+    (tmp_path / "staged" / "cell_type_classification").mkdir(parents=True)
+    _journal(tmp_path, replace=["cell_type_classification"], backup=None)
+    with folder_lock(tmp_path), pytest.raises(InterruptedAfterCommitError) as error:
+        recover(tmp_path)  # a commit completed by the next run waits for it as well
+    assert error.value.folder == tmp_path and not pending_commit_file(tmp_path)
+
+
+def test_a_run_that_fails_before_its_commit_leaves_no_staging_behind(tmp_path):
+    def failing(folder):
+        raise RuntimeError("a figure could not be drawn")
+
+    publish(tmp_path, _publication([0], "old"))
+    with pytest.raises(RuntimeError, match="figure"):
+        publish(tmp_path, Publication(_table([0], "new"), figures=failing), overwrite=True)
+    assert not list(tmp_path.glob(".phy_c4-staging-*")) and _published_set(tmp_path) == {"old"}
+
+
+def test_a_staging_folder_that_cannot_be_removed_never_blocks_a_run(tmp_path, monkeypatch):
+    stuck = tmp_path / ".phy_c4-staging-19700101-000000-1-0"
+    stuck.mkdir()
+    (stuck / "stuck.tsv").write_text("x")
+    real = os.unlink
+
+    def refusing(path, *args, **kwargs):
+        if str(path).endswith("stuck.tsv"):
+            raise PermissionError(1, "Operation not permitted", str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", refusing)
+    publish(tmp_path, _publication([0], "a"))
+    assert _published_set(tmp_path) == {"a"}
+
+
+def test_a_retired_file_deleted_by_hand_after_a_kill_is_no_obstacle(tmp_path):
+    (tmp_path / "staged").mkdir()
+    (tmp_path / "staged" / "cluster_c4_type.tsv").write_text("cluster_id\tc4_type\n0\tGoC\n")
+    _journal(tmp_path, replace=["cluster_c4_type.tsv"], retire=["cluster_c4_votes.tsv"])
+    with folder_lock(tmp_path):
+        assert recover(tmp_path) is True
+    assert read_cluster_column(tmp_path / "cluster_c4_type.tsv") == {0: "GoC"}
+    assert not pending_commit_file(tmp_path)
