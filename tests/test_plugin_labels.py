@@ -277,7 +277,7 @@ def test_refresh_skips_clusters_gone_and_signals_nothing_when_none_is_left():
     supervisor.cluster_meta.set("group", [0], "good", add_to_stack=False)
     refresh_rows(supervisor, [5], ["group"])
     assert not supervisor.cluster_view._model.dataChanged.calls
-    refresh_rows(supervisor, [0, 5], ["group"])
+    refresh_rows(supervisor, [5, 0], ["group"])  # a gone cluster first: the others still
     assert supervisor.shown("group") == {0: "good", 1: None}
     assert len(supervisor.cluster_view._model.dataChanged.calls) == 1
 
@@ -309,3 +309,24 @@ def test_a_phy_without_the_merge_hook_is_said_to_lack_it():
     from phy_c4.plugin.labels import clear_inherited_predictions
 
     assert clear_inherited_predictions(SimpleNamespace(cluster_meta=object())) is False
+
+
+def test_a_table_without_a_scroll_bar_is_refreshed_and_re_sorted_all_the_same():
+    """No scroll bar to ask (a view of another make): no waiting for it; a table sorted by a
+    changed column is re-sorted."""
+    from types import SimpleNamespace
+
+    from phy_c4.plugin.labels import refresh_rows
+
+    supervisor = _FakeSupervisor([0, 1])
+    sorted_by = []
+    view = supervisor.cluster_view
+    del view.table_view
+    view._current_sort = ("group", "desc")
+    view._proxy = SimpleNamespace(_predicate=None,
+                                  sort=lambda column, order: sorted_by.append(column))
+    supervisor.columns.append("group")
+    supervisor.cluster_meta.set("group", [1], "noise", add_to_stack=False)
+    refresh_rows(supervisor, [0, 1], ["group"])
+    assert supervisor.shown("group") == {0: None, 1: "noise"}
+    assert sorted_by == [supervisor.columns.index("group")]
