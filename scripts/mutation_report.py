@@ -116,7 +116,13 @@ MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small m
     "phy_c4/features/acg3d.py": ("tests/test_acg_dense.py", "tests/test_features_reference.py"),
     "phy_c4/features/waveform.py": ("tests/test_features_reference.py",
                                     "tests/test_features_properties.py"),
-    "phy_c4/pipeline.py": ("tests/test_pipeline_cli.py", "tests/test_contract.py"),
+    # pipeline.py: classify end to end on the example folder; test_contract.py's other tests
+    # share a 35-s module fixture (the surrogate recording) that pins table_features, not this
+    "phy_c4/pipeline.py": ("tests/test_pipeline_cli.py",
+                           "tests/test_contract.py::test_pipeline_feeds_the_model_what_its_spec"
+                           "_says",
+                           "tests/test_contract.py::test_a_new_family_plugs_in_without_touching"
+                           "_the_pipeline"),
 }
 
 HAND_MUTATIONS = (  # issue #26's survivors, applied by hand (some sit in decorated functions)
@@ -147,6 +153,9 @@ HAND_MUTATIONS = (  # issue #26's survivors, applied by hand (some sit in decora
 """(mutation, the test that failed under it): kept in the report beside mutmut's results."""
 
 NOT_RUN_BECAUSE: dict[str, str] = {  # modules tried whose run gave no result, and why (report)
+    "phy_c4/pipeline.py": "not run yet: its tests classify whole folders (~50 s for the "
+                          "selection) and its 690 lines make several hundred mutants (the "
+                          "297 of publish.py made 440): hours on 2 cores",
 }
 
 DETECTED = ("killed", "timeout", "segfault", "caught by type check")
