@@ -81,3 +81,21 @@ def test_layer_rules(bundles):
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         predict(bundles["base"], bad, wvf)
+
+
+def test_predict_defaults_to_ratio_2_and_the_bundles_calibration_and_obeys_each_setting(
+        bundles):
+    """Threshold 2 and the bundle's calibration unless told, on the device asked for (an unknown
+    one is refused, not replaced)."""
+    bundle = bundles["layer"]  # calibrated (it carries Laplace factors)
+    X = np.load(data_path("reference", "c4_format", "layer", "expected.npz"))["X"][:6]
+    acg_log, waveforms = X[:, :2010].reshape(-1, 10, 201) / 10.0, X[:, 2010:2100]
+    default = predict(bundle, acg_log, waveforms)
+    assert default.threshold == 2.0
+    assert predict(bundle, acg_log, waveforms, threshold=1.5).threshold == 1.5
+    calibrated = predict(bundle, acg_log, waveforms, calibrated=True)
+    plain = predict(bundle, acg_log, waveforms, calibrated=False)
+    np.testing.assert_array_equal(default.raw, calibrated.raw)
+    assert np.abs(plain.raw - calibrated.raw).max() > 1e-4
+    with pytest.raises(ValueError, match="unknown device"):
+        predict(bundle, acg_log, waveforms, device="no-such-device")
