@@ -99,3 +99,7 @@ def test_predict_defaults_to_ratio_2_and_the_bundles_calibration_and_obeys_each_
     assert np.abs(plain.raw - calibrated.raw).max() > 1e-4
     with pytest.raises(ValueError, match="unknown device"):
         predict(bundle, acg_log, waveforms, device="no-such-device")
+    from phy_c4.model.ensemble import c4_inputs, ensemble_features
+
+    inputs = c4_inputs(bundle, acg_log, waveforms, acg_scale=bundle.spec.acg.scale)
+    np.testing.assert_array_equal(default.features, ensemble_features(bundle, inputs))
