@@ -123,3 +123,29 @@ def test_the_model_feature_space_is_the_members_mean_last_layer_input(default_bu
     np.testing.assert_allclose(ensemble_features(default_bundle, rows), expected, rtol=0,
                                atol=0)
     np.testing.assert_array_equal(predict_inputs(default_bundle, rows).features, expected)
+
+
+def test_no_units_give_an_empty_prediction_typed_like_a_full_one():
+    """A run with no classifiable unit still gets a Prediction whose fields concatenate and
+    write like those of any other (object labels, float confidences, int votes)."""
+    members = [[0.6, 0.3, 0.1]], [[0.5, 0.4, 0.1]], [[0.7, 0.2, 0.1]], [[0.6, 0.2, 0.2]]
+    full = summarise(LABELS, _raw(*members), threshold=2.5)
+    raw = np.zeros((0, 3, 4))
+    empty = summarise(LABELS, raw, threshold=2.5)
+    assert empty.labels == LABELS and (empty.n_members, empty.threshold) == (4, 2.5)
+    assert empty.probabilities.shape == (0, 3) and empty.raw is raw
+    for name in ("predicted", "cell_type", "confidence", "ratio", "votes"):
+        value, typed = getattr(empty, name), getattr(full, name)
+        assert isinstance(value, np.ndarray) and value.shape == (0,), name
+        assert value.dtype == typed.dtype, (name, value.dtype, typed.dtype)
+    assert empty.votes_text == []
+
+
+def test_a_tie_for_the_top_goes_to_the_first_label_in_the_bundles_order():
+    """Ties are rare but must not depend on numpy's sorting (its default, unstable sort picks
+    the second of these on machines with AVX-512)."""
+    labels = ("A", "B", "C", "D", "E")
+    tied = [[0.1, 0.1, 0.3, 0.3, 0.2]] * 3
+    prediction = summarise(labels, _raw(tied, tied), threshold=1.0)
+    assert list(prediction.predicted) == ["C", "C", "C"]
+    np.testing.assert_allclose(prediction.ratio, [1.0, 1.0, 1.0])
