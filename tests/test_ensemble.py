@@ -149,3 +149,23 @@ def test_a_tie_for_the_top_goes_to_the_first_label_in_the_bundles_order():
     prediction = summarise(labels, _raw(tied, tied), threshold=1.0)
     assert list(prediction.predicted) == ["C", "C", "C"]
     np.testing.assert_allclose(prediction.ratio, [1.0, 1.0, 1.0])
+
+
+def test_the_feature_space_needs_no_calibration_and_predict_inputs_keeps_its_defaults(
+        default_bundle):
+    """``ensemble_features`` works for a bundle without calibration (the features are the same
+    either way); ``predict_inputs`` defaults to ratio 2 and refuses an unknown device."""
+    import copy
+
+    from phy_c4.model.ensemble import is_calibrated
+
+    rows = torch.randn(3, default_bundle.network_config.n_inputs, generator=torch.Generator()
+                       .manual_seed(4))
+    plain = copy.copy(default_bundle)
+    plain.manifest = {k: v for k, v in default_bundle.manifest.items() if k != "temperature"}
+    assert is_calibrated(default_bundle) and not is_calibrated(plain)
+    np.testing.assert_array_equal(ensemble_features(plain, rows),
+                                  ensemble_features(default_bundle, rows))
+    assert predict_inputs(default_bundle, rows).threshold == 2.0
+    with pytest.raises(ValueError, match="unknown device"):
+        predict_inputs(default_bundle, rows, device="no-such-device")
