@@ -169,3 +169,15 @@ def test_the_feature_space_needs_no_calibration_and_predict_inputs_keeps_its_def
     assert predict_inputs(default_bundle, rows).threshold == 2.0
     with pytest.raises(ValueError, match="unknown device"):
         predict_inputs(default_bundle, rows, device="no-such-device")
+
+
+def test_ratios_when_there_is_no_second_class_or_its_probability_is_zero():
+    """One class, or a second class at 0: the ratio is infinite (always confident); two
+    classes: top / second. The prediction keeps its labels and threshold."""
+    one = summarise(("A",), _raw([[1.0], [1.0]]), threshold=3.0)
+    assert list(one.cell_type) == ["A", "A"] and np.isinf(one.ratio).all()
+    two = summarise(("A", "B"), _raw([[0.75, 0.25], [1.0, 0.0]]), threshold=3.0)
+    np.testing.assert_allclose(two.ratio, [3.0, np.inf])
+    assert list(two.cell_type) == ["A", "A"]
+    assert two.labels == ("A", "B") and two.threshold == 3.0
+    assert two.predicted.dtype == object  # labels of any length, as the empty prediction's

@@ -103,3 +103,13 @@ def test_predict_defaults_to_ratio_2_and_the_bundles_calibration_and_obeys_each_
 
     inputs = c4_inputs(bundle, acg_log, waveforms, acg_scale=bundle.spec.acg.scale)
     np.testing.assert_array_equal(default.features, ensemble_features(bundle, inputs))
+
+
+def test_npyx_rows_become_float32_inputs_and_rows_of_another_width_are_refused(bundles):
+    bundle = bundles["base"]
+    X = np.load(data_path("reference", "c4_format", "base", "expected.npz"))["X"][:3]
+    inputs = npyx_rows_to_inputs(bundle, X.astype(np.float64))
+    assert inputs.dtype == torch.float32
+    np.testing.assert_array_equal(inputs.numpy(), npyx_rows_to_inputs(bundle, X).numpy())
+    with pytest.raises(ValueError, match="X must be"):
+        npyx_rows_to_inputs(bundle, X[:, :-1])
