@@ -181,3 +181,18 @@ def test_ratios_when_there_is_no_second_class_or_its_probability_is_zero():
     assert list(two.cell_type) == ["A", "A"]
     assert two.labels == ("A", "B") and two.threshold == 3.0
     assert two.predicted.dtype == object  # labels of any length, as the empty prediction's
+
+
+def test_units_in_many_chunks_give_what_one_chunk_gives(default_bundle, monkeypatch):
+    """Large recordings go through the members in chunks (a memory budget); the chunks are
+    joined along the units, in order."""
+    import phy_c4.model.ensemble as ensemble
+
+    rows = torch.randn(5, default_bundle.network_config.n_inputs, generator=torch.Generator()
+                       .manual_seed(5))
+    whole = member_forward(default_bundle, rows)
+    monkeypatch.setattr(ensemble, "_ACTIVATION_BUDGET", 1)  # one unit a chunk
+    chunked = member_forward(default_bundle, rows)
+    for one, many in zip(whole, chunked, strict=True):
+        assert one.shape == many.shape
+        torch.testing.assert_close(one, many)
