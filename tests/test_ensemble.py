@@ -123,3 +123,76 @@ def test_the_model_feature_space_is_the_members_mean_last_layer_input(default_bu
     np.testing.assert_allclose(ensemble_features(default_bundle, rows), expected, rtol=0,
                                atol=0)
     np.testing.assert_array_equal(predict_inputs(default_bundle, rows).features, expected)
+
+
+def test_no_units_give_an_empty_prediction_typed_like_a_full_one():
+    """A run with no classifiable unit still gets a Prediction whose fields concatenate and
+    write like those of any other (object labels, float confidences, int votes)."""
+    members = [[0.6, 0.3, 0.1]], [[0.5, 0.4, 0.1]], [[0.7, 0.2, 0.1]], [[0.6, 0.2, 0.2]]
+    full = summarise(LABELS, _raw(*members), threshold=2.5)
+    raw = np.zeros((0, 3, 4))
+    empty = summarise(LABELS, raw, threshold=2.5)
+    assert empty.labels == LABELS and (empty.n_members, empty.threshold) == (4, 2.5)
+    assert empty.probabilities.shape == (0, 3) and empty.raw is raw
+    for name in ("predicted", "cell_type", "confidence", "ratio", "votes"):
+        value, typed = getattr(empty, name), getattr(full, name)
+        assert isinstance(value, np.ndarray) and value.shape == (0,), name
+        assert value.dtype == typed.dtype, (name, value.dtype, typed.dtype)
+    assert empty.votes_text == []
+
+
+def test_a_tie_for_the_top_goes_to_the_first_label_in_the_bundles_order():
+    """Ties are rare but must not depend on numpy's sorting (its default, unstable sort picks
+    the second of these on machines with AVX-512)."""
+    labels = ("A", "B", "C", "D", "E")
+    tied = [[0.1, 0.1, 0.3, 0.3, 0.2]] * 3
+    prediction = summarise(labels, _raw(tied, tied), threshold=1.0)
+    assert list(prediction.predicted) == ["C", "C", "C"]
+    np.testing.assert_allclose(prediction.ratio, [1.0, 1.0, 1.0])
+
+
+def test_the_feature_space_needs_no_calibration_and_predict_inputs_keeps_its_defaults(
+        default_bundle):
+    """``ensemble_features`` works for a bundle without calibration (the features are the same
+    either way); ``predict_inputs`` defaults to ratio 2 and refuses an unknown device."""
+    import copy
+
+    from phy_c4.model.ensemble import is_calibrated
+
+    rows = torch.randn(3, default_bundle.network_config.n_inputs, generator=torch.Generator()
+                       .manual_seed(4))
+    plain = copy.copy(default_bundle)
+    plain.manifest = {k: v for k, v in default_bundle.manifest.items() if k != "temperature"}
+    assert is_calibrated(default_bundle) and not is_calibrated(plain)
+    np.testing.assert_array_equal(ensemble_features(plain, rows),
+                                  ensemble_features(default_bundle, rows))
+    assert predict_inputs(default_bundle, rows).threshold == 2.0
+    with pytest.raises(ValueError, match="unknown device"):
+        predict_inputs(default_bundle, rows, device="no-such-device")
+
+
+def test_ratios_when_there_is_no_second_class_or_its_probability_is_zero():
+    """One class, or a second class at 0: the ratio is infinite (always confident); two
+    classes: top / second. The prediction keeps its labels and threshold."""
+    one = summarise(("A",), _raw([[1.0], [1.0]]), threshold=3.0)
+    assert list(one.cell_type) == ["A", "A"] and np.isinf(one.ratio).all()
+    two = summarise(("A", "B"), _raw([[0.75, 0.25], [1.0, 0.0]]), threshold=3.0)
+    np.testing.assert_allclose(two.ratio, [3.0, np.inf])
+    assert list(two.cell_type) == ["A", "A"]
+    assert two.labels == ("A", "B") and two.threshold == 3.0
+    assert two.predicted.dtype == object  # labels of any length, as the empty prediction's
+
+
+def test_units_in_many_chunks_give_what_one_chunk_gives(default_bundle, monkeypatch):
+    """Large recordings go through the members in chunks (a memory budget); the chunks are
+    joined along the units, in order."""
+    import phy_c4.model.ensemble as ensemble
+
+    rows = torch.randn(5, default_bundle.network_config.n_inputs, generator=torch.Generator()
+                       .manual_seed(5))
+    whole = member_forward(default_bundle, rows)
+    monkeypatch.setattr(ensemble, "_ACTIVATION_BUDGET", 1)  # one unit a chunk
+    chunked = member_forward(default_bundle, rows)
+    for one, many in zip(whole, chunked, strict=True):
+        assert one.shape == many.shape
+        torch.testing.assert_close(one, many)

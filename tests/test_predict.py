@@ -81,3 +81,35 @@ def test_layer_rules(bundles):
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         predict(bundles["base"], bad, wvf)
+
+
+def test_predict_defaults_to_ratio_2_and_the_bundles_calibration_and_obeys_each_setting(
+        bundles):
+    """Threshold 2 and the bundle's calibration unless told, on the device asked for (an unknown
+    one is refused, not replaced)."""
+    bundle = bundles["layer"]  # calibrated (it carries Laplace factors)
+    X = np.load(data_path("reference", "c4_format", "layer", "expected.npz"))["X"][:6]
+    acg_log, waveforms = X[:, :2010].reshape(-1, 10, 201) / 10.0, X[:, 2010:2100]
+    default = predict(bundle, acg_log, waveforms)
+    assert default.threshold == 2.0
+    assert predict(bundle, acg_log, waveforms, threshold=1.5).threshold == 1.5
+    calibrated = predict(bundle, acg_log, waveforms, calibrated=True)
+    plain = predict(bundle, acg_log, waveforms, calibrated=False)
+    np.testing.assert_array_equal(default.raw, calibrated.raw)
+    assert np.abs(plain.raw - calibrated.raw).max() > 1e-4
+    with pytest.raises(ValueError, match="unknown device"):
+        predict(bundle, acg_log, waveforms, device="no-such-device")
+    from phy_c4.model.ensemble import c4_inputs, ensemble_features
+
+    inputs = c4_inputs(bundle, acg_log, waveforms, acg_scale=bundle.spec.acg.scale)
+    np.testing.assert_array_equal(default.features, ensemble_features(bundle, inputs))
+
+
+def test_npyx_rows_become_float32_inputs_and_rows_of_another_width_are_refused(bundles):
+    bundle = bundles["base"]
+    X = np.load(data_path("reference", "c4_format", "base", "expected.npz"))["X"][:3]
+    inputs = npyx_rows_to_inputs(bundle, X.astype(np.float64))
+    assert inputs.dtype == torch.float32
+    np.testing.assert_array_equal(inputs.numpy(), npyx_rows_to_inputs(bundle, X).numpy())
+    with pytest.raises(ValueError, match="X must be"):
+        npyx_rows_to_inputs(bundle, X[:, :-1])
