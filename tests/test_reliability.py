@@ -575,7 +575,8 @@ def test_a_partial_run_keeps_rows_of_every_column_it_writes_whatever_else_is_the
     (tmp_path / "cluster_c4_model.tsv").write_text(
         "cluster_id\tnote\tc4_model\n0\tsee lab book\tm-old\n1\t\tm-old\n")
     table = _table([1], "new").drop(columns=["c4_confidence"])
-    publish(tmp_path, Publication(table, ("GoC",), parameters={"kind": "new"}), overwrite=True)
+    publish(tmp_path, Publication(table=table, labels=("GoC",), parameters={"kind": "new"}),
+            overwrite=True)
     assert read_cluster_column(tmp_path / "cluster_c4_type.tsv") == {0: "old", 1: "new"}
     assert read_cluster_column(tmp_path / "cluster_c4_model.tsv") == {0: "m-old", 1: "m-new"}
 
@@ -626,7 +627,7 @@ def test_the_audit_folder_holds_the_members_probabilities_inputs_and_figures(tmp
 
 
 def _without(ids, kind, column):
-    return Publication(_table(ids, kind).drop(columns=[column]), ("GoC",),
+    return Publication(table=_table(ids, kind).drop(columns=[column]), labels=("GoC",),
                        parameters={"kind": kind}, features={"cluster_ids": np.asarray(ids)})
 
 
@@ -752,7 +753,7 @@ def test_a_run_that_fails_before_its_commit_leaves_no_staging_behind(tmp_path):
 
     publish(tmp_path, _publication([0], "old"))
     with pytest.raises(RuntimeError, match="figure"):
-        publish(tmp_path, Publication(_table([0], "new"), figures=failing), overwrite=True)
+        publish(tmp_path, Publication(table=_table([0], "new"), figures=failing), overwrite=True)
     assert not list(tmp_path.glob(".phy_c4-staging-*")) and _published_set(tmp_path) == {"old"}
 
 
