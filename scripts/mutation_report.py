@@ -81,7 +81,8 @@ MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small m
         "interval_features_of_a_short_train_equal_the_papers_formulas",
         "trough_to_peak_is_measured_from_the_largest_deflection_on_a_finer_grid",
         "the_shipped_score_is_the_logistic_of_its_standardised_features",
-        "a_missing_value_is_scored_as_the_reference_mean_and_only_that_value")),),
+        "a_missing_value_is_scored_as_the_reference_mean_and_only_that_value",
+        "unit_features_are_the_interval_features_and_the_width_of_the_waveform_given")),),
     "phy_c4/pipeline.py": ("tests/test_pipeline_cli.py", "tests/test_contract.py"),
 }
 

@@ -194,6 +194,12 @@ def test_interval_features_of_a_short_train_equal_the_papers_formulas():
     three = interval_features(np.array([0, 10, 30, 40]), fs)  # 3 intervals: enough
     assert np.isfinite(three).all()
     assert np.isnan(interval_features(np.array([0, 10, 10, 30]), fs)).all()  # 2 intervals
+    first_is_smallest = times[[0, 4, 1, 5, 3, 2]]  # out of order after a smallest first time
+    assert interval_features(first_is_smallest, fs) == (log_rate, cv2, lvr)
+    one_sample = interval_features(np.array([0, 1, 3, 4, 8]), fs)  # 1-sample intervals count
+    expected_cv2, expected_lvr = _cv2_lvr_by_hand([0.001, 0.002, 0.001, 0.004])
+    assert one_sample == pytest.approx((np.log10(1 / 0.002), expected_cv2, expected_lvr),
+                                       rel=1e-12)
 
 
 def test_trough_to_peak_is_measured_from_the_largest_deflection_on_a_finer_grid():
@@ -207,6 +213,8 @@ def test_trough_to_peak_is_measured_from_the_largest_deflection_on_a_finer_grid(
     assert trough_to_peak_ms(np.array([-1.0, 0.0, 1.0, 1.0, 0.0]), 2000.0) == pytest.approx(
         1.0)
     assert trough_to_peak_ms(np.array([[0.0, -2.0], [0.0, 1.0]]), fs) == pytest.approx(2.0)
+    assert trough_to_peak_ms(np.array([0.0, -1.0, 1.0]), fs) == pytest.approx(1.0)  # 3 samples
+    assert trough_to_peak_ms(np.array([0.0, -1.0, 1.0]), 0.5) == pytest.approx(2000.0)
     for waveform, rate in ((None, fs), (np.array([0.0, -1.0, 0.0]), 0.0),
                            (np.array([0.0, -1.0]), fs), (np.array([0.0, np.nan, 1.0]), fs),
                            (np.full(5, 3.0), fs)):
@@ -222,6 +230,7 @@ def test_the_shipped_score_is_the_logistic_of_its_standardised_features():
     assert novelty_scores(rows) == pytest.approx(by_hand, rel=1e-12)
     assert novelty_scores(rows[0]) == pytest.approx(by_hand[:1], rel=1e-12)  # one unit: (4,)
     assert novelty_scores(np.zeros((0, 4))).shape == (0,)
+    assert novelty_scores(np.zeros(0)).shape == (0,)  # no unit at all
     # the numbers of the contract written into every run's parameters
     assert m.to_dict() == {"version": "firing-1", "features": FEATURE_NAMES,
                            "mean": (1.424912, 0.64687, 0.805906, 0.375538),
@@ -243,3 +252,14 @@ def test_a_missing_value_is_scored_as_the_reference_mean_and_only_that_value():
     assert novelty_scores(both) == pytest.approx(
         [novelty_scores(row)[0], 1 / (1 + np.exp(-MODEL.intercept))], rel=1e-12)
     assert not np.isnan(row).any()  # the caller's array is not filled in place
+    single = np.array([1.8, 0.4, np.nan, 0.25], dtype=np.float32)  # filled in float64
+    assert novelty_scores(single)[0] == novelty_scores(single.astype(np.float64))[0]
+
+
+def test_unit_features_are_the_interval_features_and_the_width_of_the_waveform_given():
+    times = np.array([0, 10, 30, 40, 80])
+    waveform = np.array([0.0, -2.0, 0.0, 1.0, 0.5])
+    values = unit_features(times, 1000.0, waveform, waveform_fs=2000.0)
+    assert values.tolist() == [*interval_features(times, 1000.0),
+                               trough_to_peak_ms(waveform, 2000.0)]
+    assert values[-1] == pytest.approx(1.0)
