@@ -121,6 +121,17 @@ MODULES: dict[str, tuple[str, ...]] = {  # module -> its own fast tests; small m
     "phy_c4/features/acg3d.py": ("tests/test_acg_dense.py", "tests/test_features_reference.py"),
     "phy_c4/features/waveform.py": ("tests/test_features_reference.py",
                                     "tests/test_features_properties.py"),
+    "phy_c4/novelty.py": (*(f"tests/test_novelty.py::test_{name}" for name in (
+        "interval_features_follow_their_definitions",
+        "cerebellar_firing_scores_low_and_cortical_firing_high",
+        "a_unit_without_a_waveform_is_scored_from_its_firing",
+        "slower_firing_of_the_same_regularity_scores_higher",
+        "pipeline_writes_novelty_and_flags_units_above_the_threshold",
+        "interval_features_of_a_short_train_equal_the_papers_formulas",
+        "trough_to_peak_is_measured_from_the_largest_deflection_on_a_finer_grid",
+        "the_shipped_score_is_the_logistic_of_its_standardised_features",
+        "a_missing_value_is_scored_as_the_reference_mean_and_only_that_value",
+        "unit_features_are_the_interval_features_and_the_width_of_the_waveform_given")),),
     # pipeline.py: classify end to end on the example folder; test_contract.py's other tests
     # share a 35-s module fixture (the surrogate recording) that pins table_features, not this
     "phy_c4/pipeline.py": ("tests/test_pipeline_cli.py",
