@@ -29,7 +29,7 @@ from tests.conftest import inputs_changed_on_purpose, sorter_files
 FAST = ["--all-spikes", "--quiet"]
 
 
-def _set_param(folder, line_or_none, key="sample_rate"):
+def _replace_param(folder, line_or_none, key="sample_rate"):
     lines = [x for x in (folder / "params.py").read_text().splitlines()
              if not x.startswith(key)]
     if line_or_none is not None:
@@ -44,11 +44,11 @@ def _edit_array(folder, name, edit):
 # --- bad inputs: one clear line, exit 1, nothing written ----------------------------------------
 
 BAD_INPUTS = {
-    "sample rate 0": (lambda f: _set_param(f, "sample_rate = 0"), [], "invalid sample_rate"),
-    "sample rate missing": (lambda f: _set_param(f, None), [], "no sample_rate"),
-    "sample rate negative": (lambda f: _set_param(f, "sample_rate = -30000."), [],
+    "sample rate 0": (lambda f: _replace_param(f, "sample_rate = 0"), [], "invalid sample_rate"),
+    "sample rate missing": (lambda f: _replace_param(f, None), [], "no sample_rate"),
+    "sample rate negative": (lambda f: _replace_param(f, "sample_rate = -30000."), [],
                              "invalid sample_rate"),
-    "sample rate 3 kHz": (lambda f: _set_param(f, "sample_rate = 3000"), [], "implausible"),
+    "sample rate 3 kHz": (lambda f: _replace_param(f, "sample_rate = 3000"), [], "implausible"),
     "params.py not Python": (lambda f: (f / "params.py").write_text("sample_rate = = 3\n"), [],
                              "not a readable params.py"),
     "spike times in seconds": (lambda f: _edit_array(f, "spike_times.npy",
@@ -96,7 +96,7 @@ def test_bad_options_are_usage_errors(example_copy, capsys, args):
 
 
 def test_implausible_rate_runs_with_force(example_copy):
-    _set_param(example_copy, "sample_rate = 120000.0")
+    _replace_param(example_copy, "sample_rate = 120000.0")
     inputs_changed_on_purpose(example_copy)
     assert main(["classify", str(example_copy), *FAST]) == 1
     assert main(["classify", str(example_copy), *FAST, "--force"]) == 0
