@@ -40,7 +40,7 @@ def small_bundle(lisberger, tmp_path_factory):
     return load_bundle(path), calibration
 
 
-def _brute_acg(times, fs, half=100):
+def _acg_by_hand(times, fs, half=100):
     bins = times // int(np.ceil(fs / 1000))
     diffs = bins[None, :] - bins[:, None]
     counts = np.array([np.sum(diffs == lag) for lag in range(-half, half + 1)], dtype=float)
@@ -56,7 +56,7 @@ def test_acg_1d_has_the_tables_conventions(lisberger):
     assert np.all(table_rows == np.round(table_rows))  # raw counts
     times = poisson_train(30, 40, seed=2, fs=40000.0)
     ours = acg_1d(times, 40000.0)
-    np.testing.assert_array_equal(ours, _brute_acg(times, 40000.0))
+    np.testing.assert_array_equal(ours, _acg_by_hand(times, 40000.0))
     assert ours[100] == 0 and np.array_equal(ours[:100], ours[101:][::-1])
 
 
