@@ -13,7 +13,7 @@ skipped), ``trn_filtered(period_m=None, consecutive_n_seconds=180)`` (< 10 spike
 skipped), ``wvf_dsmatch(t_waveforms=120)[0]`` through ``preprocess_template``, and
 ``crosscorr_vs_firing_rate`` + ``convert_acg_log`` x 10. npyx's network step needs laplace-torch
 0.1a2, which does not install with torch 2.x; its probabilities are those of the same archive on
-npyx's rows, whose equality with laplace-torch's is ``tests/test_model_reference.py``'s.
+npyx's rows, whose equality with laplace-torch's is ``tests/model/test_laplace.py``'s.
 
 ``--npyx-worker FOLDER OUT`` is the part that runs inside npyx's environment.
 """

@@ -23,6 +23,8 @@ from typing import NamedTuple
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "phy_c4"
 DOC = ROOT / "docs" / "architecture.md"
+TESTS_OF_PATHS = "tests/paths/"  # a user's path across modules: named after the path
+TESTS_OF_SCRIPTS = "tests/scripts/"  # tests of scripts/<name>.py
 RULES_HEADING = "## Parts and what they never import"
 MODULES_HEADING = "## Every module"
 
@@ -153,6 +155,53 @@ def check_module_rows(paths: list[str], rows: dict[str, str], rules: list[Rule])
     return problems
 
 
+def read_module_tests(text: str) -> dict[str, list[str]]:
+    """{module path under phy_c4/: the test files its row names} (the table's last column)."""
+    rows = {}
+    for cells in _table(text, MODULES_HEADING):
+        if len(cells) != 4:
+            raise ValueError(f"{DOC.name}: a module row needs 4 cells (module, part, holds, "
+                             f"tests): {cells}")
+        rows[cells[0].strip("`")] = re.findall(r"`(tests/[^`]+\.py)`", cells[3])
+    return rows
+
+
+def mirror_test(module: str) -> str:
+    """The test file of a module: ``io/lock.py`` -> ``tests/io/test_lock.py``."""
+    folder, _, name = module.rpartition("/")
+    return "/".join(filter(None, ("tests", folder, "test_" + name)))
+
+
+def check_test_layout(modules: list[str], named: dict[str, list[str]], test_files: list[str],
+                      scripts: list[str]) -> list[str]:
+    """Problems: a test file named after no module (tests grouped by concern), a module row
+    naming no test file or one that is gone, a mirror file its module's row does not name."""
+    problems = []
+    for test in sorted(test_files):
+        if test.startswith(TESTS_OF_PATHS):
+            continue
+        if test.startswith(TESTS_OF_SCRIPTS):
+            script = "scripts/" + test.removeprefix(TESTS_OF_SCRIPTS).removeprefix("test_")
+            if script not in scripts:
+                problems.append(f"{test}: no {script} to test")
+            continue
+        folder, _, name = test.removeprefix("tests/").rpartition("/")
+        module = "/".join(filter(None, (folder, name.removeprefix("test_"))))
+        if module not in modules:
+            problems.append(f"{test}: named after no module of phy_c4 (a module's tests go in "
+                            f"tests/<its folder>/test_<its name>.py, a user's path in "
+                            f"{TESTS_OF_PATHS})")
+    for module in sorted(set(modules) & set(named)):
+        files = named[module]
+        if not files:
+            problems.append(f"{module}: its row in {DOC.name} names no test file")
+        problems += [f"{module}: its row names {f}, which does not exist"
+                     for f in files if f not in test_files]
+        if mirror_test(module) in test_files and mirror_test(module) not in files:
+            problems.append(f"{module}: its row does not name {mirror_test(module)}")
+    return problems
+
+
 def module_name(path: Path) -> str:
     parts = path.relative_to(ROOT).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -273,6 +322,7 @@ def main() -> int:
     try:
         rules = read_rules(text)
         rows = read_module_rows(text)
+        named_tests = read_module_tests(text)
     except ValueError as error:
         print(error)
         return 1
@@ -295,6 +345,10 @@ def main() -> int:
     cycles = _cycles(graph)
     missing = check_module_rows(
         [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")], rows, rules)
+    missing += check_test_layout(
+        [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")], named_tests,
+        [p.relative_to(ROOT).as_posix() for p in (ROOT / "tests").rglob("test_*.py")],
+        [p.relative_to(ROOT).as_posix() for p in (ROOT / "scripts").glob("*.py")])
     for cycle in cycles:
         print("circle among: " + ", ".join(cycle[:-1]))
     for edge in sorted(set(forbidden)):
@@ -304,8 +358,8 @@ def main() -> int:
         print(problem)
     print(f"{len(modules)} modules, {sum(map(len, graph.values()))} imports, "
           f"{len(rules)} rules, {len(cycles)} cycles, {len(set(forbidden))} forbidden imports, "
-          f"{len(missing)} module-table problems, {len(signatures)} positional signatures or "
-          f"records, {len(twice)} names defined twice")
+          f"{len(missing)} module-table and test-layout problems, "
+          f"{len(signatures)} positional signatures or records, {len(twice)} names defined twice")
     return 1 if cycles or forbidden or missing or signatures or twice else 0
 
 

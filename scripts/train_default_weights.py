@@ -195,8 +195,8 @@ inputs from spike times only through it). The conventions are the tables' own:
   model reads sqrt(counts / total) over its maximum.
 
 Evidence: `docs/features.md` (how the conventions were read from the tables) and
-`tests/test_contract.py` (spike trains built from the Lisberger rows: features and predictions
-from spikes match the rows; the tests fail under the old 2-ms ISI bins).
+`tests/features/test_table_features.py` (spike trains built from the Lisberger rows: features
+and predictions from spikes match the rows; the tests fail under the old 2-ms ISI bins).
 `benchmarks/surrogate_parity.py` measures it end to end ("From spike trains" below).
 
 **It is not the official C4 model.** C4's own models use the 3D autocorrelogram; those weights

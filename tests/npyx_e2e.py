@@ -1,8 +1,8 @@
 """phy_c4 against npyx 4.3.1's own outputs on a generated folder (``benchmarks/
-npyx_end_to_end.py`` makes them; ``tests/test_npyx_e2e.py`` checks them without npyx).
+npyx_end_to_end.py`` makes them; ``tests/paths/test_npyx_e2e.py`` checks them without npyx).
 
 npyx's probabilities are those of the same archive on npyx's rows (its network step is
-``tests/test_model_reference.py``'s), formatted into its four files by its own rule: mean over
+``tests/model/test_laplace.py``'s), formatted into its four files by its own rule: mean over
 members, argmax, top probability, top / second ratio, ``"k/N"`` votes.
 """
 

@@ -42,16 +42,3 @@ def test_int32_cluster_ids_group_like_int64():
     for got, expected in zip(group_by_cluster(clusters, wanted),
                              _expected(clusters.astype(np.int64), wanted), strict=True):
         assert np.array_equal(got, expected)
-
-
-def test_a_units_exact_duplicate_spike_times_are_dropped_like_np_unique():
-    """C4 (npyx's ``trn``) drops exact duplicates; the first spike of each time is kept."""
-    from phy_c4.pipeline import _unit_spikes
-
-    rng = np.random.default_rng(1)
-    for size in (0, 1, 2, 50, 5000):
-        times = np.sort(rng.integers(0, size // 2 + 1, size))
-        spike_ids = np.sort(rng.choice(10 * size + 1, size, replace=False))
-        unique, first = _unit_spikes(spike_ids, times)
-        expected, index = np.unique(times, return_index=True)
-        assert np.array_equal(unique, expected) and np.array_equal(first, spike_ids[index])

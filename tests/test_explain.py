@@ -1,5 +1,6 @@
 """The C4 view's "why" (phy_c4.explain): vote spread, nearest training units of the predicted
-class, 3D-ACG, the partner's cross-correlogram; and its figure."""
+class, 3D-ACG, the partner's cross-correlogram; and its figure.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,8 @@
-"""Layers proposed from Purkinje pairs (phy_c4.layers), and the CLI's --propose-layers."""
+"""Tests of ``phy_c4.layers``: cortical layers proposed from Purkinje pairs' depths."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -8,9 +10,32 @@ from phy_c4.cli import main
 from phy_c4.io.tsv import read_cluster_column
 from phy_c4.layers import LayerSpec, propose_layers
 from phy_c4.testing import make_dataset
+from tests.conftest import _tree
+
+
+def test_propose_layers_refuses_a_bad_target_before_writing_anything(tmp_path, capsys):
+    """Item 3: the target check runs first: rc 1, and the folder gets no results or backup."""
+    from phy_c4.cli import main
+    from phy_c4.testing import make_dataset
+
+    folder = tmp_path / "rec"
+    make_dataset(folder, n_units_per_type=1, duration_s=60.0, seed=2, n_channels=4, raw=False)
+    before = _tree(folder)
+    target = tmp_path / "layers.tsv"
+    target.write_text("cluster_id\tlayer\n")
+    assert main(["classify", str(folder), "--group", "all", "--quiet",
+                 "--propose-layers", str(target)]) == 1
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert _tree(folder) == before  # no columns, no audit folder, no backup, no cache
+    assert target.read_text() == "cluster_id\tlayer\n"
+
 
 DEPTHS = {1: 1000.0, 2: 1010.0, 3: 1030.0, 4: 1200.0, 5: 800.0, 6: 1500.0, 7: 400.0, 8: 980.0}
+
+
 SHANKS = dict.fromkeys(DEPTHS, 0)
+
+
 PAIRS = {1: 2, 2: 1, 3: 8, 8: 3}
 
 
@@ -58,7 +83,6 @@ def test_cli_writes_the_proposal_for_the_planted_pairs_never_into_the_folder(tmp
     target = tmp_path / "proposal.tsv"
     assert main(["classify", str(folder), "--group", "all", "--all-spikes", "--quiet",
                  "--propose-layers", str(target), "--json"]) == 0
-    import json
 
     layers = json.loads(capsys.readouterr().out)["recordings"][0]["layers"]
     proposal = read_cluster_column(target, "layer")

@@ -1,20 +1,14 @@
 """c4_novelty: how unlike cerebellar units a unit fires and looks (issues #14, #25); the
-ensemble's own distance to its training units (``model.ensemble.novelty``) stays tested here."""
+ensemble's own distance to its training units (``model.ensemble.novelty``) stays tested here.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from itertools import pairwise
 
 import numpy as np
 import pytest
-import torch
 
-from phy_c4.families import UnitData, family_of
-from phy_c4.features.table_features import model_rows
-from phy_c4.model import BundleError, predict_inputs, save_bundle
-from phy_c4.model.ensemble import novelty
 from phy_c4.novelty import (
     FEATURE_NAMES,
     MODEL,
@@ -25,46 +19,6 @@ from phy_c4.novelty import (
 )
 from phy_c4.pipeline import PipelineOptions, classify
 from phy_c4.testing import MODELS, _gamma_train, _mossy_train, type_waveform
-from phy_c4.training.tables import read_c4_derived
-from phy_c4.weights import get_bundle
-from tests.conftest import data_path
-
-
-@pytest.fixture(scope="module")
-def bundle():
-    return get_bundle("default")
-
-
-def _scores(bundle, rows):
-    rows = torch.from_numpy(rows)
-    return novelty(bundle, predict_inputs(bundle, rows))
-
-
-def _cortical_rows(bundle, n=40):
-    folder = data_path("cellexplorer_groundtruth")
-    meta = json.loads((folder / "ce_groundtruth_meta.json").read_text())[:n]
-    units = []
-    with np.load(folder / "ce_groundtruth_subset.npz") as data:  # first 20 k spikes each
-        for record in meta:
-            key = f"cell{record['cell']:03d}"
-            times = np.cumsum(data[f"{key}/spike_samples_diff"])  # samples at 30 kHz
-            units.append(UnitData(cluster_id=record["cell"], spike_times=times, fs=30000.0,
-                                  waveform=data[f"{key}/wf_peak"],
-                                  waveform_fs=float(record["wf_fs_hz"])))
-    return family_of(bundle).unit_inputs(bundle, units, None).rows.numpy()
-
-
-def test_cortical_units_score_higher_than_cerebellar_rows(bundle):
-    """AUROC of real cortical units against the Lisberger rows (benchmarks/novelty_auroc.py
-    measures 0.88 against spike trains built from them)."""
-    lisberger = read_c4_derived(data_path("c4_derived", "lisberger"))
-    lisberger = lisberger.subset(lisberger.present.all(axis=1))
-    cerebellar = _scores(bundle, model_rows(lisberger.waveform, lisberger.acg, lisberger.isi,
-                                            spec=bundle.spec))
-    cortical = _scores(bundle, _cortical_rows(bundle))
-    assert np.median(cerebellar) < 1.5  # like the training units themselves (about 1)
-    auroc = np.mean(cortical[:, None] > cerebellar[None, :])
-    assert auroc >= 0.8, auroc
 
 
 def test_pipeline_writes_novelty_and_flags_units_above_the_threshold(example_copy, monkeypatch):
@@ -86,17 +40,6 @@ def test_pipeline_writes_novelty_and_flags_units_above_the_threshold(example_cop
     assert unpaired.any() and (flagged.pair[classified] != "").any()
     assert all("unlike cerebellar units" in s for s in flagged.status[unpaired])
     assert not any("unlike cerebellar units" in s for s in flagged.status[~unpaired])
-
-
-def test_bundles_without_a_reference_give_nan_and_bad_references_are_refused(bundle, tmp_path):
-    plain = dataclasses.replace(bundle, reference=None)
-    rows = torch.from_numpy(_cortical_rows(bundle, n=3))
-    assert np.isnan(_scores(plain, rows.numpy())).all()
-    path = save_bundle(dataclasses.replace(bundle, reference={
-        "features": torch.zeros(3, 4), "labels": torch.zeros(5, dtype=torch.int64)}),
-        tmp_path / "bad")
-    with pytest.raises(BundleError, match="reference"):
-        get_bundle(path)
 
 
 FS = 30000.0

@@ -1,10 +1,8 @@
-"""Figures show what the model saw, and the warm-up prepares every family."""
+"""Tests of ``phy_c4.report``: figures: one per unit, one summary per recording."""
 
 from __future__ import annotations
 
 import matplotlib
-
-matplotlib.use("Agg")
 import numpy as np
 import pytest
 from matplotlib.figure import Figure
@@ -12,6 +10,27 @@ from matplotlib.figure import Figure
 from phy_c4.pipeline import PipelineOptions, classify, warm_up
 from phy_c4.report import draw_unit, unit_probabilities, write_report
 from phy_c4.weights import get_bundle
+
+matplotlib.use("Agg")
+
+
+def test_empty_figure_panels_say_why():
+    """Item 8: a unit that could not be classified, and an ACG with no spike pairs (complex
+    spikes), get panels that say why instead of bare axes."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from phy_c4.report import draw_unit
+
+    figure = Figure()
+    draw_unit(figure, 7, None, probabilities={}, threshold=2.0, reason="too few spikes (12 < 100)")
+    texts = [" ".join(t.get_text() for t in ax.texts) for ax in figure.axes[:3]]
+    assert all("too few spikes" in text.replace("\n", " ") for text in texts), texts
+    figure = Figure()
+    draw_unit(figure, 8, {"acg_1d": np.zeros(201), "waveform": np.ones(90)},
+              probabilities={"PkC_cs": 1.0},
+              threshold=2.0)
+    assert "no two spikes" in figure.axes[0].texts[0].get_text().replace("\n", " ")
 
 
 @pytest.fixture(scope="module")

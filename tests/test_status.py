@@ -1,5 +1,6 @@
 """phy_c4/status.py: the c4_status texts users and tools parse, and what "confident" means.
-Kills the survivors of the mutation run (docs/mutation.md)."""
+Kills the survivors of the mutation run (docs/mutation.md).
+"""
 
 from __future__ import annotations
 

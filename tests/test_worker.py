@@ -1,5 +1,6 @@
 """The worker process (``python -m phy_c4.worker``) and what crosses to it: results saved and
-loaded as plain arrays, options as a dict; requests, progress, errors and cancelling."""
+loaded as plain arrays, options as a dict; requests, progress, errors and cancelling.
+"""
 
 from __future__ import annotations
 
@@ -7,49 +8,14 @@ import dataclasses
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import pytest
 
 from phy_c4.features.pairing import PairingSpec
 from phy_c4.features.quality import QualitySpec
 from phy_c4.pipeline import PipelineOptions, classify, options_from_dict
 from phy_c4.plugin.service import WorkerProcess
 from phy_c4.region import RegionGate
-from phy_c4.result import load_result, save_result
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    from phy_c4.testing import make_dataset
-
-    path = tmp_path_factory.mktemp("worker") / "rec"
-    make_dataset(path, n_units_per_type=2, duration_s=240.0, seed=1, raw=False)
-    return path
-
-
-def test_a_result_survives_the_trip_to_a_file_unchanged(folder, tmp_path):
-    result = classify(folder, options=PipelineOptions(quality=None, cache=False))
-    assert result.pair is not None and any(p != "" for p in result.pair)
-    path = tmp_path / "result.npz"
-    save_result(result, path)
-    loaded = load_result(path)
-    pd.testing.assert_frame_equal(loaded.table, result.table)
-    for name in ("raw", "probabilities", "features", "votes", "ratio"):
-        np.testing.assert_array_equal(getattr(loaded.prediction, name),
-                                      getattr(result.prediction, name))
-    assert list(loaded.prediction.predicted) == list(result.prediction.predicted)
-    assert loaded.pair.tolist() == result.pair.tolist()  # partner ids stay ints
-    assert loaded.parameters["bundle_sha256"] == result.parameters["bundle_sha256"]
-    for cluster_id, unit in result.features.items():
-        other = loaded.features[cluster_id]
-        assert (other.status, other.peak_channel, other.n_spikes_used) == (
-            unit.status, unit.peak_channel, unit.n_spikes_used)
-        for name, value in unit.inputs.items():
-            np.testing.assert_array_equal(other.inputs[name], value)
-    np.save(tmp_path / "other.npy", np.zeros(3))
-    with pytest.raises(ValueError):
-        load_result(tmp_path / "other.npy")
+from phy_c4.result import load_result
 
 
 def test_options_cross_as_a_dict():

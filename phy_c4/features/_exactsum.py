@@ -73,8 +73,8 @@ def _box_dot_vectorised(typingctx, x, start, weight, n):
 
     The same operations on the same lanes in the same order, but eight 4-wide fused
     multiply-adds per block of 32 instead of 32 scalar ones: vectorising across lanes changes
-    no lane's own sequence, so the bits are the same (tests/test_exactsum.py). LLVM lowers the
-    4-wide FMA to one AVX2 instruction, or to exact scalar FMAs where the CPU has none.
+    no lane's own sequence, so the bits are the same (tests/features/test__exactsum.py). LLVM
+    lowers the 4-wide FMA to one AVX2 instruction, or to exact scalar FMAs where the CPU has none.
     """
     signature = types.float64(x, types.int64, types.float64, types.int64)
 

@@ -232,7 +232,7 @@ def quantiles_linear(values: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 
     numpy partitions around every needed rank, which for the 20 ranks of 10 rate rows costs
     2.3x a sort of the same 90 k rates; the order statistics are the same either way, and the
-    interpolation below is numpy's own ``_lerp`` (tests/test_exactsum.py checks equality).
+    interpolation below is numpy's own ``_lerp`` (tests/features/test_acg3d.py checks equality).
     """
     ordered = np.sort(np.asarray(values, dtype=np.float64))
     n = ordered.size

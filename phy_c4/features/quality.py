@@ -21,7 +21,7 @@ Which part of the recording is analysed (``QualitySpec.periods``):
 
 The fits run in numba without the GIL (``missed_fraction``), so many units are filtered in
 threads: no worker processes. Their keep/drop decisions are checked against npyx's
-``curve_fit`` path in ``tests/test_quality_fit.py``.
+``curve_fit`` path in ``tests/features/test_quality.py``.
 """
 
 from __future__ import annotations

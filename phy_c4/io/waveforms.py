@@ -1,7 +1,7 @@
 """The mean waveform C4 uses: drift- and shift-matched from the raw binary (npyx ``wvf_dsmatch``),
 or, when no binary is present, the cluster's unwhitened template.
 
-Raw path (npyx 4.3.1 defaults, equal to npyx on its own outputs: tests/test_npyx_e2e.py):
+Raw path (npyx 4.3.1 defaults, equal to npyx on its own outputs: tests/paths/test_npyx_e2e.py):
 consecutive whole batches of 10 spikes (500 of them, ``np.round(np.linspace)``, above 5,000
 spikes), 120-sample float32 windows with each channel's median removed, batch means; batches
 too large or read past the file are dropped; keep the batches whose peak channel (within +-20
