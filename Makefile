@@ -42,7 +42,7 @@ bench: $(STAMP) $(BENCH_VENV)/.done
 	$(PY) benchmarks/npyx_end_to_end.py --npyx-python $(BENCH_VENV)/bin/python
 
 # mutation testing of the modules users rely on (docs/mutation.md); not in CI: it takes hours.
-# One module: make mutate MUTATE=region (tests reading ../shared need PHY_C4_SHARED there too)
+# One module: make mutate MUTATE=region (its tests: scripts/mutation_report.py MODULES)
 MUTATE ?=
 mutate: $(STAMP)
 	$(VENV)/bin/pip install -q -e ".[mutate]"

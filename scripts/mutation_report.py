@@ -10,8 +10,8 @@ kills it or why it is equivalent (changes no behaviour anyone can observe).
     python scripts/mutation_report.py run [MODULE ...]   # all of MODULES by default
     python scripts/mutation_report.py report             # rewrite docs/mutation.md only
 
-Needs the ``mutate`` extra (``pip install -e .[mutate]``). Tests that read the reference data
-find it as conftest does (``PHY_C4_SHARED``, else ``../shared``).
+Needs the ``mutate`` extra (``pip install -e .[mutate]``). The tests need nothing outside the
+repository (their data is in tests/data).
 """
 
 from __future__ import annotations
@@ -321,7 +321,6 @@ def run_module(module: str, children: int, timeout_s: float | None) -> dict:
     tests = MODULES[module]
     folder = _scratch_copy(module, tests)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.setdefault("PHY_C4_SHARED", str(ROOT.parent / "shared"))
     env["QT_QPA_PLATFORM"] = "offscreen"
     mutmut = [sys.executable, "-m", "mutmut"]
     started = time.time()
