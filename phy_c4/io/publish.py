@@ -282,13 +282,14 @@ def _stage(folder: Path, staging: Path, publication: Publication, *, merge: bool
 @contextmanager
 def _interrupts_held(folder: Path) -> Iterator[None]:
     """Hold SIGINT, SIGTERM and SIGHUP until the block ends (main thread only), then stop the
-    run with ``InterruptedAfterCommitError`` (it says the results were published)."""
+    run with ``InterruptedAfterCommitError`` (it says the results were published). A signal the
+    process ignores (``nohup`` ignores SIGHUP) stays ignored: it never stops the run."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
     previous = {s: signal.signal(s, lambda number, frame: received.append(number))
-                for s in HELD_SIGNALS}
+                for s in HELD_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -854,3 +854,27 @@ def test_overwrite_over_damaged_own_files_works(example_copy, caplog, run):
     assert set(rows) == ({1} if run == "partial" else {0, 1, 2, 3, 4})
     if run == "partial":
         assert "could not be read" in caplog.text
+
+
+def test_a_signal_the_process_ignores_stays_ignored_through_a_commit(tmp_path, monkeypatch):
+    """``nohup phy-c4 classify ...`` ignores SIGHUP: a hang-up during the commit must not stop
+    the run afterwards, and SIGHUP is ignored again once the commit is done."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        publish(tmp_path, _publication([0], "old"))
+        real = os.replace
+
+        def hung_up(src, dst):
+            if Path(dst).parent != Path(src).parent:  # a move of the commit
+                os.kill(os.getpid(), signal.SIGHUP)
+            return real(src, dst)
+
+        monkeypatch.setattr(publish_module.os, "replace", hung_up)
+        try:
+            publish(tmp_path, _publication([0], "new"), overwrite=True)
+        except BaseException as error:  # InterruptedAfterCommitError is a KeyboardInterrupt
+            pytest.fail(f"an ignored SIGHUP stopped the run: {error}")
+        assert _published_set(tmp_path) == {"new"}
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
