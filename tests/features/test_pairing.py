@@ -431,6 +431,9 @@ def test_the_expected_count_and_p_value_are_poissons():
     assert test.observed == observed
     assert test.expected == pytest.approx(baseline * 210 / 1500, rel=1e-12)
     assert test.p_value == pytest.approx(poisson.cdf(observed, test.expected), rel=1e-9)
+    onset = int(((after >= 30) & (after < 90)).sum())  # 1-3 ms: the onset window
+    assert onset > 0 and test.onset_observed == onset
+    assert test.onset_expected == pytest.approx(baseline * 60 / 1500, rel=1e-12)
 
 
 def test_a_small_expected_count_is_kept_and_none_gives_p_one():
@@ -468,3 +471,44 @@ def test_confirmation_thresholds_are_strict():
                      onset_expected=10.0).confirms(spec)
     assert not PauseTest(observed=9, expected=20.0, p_value=1e-9, onset_observed=4,
                          onset_expected=10.0).confirms(spec)
+
+
+def test_firing_kind_thresholds_are_strict_and_a_fast_irregular_unit_is_neither():
+    from phy_c4.novelty import interval_features
+
+    regular = np.cumsum(np.random.default_rng(4).gamma(20.0, 1500.0 / 20.0, 3000)).astype(np.int64)
+    log_rate, cv2, _ = interval_features(regular, FS)  # about 20 Hz, CV2 about 0.3
+    rate = 10.0 ** log_rate
+    assert firing_kind(regular, FS, PairingSpec(cs_max_rate_hz=rate * 1.001)) == "cs"
+    assert firing_kind(regular, FS, PairingSpec(cs_max_rate_hz=rate, ss_min_rate_hz=1e9)) == ""
+    assert firing_kind(regular, FS, PairingSpec(ss_min_rate_hz=rate * 0.999)) == "ss"
+    assert firing_kind(regular, FS, PairingSpec(ss_min_rate_hz=rate)) == ""
+    assert firing_kind(regular, FS, PairingSpec(ss_min_rate_hz=1.0, ss_max_cv2=cv2)) == ""
+    assert firing_kind(regular, FS, PairingSpec(ss_min_rate_hz=1.0, ss_max_cv2=cv2 * 1.001)) \
+        == "ss"
+    poisson = poisson_train(50.0, 60.0, FS, seed=5)  # fast but irregular (CV2 about 1)
+    assert firing_kind(poisson, FS, PairingSpec()) == ""
+    assert firing_kind(poisson[:3], FS, PairingSpec()) == ""  # too few intervals: no rate
+
+
+def test_the_onset_needs_an_expected_count_above_zero_not_above_one():
+    spec = PairingSpec(alpha=1e-3, max_ratio=0.5)
+    assert PauseTest(observed=2, expected=20.0, p_value=1e-7, onset_observed=0,
+                     onset_expected=0.5).confirms(spec)
+
+
+def test_merged_trains_too_large_for_one_key_are_argsorted_stably():
+    """Times near 2**62 / units would overflow the time * units + position key: the argsort
+    path gives the same order, ties in unit order, with more spikes than an insertion sort."""
+    from phy_c4.features.pairing import _merged
+
+    rng = np.random.default_rng(6)
+    for n, base in ((2, (1 << 62) // 2), (3, 3 * (1 << 61) // 3), (4, 3 * (1 << 60))):
+        units = {i: np.sort(base + rng.integers(0, 50, 400)) for i in range(n)}
+        events = np.concatenate([units[i] for i in range(n)])
+        owner = np.repeat(np.arange(n), 400)
+        order = np.argsort(events, kind="stable")
+        merged, owners = _merged(list(range(n)), units)
+        assert np.array_equal(merged, events[order]) and np.array_equal(owners, owner[order])
+    assert [a.size for a in _merged([0, 1], {0: np.zeros(0, np.int64),
+                                             1: np.zeros(0, np.int64)})] == [0, 0]
