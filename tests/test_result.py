@@ -1,5 +1,5 @@
-"""The worker process (``python -m phy_c4.worker``) and what crosses to it: results saved and
-loaded as plain arrays, options as a dict; requests, progress, errors and cancelling.
+"""Tests of ``phy_c4.result``: `ClassificationResult`, `Prediction`, `Explanation` as plain
+arrays.
 """
 
 from __future__ import annotations

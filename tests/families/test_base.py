@@ -1,11 +1,5 @@
-"""The contract between a model and its features: strict manifests, one dispatch through model
-families, and parity from spike trains to the tables the default model was trained on.
-
-Parity uses ``tests/data/tools/surrogate_phy.py``: each Lisberger table row becomes a renewal spike
-train in a Phy folder (ISIs drawn from the row's ISI histogram, rate from its ACG, the row's
-waveform window as template). "Faithful" units are those whose trains reproduce their row by the
-tool's own independent numpy features; for them, what the pipeline computes from the spikes must
-match the row, and so must the prediction.
+"""Tests of ``phy_c4.families.base``: what a family declares: network, feature spec,
+`unit_inputs`.
 """
 
 from __future__ import annotations

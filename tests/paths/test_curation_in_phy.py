@@ -1,4 +1,6 @@
-"""The Phy plugin in a real TemplateController/GUI (pytest-qt, offscreen)."""
+"""A curator's session in a real Phy window (pytest-qt, offscreen): classify, walk the review
+queue by keys, merge, split, undo, save, reopen, classify again, adapt; the files equal the
+screen."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""The Phy plugin in a real TemplateController/GUI (pytest-qt, offscreen)."""
+"""Tests of ``phy_c4.plugin.phy_compat``: every access to phy's private API, checked at
+start.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Phy plugin in a real TemplateController/GUI (pytest-qt, offscreen)."""
+"""Tests of ``phy_c4.plugin.service``: the client of the worker process."""
 
 from __future__ import annotations
 

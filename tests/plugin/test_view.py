@@ -1,4 +1,4 @@
-"""The Phy plugin in a real TemplateController/GUI (pytest-qt, offscreen)."""
+"""Tests of ``phy_c4.plugin.view``: the C4 view."""
 
 from __future__ import annotations
 

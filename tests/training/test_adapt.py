@@ -1,5 +1,5 @@
-"""``phy-c4 review`` and ``phy-c4 adapt`` on Phy folders with curated labels (two generated
-recordings whose true types the curator "optotagged").
+"""Tests of ``phy_c4.training.adapt``: `phy-c4 adapt`: last-layer adaptation to the curator's
+labels.
 """
 
 from __future__ import annotations

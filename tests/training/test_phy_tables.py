@@ -1,4 +1,4 @@
-"""Table features, training (small, in CI), evaluation and their errors."""
+"""Tests of ``phy_c4.training.phy_tables``: feature tables from curated Phy folders."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Table features, training (small, in CI), evaluation and their errors."""
+"""Tests of ``phy_c4.training.tables``: feature table layouts (`c4_derived` CSV, `.npz`)."""
 
 from __future__ import annotations
 
